@@ -1,0 +1,80 @@
+import { z } from 'zod';
+
+/** Messages say what a valid value looks like, so an operator can fix the file without the docs. */
+const port = z.number({ error: 'must be an integer 1-65535' }).int('must be an integer 1-65535')
+  .min(1, 'must be an integer 1-65535').max(65535, 'must be an integer 1-65535');
+const nonNegative = (what: string) => z.number({ error: `must be a number >= 0 (${what})` })
+  .min(0, `must be a number >= 0 (${what})`);
+const positiveInt = (what: string) => z.number({ error: `must be an integer >= 1 (${what})` })
+  .int(`must be an integer >= 1 (${what})`).min(1, `must be an integer >= 1 (${what})`);
+const text = (what: string) => z.string({ error: `must be a text (${what})` }).min(1, `must not be empty (${what})`);
+/** DICOM AE titles: 1-16 characters, no backslash or control characters. */
+const aeTitle = z.string({ error: 'must be an AE title (1-16 characters)' })
+  .regex(/^[^\\\x00-\x1f]{1,16}$/, 'must be an AE title (1-16 characters, no backslash)');
+
+export const destinationSchema = z.object({
+  name: text('destination name'),
+  ae_title: aeTitle,
+  host: text('host name or address'),
+  port,
+  /** Also send the results back to the AE that sent the original series. */
+  mirror: z.boolean({ error: 'must be true or false' }).default(false),
+}).strict();
+
+export const filterSchema = z.object({
+  name: z.string({ error: 'must be a name' }).regex(/^[A-Za-z0-9_-]{1,32}$/, 'must be 1-32 letters, digits, _ or -'),
+  fwhm_mm: nonNegative('FWHM in mm; 0 = unfiltered'),
+  blend: z.number({ error: 'must be a number 0-1' }).min(0, 'must be a number 0-1').max(1, 'must be a number 0-1').optional(),
+  series_description: z.string({ error: 'must be a text' }).optional(),
+  scanner_models: z.array(z.string({ error: 'must be a text' })).optional(),
+  radiopharmaceuticals: z.array(z.string({ error: 'must be a text' })).optional(),
+}).strict();
+
+export const configSchema = z.object({
+  ae_title: aeTitle,
+  dicom: z.object({
+    host: text('listen address'),
+    port,
+    allowed_calling_ae_titles: z.array(aeTitle, { error: 'must be a list of AE titles' }),
+    max_associations: positiveInt('concurrent associations'),
+    min_free_mb: nonNegative('MB of free disk below which C-STORE is refused'),
+  }).strict(),
+  spool_dir: text('spool folder'),
+  database: text('database file'),
+  share: z.object({
+    outbox: text('upload folder on the share'),
+    inbox: text('results folder on the share'),
+    poll_seconds: z.number({ error: 'must be a number > 0' }).positive('must be a number > 0'),
+  }).strict(),
+  api: z.object({
+    host: text('listen address'),
+    port,
+    token: text('bearer token'),
+  }).strict(),
+  remote: z.object({
+    url: z.union([z.literal('embedded'), z.url({ error: 'must be "embedded" or an http(s) URL' })],
+      { error: 'must be "embedded" or an http(s) URL' }),
+    client_id: z.string({ error: 'must be a client id' }).regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be 1-64 letters, digits, ., _ or -'),
+    token: text('token for the remote service'),
+    give_up_after_seconds: positiveInt('seconds'),
+    processing_timeout_seconds: positiveInt('seconds'),
+  }).strict(),
+  destinations: z.array(destinationSchema, { error: 'must be a list of destinations' }),
+  compilator: z.object({
+    quiet_seconds: nonNegative('seconds'),
+    min_images: positiveInt('images'),
+    max_gap_ratio: z.number({ error: 'must be a number 0-1' }).min(0, 'must be a number 0-1').max(1, 'must be a number 0-1'),
+    abort_incomplete_after_seconds: positiveInt('seconds'),
+  }).strict(),
+  filters: z.array(filterSchema, { error: 'must be a list of filters' }),
+  output: z.object({
+    series_number_offset: z.number({ error: 'must be an integer 0-99999' }).int('must be an integer 0-99999')
+      .min(0, 'must be an integer 0-99999').max(99999, 'must be an integer 0-99999'),
+  }).strict(),
+  qc: z.object({ required: z.boolean({ error: 'must be true or false' }) }).strict(),
+  alerts: z.object({ stage_age_seconds: positiveInt('seconds') }).strict(),
+}).strict();
+
+export type Config = z.infer<typeof configSchema>;
+export type DestinationConfig = z.infer<typeof destinationSchema>;
+export type FilterConfig = z.infer<typeof filterSchema>;
