@@ -51,9 +51,9 @@ export function readInstanceHeader(source: string | Buffer): InstanceHeader {
 
   const transferSyntaxUid = str(meta, '00020010');
   if (!transferSyntaxUid) throw new Error('malformed DICOM file: missing TransferSyntaxUID in the file meta header');
-  const sopInstanceUid = str(dict, '00080018') ?? str(meta, '00020003');
+  const sopInstanceUid = str(dict, '00080018');
   if (!sopInstanceUid) throw new Error('missing SOPInstanceUID');
-  const sopClassUid = str(dict, '00080016') ?? str(meta, '00020002');
+  const sopClassUid = str(dict, '00080016');
   if (!sopClassUid) throw new Error('missing SOPClassUID');
 
   return {

@@ -1,0 +1,24 @@
+import type { CommandModule } from 'yargs';
+import { configFrom, type GlobalArgs } from '../context.js';
+import { createLogger, logDirFor } from '../../log/logger.js';
+import { Appliance } from '../../app/appliance.js';
+import { assembleAppliance } from '../../app/assembly.js';
+
+export const startCommand: CommandModule<GlobalArgs, GlobalArgs> = {
+  command: 'start',
+  describe: 'run the appliance (Store SCP, hot folder, stages, API) until SIGINT/SIGTERM',
+  handler: async (args) => {
+    const config = configFrom(args);
+    const log = createLogger({ logDir: logDirFor(config.spool_dir) });
+    const appliance = new Appliance(config, log, assembleAppliance);
+    await appliance.start();
+    await new Promise<void>((resolve) => {
+      const shutdown = (signal: string) => {
+        log.info(`${signal} received, stopping (in-flight jobs finish first)`);
+        void appliance.stop().then(resolve);
+      };
+      process.once('SIGINT', () => shutdown('SIGINT'));
+      process.once('SIGTERM', () => shutdown('SIGTERM'));
+    });
+  },
+};

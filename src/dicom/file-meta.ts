@@ -1,0 +1,56 @@
+/**
+ * The Part-10 preamble, DICM prefix and file meta information group that turn a dataset received
+ * over the network into a DICOM file. The dataset bytes themselves are written after it unchanged.
+ */
+
+/** petspool's Implementation Class UID (a 2.25 UUID-derived UID, generated once). */
+export const IMPLEMENTATION_CLASS_UID = '2.25.192906388023967226585212500228032549446';
+export const IMPLEMENTATION_VERSION_NAME = 'PETSPOOL_01';
+
+export interface FileMetaFacts {
+  sopClassUid: string;
+  sopInstanceUid: string;
+  transferSyntaxUid: string;
+  sourceAeTitle?: string;
+}
+
+export function encodeFileMeta(facts: FileMetaFacts): Buffer {
+  const elements = [
+    longElement(0x0001, 'OB', Buffer.from([0x00, 0x01])),
+    shortElement(0x0002, 'UI', facts.sopClassUid),
+    shortElement(0x0003, 'UI', facts.sopInstanceUid),
+    shortElement(0x0010, 'UI', facts.transferSyntaxUid),
+    shortElement(0x0012, 'UI', IMPLEMENTATION_CLASS_UID),
+    shortElement(0x0013, 'SH', IMPLEMENTATION_VERSION_NAME),
+  ];
+  if (facts.sourceAeTitle) elements.push(shortElement(0x0016, 'AE', facts.sourceAeTitle));
+  const group = Buffer.concat(elements);
+  const head = Buffer.alloc(132 + 12);
+  head.write('DICM', 128, 'latin1');
+  head.writeUInt16LE(0x0002, 132);
+  head.writeUInt16LE(0x0000, 134);
+  head.write('UL', 136, 'latin1');
+  head.writeUInt16LE(4, 138);
+  head.writeUInt32LE(group.length, 140);
+  return Buffer.concat([head, group]);
+}
+
+function shortElement(element: number, vr: string, text: string): Buffer {
+  let value = Buffer.from(text, 'latin1');
+  if (value.length % 2) value = Buffer.concat([value, Buffer.from([vr === 'UI' ? 0x00 : 0x20])]);
+  const head = Buffer.alloc(8);
+  head.writeUInt16LE(0x0002, 0);
+  head.writeUInt16LE(element, 2);
+  head.write(vr, 4, 'latin1');
+  head.writeUInt16LE(value.length, 6);
+  return Buffer.concat([head, value]);
+}
+
+function longElement(element: number, vr: string, value: Buffer): Buffer {
+  const head = Buffer.alloc(12);
+  head.writeUInt16LE(0x0002, 0);
+  head.writeUInt16LE(element, 2);
+  head.write(vr, 4, 'latin1');
+  head.writeUInt32LE(value.length, 8);
+  return Buffer.concat([head, value]);
+}

@@ -1,0 +1,50 @@
+/**
+ * Cuts the bytes of an association's socket into whole PDUs. dcmjs-dimse's accumulator
+ * re-concatenates everything received so far on every socket read (quadratic in PDU size);
+ * this one keeps the reads in a list and copies each PDU's bytes at most once.
+ */
+export class PduReader {
+  private chunks: Buffer[] = [];
+  private buffered = 0;
+
+  /** Adds socket bytes; returns the complete PDUs (header included) now available. */
+  push(data: Buffer): Buffer[] {
+    this.chunks.push(data);
+    this.buffered += data.length;
+    const pdus: Buffer[] = [];
+    while (this.buffered >= 6) {
+      const head = this.peek(6);
+      const total = 6 + head.readUInt32BE(2);
+      if (this.buffered < total) break;
+      pdus.push(this.take(total));
+    }
+    return pdus;
+  }
+
+  private peek(length: number): Buffer {
+    if (this.chunks[0].length < length) this.chunks = [Buffer.concat(this.chunks)];
+    return this.chunks[0];
+  }
+
+  /** The next `length` bytes: a view when one read holds them all, otherwise one copy. */
+  private take(length: number): Buffer {
+    this.buffered -= length;
+    const first = this.chunks[0];
+    if (first.length >= length) {
+      if (first.length === length) this.chunks.shift();
+      else this.chunks[0] = first.subarray(length);
+      return first.subarray(0, length);
+    }
+    const out = Buffer.allocUnsafe(length);
+    let filled = 0;
+    while (filled < length) {
+      const chunk = this.chunks[0];
+      const n = Math.min(chunk.length, length - filled);
+      chunk.copy(out, filled, 0, n);
+      filled += n;
+      if (n === chunk.length) this.chunks.shift();
+      else this.chunks[0] = chunk.subarray(n);
+    }
+    return out;
+  }
+}

@@ -1,0 +1,325 @@
+import net from 'node:net';
+import { createRequire } from 'node:module';
+import type { Association } from 'dcmjs-dimse';
+import type { Logger } from '../log/logger.js';
+import { CommandField, encodeCommandPdu, encodeResponse, parseCommand, type DimseCommand } from './dimse-command.js';
+import { encodeFileMeta } from './file-meta.js';
+import type { InstanceHeader } from './instance-header.js';
+import { InstanceStore, StoreFailure, StoreStatus } from './instance-store.js';
+import { PduReader } from './pdu-reader.js';
+import { ACCEPTED_TRANSFER_SYNTAXES, STORAGE_SOP_CLASSES, VERIFICATION_SOP_CLASS } from './sop-classes.js';
+
+// dcmjs-dimse is a CommonJS bundle whose named exports Node cannot detect; load it with require.
+const dimse = createRequire(import.meta.url)('dcmjs-dimse') as typeof import('dcmjs-dimse');
+const { PresentationContextResult, RejectResult, RejectSource, RejectReason } = dimse.constants;
+
+/**
+ * Largest PDU we announce. storescu then sends a 128 KB PET slice in one or two PDUs instead of
+ * eight 16 KB ones: fewer reads, fewer PDV headers, fewer copies.
+ */
+const MAX_RECEIVE_PDU = 1024 * 1024;
+
+export interface StoreScpOptions {
+  host: string;
+  /** 0 = any free port (see StoreScp.port). */
+  port: number;
+  aeTitle: string;
+  /** Empty = any calling AE title. */
+  allowedCallingAeTitles: string[];
+  maxAssociations: number;
+  minFreeMb: number;
+  receivedDir: string;
+  logger: Logger;
+  /** Called after the instance is durable on disk and Success was sent. */
+  onStored: (instance: StoredInstance) => void;
+}
+
+export interface StoredInstance {
+  path: string;
+  callingAeTitle: string;
+  sopClassUid: string;
+  sopInstanceUid: string;
+  transferSyntaxUid: string;
+  bytes: number;
+  header: InstanceHeader;
+}
+
+export interface StoreScpStats {
+  associationsAccepted: number;
+  associationsRejected: number;
+  activeAssociations: number;
+  echoes: number;
+  stored: number;
+  failed: number;
+  bytesStored: number;
+}
+
+export interface StoreScp {
+  port: number;
+  close(): Promise<void>;
+  stats(): StoreScpStats;
+}
+
+/** State shared by all associations of one listening SCP. */
+interface ScpContext {
+  opts: StoreScpOptions;
+  store: InstanceStore;
+  stats: StoreScpStats;
+}
+
+/** dcmjs-dimse internals this file relies on (present in 0.3.x, not in its type declarations). */
+interface NetworkInternals {
+  _processPdu(pdu: Buffer): Promise<void>;
+  lastPduTime?: number;
+}
+
+interface IncomingInstance {
+  command: DimseCommand;
+  presentationContextId: number;
+  chunks: Buffer[];
+}
+
+/**
+ * Starts the C-STORE / C-ECHO SCP. Association negotiation (A-ASSOCIATE, release, abort) is left to
+ * dcmjs-dimse; P-DATA (commands and datasets) is handled here: the dataset bytes are kept as
+ * received and written behind a file meta header, never re-serialized (dcmjs would truncate DS
+ * values longer than 16 characters and costs more per instance than the network does).
+ */
+export async function startStoreScp(opts: StoreScpOptions): Promise<StoreScp> {
+  routeDimseLog(opts.logger);
+  dimse.Implementation.setMaxPduLength(MAX_RECEIVE_PDU);
+  const store = new InstanceStore(opts.receivedDir, opts.minFreeMb);
+  await store.init();
+  const context: ScpContext = {
+    opts,
+    store,
+    stats: { associationsAccepted: 0, associationsRejected: 0, activeAssociations: 0, echoes: 0, stored: 0, failed: 0, bytesStored: 0 },
+  };
+
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((socket) => {
+    socket.setNoDelay(true);
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+    new StoreAssociation(socket, context);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port, opts.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as net.AddressInfo).port;
+  opts.logger.info(`Store SCP ${opts.aeTitle} listening on ${opts.host}:${port}`);
+
+  return {
+    port,
+    stats: () => ({ ...context.stats }),
+    close: async () => {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const socket of sockets) socket.destroy();
+      await closed;
+      store.close();
+    },
+  };
+}
+
+/** One association: dcmjs-dimse's Scp for negotiation, our own P-DATA handling. */
+class StoreAssociation extends dimse.Scp {
+  private readonly reader = new PduReader();
+  private readonly context: ScpContext;
+  private association: Association | undefined;
+  private callingAeTitle = '';
+  private counted = false;
+  private commandChunks: Buffer[] = [];
+  private incoming: IncomingInstance | undefined;
+  /** Responses leave in request order: each instance's work waits for the previous one. */
+  private work: Promise<void> = Promise.resolve();
+
+  constructor(private readonly socket: net.Socket, context: ScpContext) {
+    super(socket);
+    this.context = context;
+    // Replace dcmjs-dimse's socket reader (it re-concatenates the buffered bytes on every read).
+    socket.removeAllListeners('data');
+    socket.on('data', (data: Buffer) => this.onData(data));
+    socket.once('close', () => {
+      if (this.counted) context.stats.activeAssociations--;
+    });
+    this.on('networkError', (err: Error) => context.opts.logger.debug(`DICOM association: ${err.message}`));
+  }
+
+  associationRequested(association: Association): void {
+    const { opts, stats } = this.context;
+    this.association = association;
+    this.callingAeTitle = association.getCallingAeTitle().trim();
+    const allowed = opts.allowedCallingAeTitles;
+    if (allowed.length > 0 && !allowed.includes(this.callingAeTitle)) {
+      stats.associationsRejected++;
+      opts.logger.warn(`association from ${this.callingAeTitle} rejected: calling AE title not in dicom.allowed_calling_ae_titles`);
+      this.sendAssociationReject(RejectResult.Permanent, RejectSource.ServiceUser, RejectReason.CallingAeNotRecognized);
+      this.socket.end();
+      return;
+    }
+    if (stats.activeAssociations >= opts.maxAssociations) {
+      stats.associationsRejected++;
+      opts.logger.warn(`association from ${this.callingAeTitle} rejected: ${opts.maxAssociations} associations already open`);
+      this.sendAssociationReject(RejectResult.Transient, RejectSource.ServiceProviderPresentation, RejectReason.LocalLimitExceeded);
+      this.socket.end();
+      return;
+    }
+    stats.associationsAccepted++;
+    stats.activeAssociations++;
+    this.counted = true;
+
+    for (const { id } of association.getPresentationContexts()) {
+      const pc = association.getPresentationContext(id);
+      const abstract = pc.getAbstractSyntaxUid();
+      if (abstract !== VERIFICATION_SOP_CLASS && !STORAGE_SOP_CLASSES.has(abstract)) {
+        pc.setResult(PresentationContextResult.RejectAbstractSyntaxNotSupported);
+        continue;
+      }
+      // The sender lists its preferred syntax first; taking it means no conversion on its side.
+      const syntax = pc.getTransferSyntaxUids().find((ts) => ACCEPTED_TRANSFER_SYNTAXES.has(ts));
+      if (syntax) pc.setResult(PresentationContextResult.Accept, syntax);
+      else pc.setResult(PresentationContextResult.RejectTransferSyntaxesNotSupported);
+    }
+    association.setMaxPduLength(MAX_RECEIVE_PDU);
+    opts.logger.debug(`association from ${this.callingAeTitle} accepted`);
+    this.sendAssociationAccept();
+  }
+
+  associationReleaseRequested(): void {
+    this.enqueue(async () => this.sendAssociationReleaseResponse());
+  }
+
+  abort(): void {
+    this.context.opts.logger.debug(`association from ${this.callingAeTitle} aborted by the peer`);
+  }
+
+  private onData(data: Buffer): void {
+    (this as unknown as NetworkInternals).lastPduTime = Date.now();
+    let pdus: Buffer[];
+    try {
+      pdus = this.reader.push(data);
+    } catch (err) {
+      this.protocolError(`unreadable PDU stream: ${(err as Error).message}`);
+      return;
+    }
+    for (const pdu of pdus) {
+      if (pdu[0] === 0x04) this.onPData(pdu);
+      else void (this as unknown as NetworkInternals)._processPdu(pdu);
+    }
+  }
+
+  /** A P-DATA-TF PDU: one or more PDVs, each a command or dataset fragment. */
+  private onPData(pdu: Buffer): void {
+    if (!this.counted) {
+      this.protocolError('P-DATA before the association was accepted');
+      return;
+    }
+    let offset = 6;
+    while (offset + 6 <= pdu.length) {
+      const itemLength = pdu.readUInt32BE(offset);
+      const presentationContextId = pdu[offset + 4];
+      const control = pdu[offset + 5];
+      const value = pdu.subarray(offset + 6, offset + 4 + itemLength);
+      offset += 4 + itemLength;
+      const isCommand = (control & 0x01) !== 0;
+      const isLast = (control & 0x02) !== 0;
+      if (isCommand) {
+        this.commandChunks.push(value);
+        if (isLast) {
+          const command = parseCommand(Buffer.concat(this.commandChunks));
+          this.commandChunks = [];
+          this.onCommand(command, presentationContextId);
+        }
+      } else {
+        const incoming = this.incoming;
+        if (!incoming) {
+          this.protocolError('dataset fragment without a C-STORE request');
+          return;
+        }
+        incoming.chunks.push(value);
+        if (isLast) {
+          this.incoming = undefined;
+          this.enqueue(() => this.storeInstance(incoming));
+        }
+      }
+    }
+  }
+
+  private onCommand(command: DimseCommand, presentationContextId: number): void {
+    if (command.commandField === CommandField.CStoreRequest && command.hasDataset) {
+      this.incoming = { command, presentationContextId, chunks: [] };
+    } else if (command.commandField === CommandField.CEchoRequest) {
+      this.context.stats.echoes++;
+      this.enqueue(async () => this.respond(presentationContextId, command, CommandField.CEchoResponse, StoreStatus.Success));
+    } else {
+      this.protocolError(`unsupported DIMSE command 0x${command.commandField.toString(16)}`);
+    }
+  }
+
+  private async storeInstance(incoming: IncomingInstance): Promise<void> {
+    const { command, presentationContextId, chunks } = incoming;
+    const { opts, store, stats } = this.context;
+    const transferSyntaxUid = this.association?.getPresentationContext(presentationContextId).getAcceptedTransferSyntaxUid() ?? '';
+    const meta = encodeFileMeta({
+      sopClassUid: command.affectedSopClassUid,
+      sopInstanceUid: command.affectedSopInstanceUid,
+      transferSyntaxUid,
+      sourceAeTitle: this.callingAeTitle,
+    });
+    const file = Buffer.concat([meta, ...chunks]);
+    try {
+      const stored = await store.store(file, this.callingAeTitle);
+      stats.stored++;
+      stats.bytesStored += file.length;
+      this.respond(presentationContextId, command, CommandField.CStoreResponse, StoreStatus.Success);
+      try {
+        opts.onStored({
+          path: stored.path,
+          callingAeTitle: this.callingAeTitle,
+          sopClassUid: stored.header.sopClassUid,
+          sopInstanceUid: stored.header.sopInstanceUid,
+          transferSyntaxUid,
+          bytes: file.length,
+          header: stored.header,
+        });
+      } catch (err) {
+        opts.logger.error(`onStored failed for ${stored.path}: ${(err as Error).message}`);
+      }
+    } catch (err) {
+      const failure = err instanceof StoreFailure ? err : new StoreFailure(StoreStatus.ProcessingFailure, (err as Error).message);
+      stats.failed++;
+      opts.logger.warn(`C-STORE ${command.affectedSopInstanceUid} from ${this.callingAeTitle} refused (0x${failure.status.toString(16).toUpperCase()}): ${failure.message}`);
+      this.respond(presentationContextId, command, CommandField.CStoreResponse, failure.status, failure.message);
+    }
+  }
+
+  private respond(presentationContextId: number, request: DimseCommand, responseField: number, status: number, comment?: string): void {
+    this.socket.write(encodeCommandPdu(presentationContextId, encodeResponse(request, responseField, status, comment)));
+  }
+
+  private enqueue(task: () => Promise<void>): void {
+    this.work = this.work.then(task).catch((err: Error) => {
+      this.context.opts.logger.error(`DICOM association ${this.callingAeTitle}: ${err.message}`);
+    });
+  }
+
+  private protocolError(message: string): void {
+    this.context.opts.logger.warn(`association from ${this.callingAeTitle || 'unknown AE'} aborted: ${message}`);
+    this.sendAbort();
+    this.socket.destroy();
+  }
+}
+
+/**
+ * dcmjs-dimse logs through a process-wide loglevel logger that prints to the console; send its
+ * lines to our logger at debug level instead.
+ */
+function routeDimseLog(logger: Logger): void {
+  const log = dimse.log;
+  log.methodFactory = () => (...args: unknown[]) => logger.debug(`dcmjs-dimse: ${args.map(String).join(' ')}`);
+  log.setLevel('trace');
+}

@@ -1,0 +1,154 @@
+/**
+ * Isotropic 3D Gaussian post-filter in millimetres for a PET volume.
+ *
+ * Matches scipy.ndimage.gaussian_filter(vol, sigma, mode='nearest') with its default
+ * truncate=4.0, sigma per axis in voxels = FWHM / 2.3548 / spacing[axis]. Large volumes are split
+ * over a pool of worker threads that share the output through a SharedArrayBuffer; small ones run
+ * synchronously in this thread. The result is filtered in place in one new array, so peak memory
+ * is the input plus one volume.
+ */
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import {
+  FWHM_PER_SIGMA,
+  gaussianHalfKernel,
+  inPlanePass,
+  PassScratch,
+  sliceBlockCount,
+  slicePass,
+  type FilterGeometry,
+} from './gaussian-kernel.js';
+import type { FilterJob, FilterReply } from './gaussian-worker.js';
+import { voxelCount, type Volume } from './volume.js';
+
+export interface GaussianOptions {
+  /** Fraction (0..1) of the unfiltered input mixed back into the result. Default 0. */
+  blend?: number;
+  /** Threads to use; default: the machine's available parallelism. 1 forces the synchronous path. */
+  threads?: number;
+}
+
+/** Below this many voxels thread start-up and hand-over cost more than they save. */
+const SMALL_VOLUME_VOXELS = 1 << 20;
+
+/** Sigma per axis in voxels for an isotropic FWHM in mm. */
+export function sigmaVoxels(fwhmMm: number, spacing: readonly [number, number, number]): [number, number, number] {
+  const sigmaMm = fwhmMm / FWHM_PER_SIGMA;
+  return [sigmaMm / spacing[0], sigmaMm / spacing[1], sigmaMm / spacing[2]];
+}
+
+export async function gaussianFilter(vol: Volume, fwhmMm: number, opts: GaussianOptions = {}): Promise<Float32Array> {
+  const blend = opts.blend ?? 0;
+  if (!(fwhmMm >= 0) || !Number.isFinite(fwhmMm)) throw new RangeError(`fwhm_mm must be a finite number ≥ 0, got ${fwhmMm}`);
+  if (!(blend >= 0 && blend <= 1)) throw new RangeError(`blend must be within 0..1, got ${blend}`);
+  if (voxelCount(vol.shape) !== vol.data.length) {
+    throw new RangeError(`volume shape ${vol.shape.join('x')} does not match ${vol.data.length} voxels`);
+  }
+  if (vol.spacing.some((s) => !(s > 0))) throw new RangeError(`voxel spacing must be > 0, got ${vol.spacing.join(', ')}`);
+
+  const threads = Math.max(1, Math.floor(opts.threads ?? availableParallelism()));
+  const parallel = threads > 1 && vol.data.length >= SMALL_VOLUME_VOXELS;
+  // Shared memory only when workers will touch it.
+  const out = parallel ? new Float32Array(new SharedArrayBuffer(vol.data.byteLength)) : new Float32Array(vol.data.length);
+  out.set(vol.data);
+  if (fwhmMm === 0) return out;
+
+  const [ss, sr, sc] = sigmaVoxels(fwhmMm, vol.spacing);
+  const geometry: FilterGeometry = {
+    shape: vol.shape,
+    slice: gaussianHalfKernel(ss),
+    row: gaussianHalfKernel(sr),
+    column: gaussianHalfKernel(sc),
+  };
+  if (parallel) {
+    await filterWithWorkers(out, geometry, threads);
+  } else {
+    const scratch = new PassScratch();
+    slicePass(out, geometry, 0, sliceBlockCount(geometry.shape), scratch);
+    inPlanePass(out, geometry, 0, geometry.shape[0], scratch);
+  }
+  if (blend > 0) {
+    const input = vol.data;
+    const keep = 1 - blend;
+    for (let i = 0; i < out.length; i++) out[i] = keep * out[i] + blend * input[i];
+  }
+  return out;
+}
+
+async function filterWithWorkers(data: Float32Array, geometry: FilterGeometry, threads: number): Promise<void> {
+  const pool = FilterPool.shared();
+  const buffer = data.buffer as SharedArrayBuffer;
+  // Both passes must see the whole volume: the in-plane pass starts after every slice block is done.
+  await pool.runSplit(threads, sliceBlockCount(geometry.shape), (from, to) => ({ pass: 'slice', buffer, geometry, from, to }));
+  await pool.runSplit(threads, geometry.shape[0], (from, to) => ({ pass: 'plane', buffer, geometry, from, to }));
+}
+
+type JobSpec = Omit<FilterJob, 'id'>;
+
+interface Pending {
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
+
+/**
+ * A lazily started, process-wide set of filter workers. Idle workers are unref'd so they never
+ * keep the process alive; a worker that crashes is dropped and replaced on the next call.
+ */
+class FilterPool {
+  private static instance: FilterPool | undefined;
+  private readonly workers: Worker[] = [];
+  private readonly pending = new Map<number, { worker: Worker } & Pending>();
+  private nextId = 1;
+
+  static shared(): FilterPool {
+    FilterPool.instance ??= new FilterPool();
+    return FilterPool.instance;
+  }
+
+  /** Split [0, total) into `parts` contiguous ranges, one job per worker, and wait for all. */
+  async runSplit(parts: number, total: number, spec: (from: number, to: number) => JobSpec): Promise<void> {
+    const count = Math.min(parts, total);
+    while (this.workers.length < count) this.workers.push(this.startWorker());
+    const jobs: Promise<void>[] = [];
+    for (let i = 0; i < count; i++) {
+      const from = Math.floor((total * i) / count);
+      const to = Math.floor((total * (i + 1)) / count);
+      jobs.push(this.run(this.workers[i], spec(from, to)));
+    }
+    await Promise.all(jobs);
+  }
+
+  private run(worker: Worker, spec: JobSpec): Promise<void> {
+    const id = this.nextId++;
+    return new Promise<void>((resolve, reject) => {
+      this.pending.set(id, { worker, resolve, reject });
+      worker.ref();
+      worker.postMessage({ id, ...spec } satisfies FilterJob);
+    });
+  }
+
+  private startWorker(): Worker {
+    const worker = new Worker(new URL('./gaussian-worker.js', import.meta.url));
+    worker.unref();
+    worker.on('message', (reply: FilterReply) => {
+      const job = this.pending.get(reply.id);
+      if (!job) return;
+      this.pending.delete(reply.id);
+      if (![...this.pending.values()].some((p) => p.worker === worker)) worker.unref();
+      if (reply.error) job.reject(new Error(`Gaussian filter worker failed: ${reply.error}`));
+      else job.resolve();
+    });
+    const fail = (err: Error): void => {
+      const index = this.workers.indexOf(worker);
+      if (index >= 0) this.workers.splice(index, 1);
+      for (const [id, job] of this.pending) {
+        if (job.worker !== worker) continue;
+        this.pending.delete(id);
+        job.reject(err);
+      }
+    };
+    worker.on('error', fail);
+    worker.on('exit', (code) => fail(new Error(`Gaussian filter worker exited with code ${code}`)));
+    return worker;
+  }
+}

@@ -1,0 +1,243 @@
+import { createWriteStream } from 'node:fs';
+import { mkdir, mkdtemp, open, rename, rm, rmdir, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { Transform, Writable, type Readable, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { crc32 } from 'node:zlib';
+import yauzl, { type Entry, type ZipFile } from 'yauzl';
+
+/**
+ * Archives come from the other side of a VPN share, so they are untrusted input: names are
+ * checked before anything is written, and sizes are enforced on the bytes that really come out of
+ * the decompressor (a zip bomb's headers lie).
+ */
+export interface ExtractLimits {
+  maxEntries: number;
+  /** Sum of all decompressed entry sizes. */
+  maxTotalBytes: number;
+  maxEntryBytes: number;
+  /** When given, every file entry's name must match (e.g. /^[\w.-]+$/). */
+  allowedNames?: RegExp;
+}
+
+const GiB = 1024 ** 3;
+
+/** Generous for a PET volume (400×512×512 float32 is 420 MB) yet far below a bomb's expansion. */
+export const DEFAULT_ARCHIVE_LIMITS: ExtractLimits = { maxEntries: 16, maxTotalBytes: 2 * GiB, maxEntryBytes: 2 * GiB };
+
+export interface ZipEntryInfo { name: string; size: number }
+
+/** A refusal of the archive itself (as opposed to a local I/O failure while writing it out). */
+export class ZipRefusedError extends Error {
+  override name = 'ZipRefusedError';
+}
+
+/**
+ * Extract `zipPath` into `destDir`. Entries are written into a hidden `destDir/.partial-*`
+ * folder, fsynced, and renamed into place only when the whole archive passed every check; on any
+ * problem nothing is left behind and the Error says what was wrong. Returns the extracted files'
+ * paths.
+ */
+export async function extractZipSafely(zipPath: string, destDir: string, limits: ExtractLimits): Promise<string[]> {
+  const destExisted = await stat(destDir).then(() => true, () => false);
+  await mkdir(destDir, { recursive: true });
+  const partial = await mkdtemp(path.join(destDir, '.partial-'));
+  const placed: string[] = [];
+  try {
+    const entries = await walkZip(zipPath, limits, async (name) => {
+      const target = path.join(partial, name);
+      await mkdir(path.dirname(target), { recursive: true });
+      return createWriteStream(target, { flags: 'wx' });
+    });
+    for (const { name } of entries) await fsync(path.join(partial, name));
+    for (const { name } of entries) {
+      const target = path.join(destDir, name);
+      await mkdir(path.dirname(target), { recursive: true });
+      await rename(path.join(partial, name), target);
+      placed.push(target);
+    }
+    await fsync(destDir);
+    return placed;
+  } catch (err) {
+    await Promise.all(placed.map((p) => rm(p, { force: true })));
+    await rm(partial, { recursive: true, force: true });
+    if (!destExisted) await rmdir(destDir).catch(() => undefined); // only succeeds if we left it empty
+    throw err;
+  } finally {
+    await rm(partial, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Read every entry through the decompressor and check its CRC and size, writing nothing: tells
+ * whether an archive arrived whole and sound. Returns the file entries.
+ */
+export async function checkZip(zipPath: string, limits: ExtractLimits = DEFAULT_ARCHIVE_LIMITS): Promise<ZipEntryInfo[]> {
+  return walkZip(zipPath, limits, async () => new Writable({ write: (_chunk, _enc, done) => done() }));
+}
+
+/** Where an entry's checked bytes go. */
+type EntrySink = (name: string) => Promise<Writable>;
+
+/** Open, validate every name and declared size, then stream each file entry, checked, to `sink`. */
+async function walkZip(zipPath: string, limits: ExtractLimits, sink: EntrySink): Promise<ZipEntryInfo[]> {
+  const zip = await openZip(zipPath);
+  try {
+    if (zip.entryCount > limits.maxEntries) {
+      throw new ZipRefusedError(`archive has ${zip.entryCount} entries, more than the limit of ${limits.maxEntries}`);
+    }
+    const seen = new Set<string>();
+    const files: ZipEntryInfo[] = [];
+    const budget = { total: 0 };
+    let entryNumber = 0;
+    for (let entry = await nextEntry(zip); entry; entry = await nextEntry(zip)) {
+      entryNumber += 1;
+      if (entryNumber > limits.maxEntries) throw new ZipRefusedError(`archive has more than ${limits.maxEntries} entries`);
+      const name = entryName(entry);
+      const isDirectory = name.endsWith('/');
+      checkEntry(entry, name, isDirectory, limits);
+      if (seen.has(name)) throw new ZipRefusedError(`entry ${name} appears twice in the archive`);
+      seen.add(name);
+      if (isDirectory) continue;
+      const data = await openEntry(zip, entry, name);
+      let readFailed = false;
+      data.once('error', () => { readFailed = true; });
+      try {
+        await pipeline(data, new CheckedBytes(entry, name, limits, budget), await sink(name));
+      } catch (err) {
+        if (err instanceof ZipRefusedError) throw err;
+        if (readFailed) throw new ZipRefusedError(`entry ${name} is corrupt: ${(err as Error).message}`);
+        throw new Error(`writing entry ${name} failed: ${(err as Error).message}`);
+      }
+      files.push({ name, size: entry.uncompressedSize });
+    }
+    return files;
+  } finally {
+    zip.close();
+  }
+}
+
+function openZip(zipPath: string): Promise<ZipFile> {
+  return new Promise((resolve, reject) => {
+    // decodeStrings: false so that we see the raw names and apply our own rules (and messages);
+    // validateEntrySizes: false because CheckedBytes enforces sizes with the configured limits.
+    yauzl.open(zipPath, { lazyEntries: true, decodeStrings: false, validateEntrySizes: false, autoClose: false }, (err, zip) => {
+      if (err) reject(new ZipRefusedError(`${path.basename(zipPath)} is not a readable zip archive: ${err.message}`));
+      else resolve(zip);
+    });
+  });
+}
+
+function nextEntry(zip: ZipFile): Promise<Entry | null> {
+  return new Promise((resolve, reject) => {
+    const cleanup = (): void => {
+      zip.off('entry', onEntry);
+      zip.off('end', onEnd);
+      zip.off('error', onError);
+    };
+    const onEntry = (entry: Entry): void => { cleanup(); resolve(entry); };
+    const onEnd = (): void => { cleanup(); resolve(null); };
+    const onError = (err: Error): void => { cleanup(); reject(new ZipRefusedError(`archive central directory is damaged: ${err.message}`)); };
+    zip.on('entry', onEntry);
+    zip.on('end', onEnd);
+    zip.on('error', onError);
+    zip.readEntry();
+  });
+}
+
+function openEntry(zip: ZipFile, entry: Entry, name: string): Promise<Readable> {
+  return new Promise((resolve, reject) => {
+    zip.openReadStream(entry, (err, stream) => {
+      if (err) reject(new ZipRefusedError(`entry ${name} could not be opened: ${err.message}`));
+      else resolve(stream);
+    });
+  });
+}
+
+/** The raw name bytes: UTF-8 when the entry says so, otherwise read byte-for-byte (latin1). */
+function entryName(entry: Entry): string {
+  const raw = entry.fileName as unknown as Buffer;
+  return raw.toString((entry.generalPurposeBitFlag & 0x800) !== 0 ? 'utf8' : 'latin1');
+}
+
+const S_IFMT = 0o170000;
+const S_IFLNK = 0o120000;
+
+/** Rules on an entry's name, type and declared size; throws with the reason. */
+function checkEntry(entry: Entry, name: string, isDirectory: boolean, limits: ExtractLimits): void {
+  const shown = JSON.stringify(name).slice(1, -1);
+  if (name === '') throw new ZipRefusedError('archive has an entry with an empty name');
+  // eslint-disable-next-line no-control-regex
+  if (/[\x00-\x1f\x7f]/.test(name)) throw new ZipRefusedError(`entry ${shown} has control characters in its name`);
+  if (name.includes('\\')) throw new ZipRefusedError(`entry ${shown} has a backslash in its name`);
+  if (name.startsWith('/') || /^[A-Za-z]:/.test(name)) throw new ZipRefusedError(`entry ${shown} has an absolute path`);
+  const segments = (isDirectory ? name.slice(0, -1) : name).split('/');
+  if (segments.includes('..')) throw new ZipRefusedError(`entry ${shown} escapes the folder`);
+  if (segments.some((s) => s === '' || s === '.')) throw new ZipRefusedError(`entry ${shown} is not a plain relative path`);
+  if (((entry.externalFileAttributes >>> 16) & S_IFMT) === S_IFLNK) throw new ZipRefusedError(`entry ${shown} is a symbolic link`);
+  if (isDirectory) return;
+  if (limits.allowedNames && !limits.allowedNames.test(name)) throw new ZipRefusedError(`entry ${shown} is not an expected file name`);
+  if (entry.isEncrypted()) throw new ZipRefusedError(`entry ${shown} is encrypted`);
+  if (entry.uncompressedSize > limits.maxEntryBytes) {
+    throw new ZipRefusedError(`entry ${shown} expands to ${formatBytes(entry.uncompressedSize)}, past the ${formatBytes(limits.maxEntryBytes)} per-entry limit`);
+  }
+}
+
+/**
+ * Passes an entry's decompressed bytes through while counting them against the limits and the
+ * size the header declared, and checks the CRC-32 at the end.
+ */
+class CheckedBytes extends Transform {
+  private bytes = 0;
+  private crc = 0;
+
+  constructor(
+    private readonly entry: Entry,
+    private readonly name: string,
+    private readonly limits: ExtractLimits,
+    private readonly budget: { total: number },
+  ) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    this.bytes += chunk.length;
+    this.budget.total += chunk.length;
+    if (this.bytes > this.limits.maxEntryBytes) {
+      return done(new ZipRefusedError(`entry ${this.name} expands past the ${formatBytes(this.limits.maxEntryBytes)} per-entry limit`));
+    }
+    if (this.budget.total > this.limits.maxTotalBytes) {
+      return done(new ZipRefusedError(`archive expands past ${formatBytes(this.limits.maxTotalBytes)} limit`));
+    }
+    if (this.bytes > this.entry.uncompressedSize) {
+      return done(new ZipRefusedError(`entry ${this.name} expands past the ${formatBytes(this.entry.uncompressedSize)} its header declares`));
+    }
+    this.crc = crc32(chunk, this.crc);
+    done(null, chunk);
+  }
+
+  override _flush(done: TransformCallback): void {
+    if (this.bytes !== this.entry.uncompressedSize) {
+      return done(new ZipRefusedError(`entry ${this.name} is truncated: ${this.bytes} of ${this.entry.uncompressedSize} bytes`));
+    }
+    if (this.crc !== this.entry.crc32) return done(new ZipRefusedError(`entry ${this.name} is corrupt (CRC-32 mismatch)`));
+    done();
+  }
+}
+
+export function formatBytes(n: number): string {
+  const units: [string, number][] = [['GiB', GiB], ['MiB', 1024 ** 2], ['KiB', 1024]];
+  for (const [unit, size] of units) {
+    if (n >= size) return `${Number.isInteger(n / size) ? n / size : (n / size).toFixed(1)} ${unit}`;
+  }
+  return `${n} bytes`;
+}
+
+async function fsync(file: string): Promise<void> {
+  const fh = await open(file, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}

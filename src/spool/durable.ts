@@ -1,0 +1,51 @@
+import { open, rename, rm, mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { TMP_PREFIX } from './layout.js';
+
+/** fsync a directory so that entries created or renamed in it survive a power cut. */
+export async function fsyncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+export function tmpNameIn(dir: string, hint: string): string {
+  return path.join(dir, `${TMP_PREFIX}${randomBytes(4).toString('hex')}-${hint}`);
+}
+
+/** Write a file under a temporary name, fsync it, rename it into place and fsync the folder. */
+export async function writeFileDurably(file: string, data: string | Uint8Array): Promise<void> {
+  const dir = path.dirname(file);
+  const tmp = tmpNameIn(dir, path.basename(file));
+  const fh = await open(tmp, 'w');
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  try {
+    await rename(tmp, file);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
+  await fsyncDir(dir);
+}
+
+/** rename(2) then fsync both parents: after this returns the move survives a crash. */
+export async function renameDurably(from: string, to: string): Promise<void> {
+  await rename(from, to);
+  const a = path.dirname(from);
+  const b = path.dirname(to);
+  await fsyncDir(b);
+  if (a !== b) await fsyncDir(a);
+}
+
+export async function ensureDir(dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true });
+}
