@@ -1,6 +1,6 @@
 import net from 'node:net';
 import { createRequire } from 'node:module';
-import type { Association } from 'dcmjs-dimse';
+import type { association as dimseAssociation } from 'dcmjs-dimse';
 import type { Logger } from '../log/logger.js';
 import { CommandField, encodeCommandPdu, encodeResponse, parseCommand, type DimseCommand } from './dimse-command.js';
 import { encodeFileMeta } from './file-meta.js';
@@ -12,6 +12,7 @@ import { ACCEPTED_TRANSFER_SYNTAXES, STORAGE_SOP_CLASSES, VERIFICATION_SOP_CLASS
 // dcmjs-dimse is a CommonJS bundle whose named exports Node cannot detect; load it with require.
 const dimse = createRequire(import.meta.url)('dcmjs-dimse') as typeof import('dcmjs-dimse');
 const { PresentationContextResult, RejectResult, RejectSource, RejectReason } = dimse.constants;
+type Association = dimseAssociation.Association;
 
 /**
  * Largest PDU we announce. storescu then sends a 128 KB PET slice in one or two PDUs instead of
@@ -180,7 +181,7 @@ class StoreAssociation extends dimse.Scp {
         continue;
       }
       // The sender lists its preferred syntax first; taking it means no conversion on its side.
-      const syntax = pc.getTransferSyntaxUids().find((ts) => ACCEPTED_TRANSFER_SYNTAXES.has(ts));
+      const syntax = pc.getTransferSyntaxUids().find((ts: string) => ACCEPTED_TRANSFER_SYNTAXES.has(ts));
       if (syntax) pc.setResult(PresentationContextResult.Accept, syntax);
       else pc.setResult(PresentationContextResult.RejectTransferSyntaxesNotSupported);
     }
