@@ -13,11 +13,22 @@
  * That is about 45 comparisons per voxel, and no allocation in the loops.
  */
 export function medianFilter3(data: Float32Array, shape: readonly [number, number, number]): Float32Array {
+  const out = new Float32Array(data.length);
+  medianFilter3Slices(data, shape, out, 0, shape[0]);
+  return out;
+}
+
+/**
+ * Filter output slices [from, to) of `data` into the same slices of `out` (it reads input slices
+ * from-1 .. to): lets worker threads share one volume, each filtering a slab.
+ */
+export function medianFilter3Slices(
+  data: Float32Array, shape: readonly [number, number, number], out: Float32Array, from: number, to: number,
+): void {
   const [slices, rows, cols] = shape;
-  if (slices * rows * cols !== data.length) {
+  if (slices * rows * cols !== data.length || out.length !== data.length) {
     throw new Error(`median filter: shape ${shape.join('x')} does not match ${data.length} values`);
   }
-  const out = new Float32Array(data.length);
   const plane = rows * cols;
   // Sorted triples along the slice axis for the current slice: low, middle, high planes.
   const low = new Float32Array(plane);
@@ -26,7 +37,7 @@ export function medianFilter3(data: Float32Array, shape: readonly [number, numbe
   // Per column of the current row: sorted 9 values + an Infinity sentinel (stride 10).
   const nine = new Float32Array(cols * 10);
 
-  for (let s = 0; s < slices; s++) {
+  for (let s = from; s < to; s++) {
     sortedTriples(data, plane, Math.max(s - 1, 0) * plane, s * plane, Math.min(s + 1, slices - 1) * plane, low, mid, high);
     for (let r = 0; r < rows; r++) {
       const above = Math.max(r - 1, 0) * cols;
@@ -41,7 +52,6 @@ export function medianFilter3(data: Float32Array, shape: readonly [number, numbe
       }
     }
   }
-  return out;
 }
 
 function sortedTriples(

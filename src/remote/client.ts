@@ -1,0 +1,138 @@
+/**
+ * HTTP client for the remote processing service (DESIGN.md, "Remote service contract").
+ * Failures are sorted into two kinds the stages act on:
+ *  - RemoteUnavailableError: network error, timeout, 5xx, 408, 429: try again later;
+ *  - RemoteRejectedError: the service understood and said no (4xx): retrying will not help.
+ */
+
+export class RemoteUnavailableError extends Error {
+  override name = 'RemoteUnavailableError';
+  readonly retryable = true;
+  constructor(message: string, readonly status?: number, options?: ErrorOptions) {
+    super(message, options);
+  }
+}
+
+export class RemoteRejectedError extends Error {
+  override name = 'RemoteRejectedError';
+  readonly retryable = false;
+  constructor(message: string, readonly status: number) {
+    super(message);
+  }
+}
+
+export interface RemoteClientOptions {
+  /** e.g. http://10.8.0.1:8000 (trailing slash optional). */
+  baseUrl: string;
+  token: string;
+  clientId: string;
+  /** Per request; default 30 s. */
+  timeoutMs?: number;
+}
+
+export type LicenceCheck = { ok: true } | { ok: false; code: 405 | 406 | 407; message: string };
+export type RemoteTaskStatus = { state: string; message?: string } | 'unknown' | 'unsupported';
+
+export interface StartProcessingRequest {
+  input_file: string;
+  task_id: string;
+  callback_url: string;
+  metadata: unknown;
+}
+
+interface Answer { status: number; body: unknown; isJson: boolean; text: string }
+
+export class RemoteClient {
+  private readonly baseUrl: string;
+
+  constructor(private readonly opts: RemoteClientOptions) {
+    this.baseUrl = opts.baseUrl.replace(/\/+$/, '');
+  }
+
+  /** Licence and model check; 405/406/407 are answers, not errors. */
+  async checkModel(metadata: unknown): Promise<LicenceCheck> {
+    const answer = await this.request('POST', '/check_model', metadata);
+    if (answer.status >= 200 && answer.status < 300) return { ok: true };
+    if (answer.status === 405 || answer.status === 406 || answer.status === 407) {
+      return { ok: false, code: answer.status, message: serverMessage(answer) };
+    }
+    throw classify('check_model', answer);
+  }
+
+  /** Ask the service to process an uploaded archive; resolves once it accepted the task. */
+  async startProcessing(req: StartProcessingRequest): Promise<void> {
+    const answer = await this.request('POST', '/processing', { ...req, client_id: this.opts.clientId });
+    if (answer.status >= 200 && answer.status < 300) return;
+    throw classify('processing', answer);
+  }
+
+  /**
+   * The service's view of a task: its state, 'unknown' when the service says it has no such
+   * task, or 'unsupported' when the service has no task route at all (an older service). A 404
+   * with a JSON body comes from the tasks route itself; a 404 page that is not JSON means the
+   * route is missing.
+   */
+  async getTask(taskId: string): Promise<RemoteTaskStatus> {
+    const answer = await this.request('GET', `/tasks/${encodeURIComponent(taskId)}`);
+    if (answer.status >= 200 && answer.status < 300) {
+      const body = answer.body as { state?: unknown; message?: unknown } | null;
+      if (!body || typeof body.state !== 'string') throw new RemoteUnavailableError('tasks: answer has no state', answer.status);
+      if (body.state === 'unknown') return 'unknown';
+      return typeof body.message === 'string' ? { state: body.state, message: body.message } : { state: body.state };
+    }
+    if (answer.status === 404) return answer.isJson ? 'unknown' : 'unsupported';
+    if (answer.status === 405 || answer.status === 501) return 'unsupported';
+    throw classify('tasks', answer);
+  }
+
+  private async request(method: 'GET' | 'POST', route: string, body?: unknown): Promise<Answer> {
+    const timeoutMs = this.opts.timeoutMs ?? 30_000;
+    let res: Response;
+    let text: string;
+    try {
+      res = await fetch(`${this.baseUrl}${route}`, {
+        method,
+        headers: {
+          authorization: `Bearer ${this.opts.token}`,
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+      text = await res.text();
+    } catch (err) {
+      const e = err as Error & { cause?: { code?: string; message?: string } };
+      if (e.name === 'TimeoutError') {
+        throw new RemoteUnavailableError(`remote service did not answer ${route} within ${timeoutMs / 1000} s`, undefined, { cause: err });
+      }
+      const reason = e.cause?.code ?? e.cause?.message ?? e.message;
+      throw new RemoteUnavailableError(`remote service unreachable at ${this.baseUrl} (${reason})`, undefined, { cause: err });
+    }
+    const isJson = (res.headers.get('content-type') ?? '').includes('json');
+    let parsed: unknown = null;
+    if (isJson) {
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        parsed = null;
+      }
+    }
+    return { status: res.status, body: parsed, isJson: isJson && parsed !== null, text };
+  }
+}
+
+function classify(route: string, answer: Answer): Error {
+  const message = `remote ${route} answered ${answer.status}: ${serverMessage(answer)}`;
+  if (answer.status >= 500 || answer.status === 408 || answer.status === 429) return new RemoteUnavailableError(message, answer.status);
+  return new RemoteRejectedError(message, answer.status);
+}
+
+/** The service's own words: JSON message/detail/error/response, else the start of the text. */
+function serverMessage(answer: Answer): string {
+  const body = answer.body as Record<string, unknown> | null;
+  for (const key of ['message', 'detail', 'error', 'response']) {
+    const value = body?.[key];
+    if (typeof value === 'string' && value) return value;
+  }
+  return answer.text.trim().slice(0, 300) || '(no message)';
+}
