@@ -66,12 +66,13 @@ export class Spool {
    * Create a task folder in `folder`: `populate` fills a temporary folder, then task.json is
    * written and the folder renamed into place, so no stage ever sees a half-made task.
    */
-  async createTask(folder: TaskFolder, record: TaskRecord, populate?: (dir: string) => Promise<void>): Promise<string> {
+  async createTask(folder: TaskFolder, record: TaskRecord, populate?: (dir: string) => Promise<void>,
+    detail?: string): Promise<string> {
     const finalDir = this.layout.taskDir(folder, record.id);
     const tmpDir = path.join(this.layout.folder(folder), `${TMP_PREFIX}${record.id}`);
     await mkdir(tmpDir, { recursive: true });
     if (populate) await populate(tmpDir);
-    await writeTaskRecord(tmpDir, { ...record, state: stateOfFolder(folder) });
+    await writeTaskRecord(tmpDir, withState(record, stateOfFolder(folder), detail));
     await renameDurably(tmpDir, finalDir);
     return finalDir;
   }

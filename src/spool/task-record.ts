@@ -52,7 +52,7 @@ export function newTaskRecord(fields: Pick<TaskRecord, 'id' | 'sender' | 'series
   const at = now.toISOString();
   return {
     state: 'collecting', created_at: at, updated_at: at, images: 0, failed_stage: null, failed_from: null, reason: null,
-    attempts: 0, outputs: [], facts: {}, history: [{ state: fields.state ?? 'collecting', at }],
+    attempts: 0, outputs: [], facts: {}, history: [],
     ...fields,
   };
 }
