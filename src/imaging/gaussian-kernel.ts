@@ -43,7 +43,6 @@ export interface FilterGeometry {
 export class PassScratch {
   private blockColumns = new Float32Array(0);
   private sliceCopy = new Float32Array(0);
-  private paddedRow = new Float32Array(0);
 
   columns(n: number): Float32Array {
     if (this.blockColumns.length < n) this.blockColumns = new Float32Array(n);
@@ -52,10 +51,6 @@ export class PassScratch {
   slice(n: number): Float32Array {
     if (this.sliceCopy.length < n) this.sliceCopy = new Float32Array(n);
     return this.sliceCopy;
-  }
-  row(n: number): Float32Array {
-    if (this.paddedRow.length < n) this.paddedRow = new Float32Array(n);
-    return this.paddedRow;
   }
 }
 
@@ -68,8 +63,8 @@ export function sliceBlockCount(shape: readonly [number, number, number]): numbe
  * slice, or slices of a pixel block) into one. Used for the two strided axes.
  */
 type CombineLines = (src: Float32Array, lines: Int32Array, dst: Float32Array, dstAt: number, n: number) => void;
-/** 1D convolution of a contiguous line: dst[dstAt + x] = Σ_k w[|k|] · src[R + x + k], src padded by R. */
-type ConvolveLine = (src: Float32Array, dst: Float32Array, dstAt: number, n: number) => void;
+/** 1D convolution of a contiguous line padded by R: dst[dstAt + x] = Σ_k w[|k|] · src[srcAt + R + x + k]. */
+type ConvolveLine = (src: Float32Array, srcAt: number, dst: Float32Array, dstAt: number, n: number) => void;
 
 /*
  * The inner loops are generated once per kernel with the weights and the tap count written out,
@@ -112,19 +107,19 @@ function convolveLineFor(half: HalfKernel): ConvolveLine {
   const r = half.length - 1;
   const width = 2 * r + 1;
   // Sliding window a0..a{2r}: a{r} is the centre tap; each step loads one new value.
-  const preload = Array.from({ length: width - 1 }, (_, j) => `let a${j} = src[${j}];`);
+  const preload = Array.from({ length: width - 1 }, (_, j) => `let a${j} = src[srcAt + ${j}];`);
   const terms = [`${weightLiteral(half[0])} * a${r}`];
   for (let k = 1; k <= r; k++) terms.push(`${weightLiteral(half[k])} * (a${r - k} + a${r + k})`);
   const shift = Array.from({ length: width - 1 }, (_, j) => `a${j} = a${j + 1};`);
   const body = [
     ...preload,
     'for (let x = 0; x < n; x++) {',
-    `  const a${width - 1} = src[x + ${width - 1}];`,
+    `  const a${width - 1} = src[srcAt + x + ${width - 1}];`,
     `  dst[dstAt + x] = ${terms.join(' + ')};`,
     `  ${shift.join(' ')}`,
     '}',
   ].join('\n');
-  fn = new Function('src', 'dst', 'dstAt', 'n', body) as ConvolveLine;
+  fn = new Function('src', 'srcAt', 'dst', 'dstAt', 'n', body) as ConvolveLine;
   convolveCache.set(key, fn);
   return fn;
 }
@@ -166,9 +161,9 @@ export function slicePass(
 }
 
 /**
- * Filter along rows then columns, in place, for slices [firstSlice, endSlice). One row of the
- * row-axis result is written into a padded buffer and immediately filtered along the column axis,
- * so each slice is read once and written once while it sits in cache.
+ * Filter along rows then columns, in place, for slices [firstSlice, endSlice). The row-axis result
+ * of a slice goes into a scratch slice whose rows carry the column filter's edge padding, then the
+ * column-axis filter writes back into the volume: each slice is read and written once, in cache.
  */
 export function inPlanePass(
   data: Float32Array,
@@ -184,19 +179,23 @@ export function inPlanePass(
   const combine = combineLinesFor(geometry.row);
   const convolve = convolveLineFor(geometry.column);
   const plane = rows * cols;
-  const original = scratch.slice(plane);
-  const padded = scratch.row(cols + 2 * colRadius);
+  const paddedCols = cols + 2 * colRadius;
+  const rowFiltered = scratch.slice(rows * paddedCols);
   const lines = new Int32Array(2 * rowRadius + 1);
   for (let z = firstSlice; z < endSlice; z++) {
     const base = z * plane;
-    original.set(data.subarray(base, base + plane));
     for (let y = 0; y < rows; y++) {
-      combine(original, clampedLines(lines, y, rowRadius, rows, cols), padded, colRadius, cols);
+      const start = y * paddedCols;
+      const first = start + colRadius;
+      const last = first + cols - 1;
+      clampedLines(lines, y, rowRadius, rows, cols);
+      for (let k = 0; k < lines.length; k++) lines[k] += base;
+      combine(data, lines, rowFiltered, first, cols);
       // Replicated edges for the column-axis filter.
-      padded.fill(padded[colRadius], 0, colRadius);
-      padded.fill(padded[colRadius + cols - 1], colRadius + cols, cols + 2 * colRadius);
-      convolve(padded, data, base + y * cols, cols);
+      rowFiltered.fill(rowFiltered[first], start, first);
+      rowFiltered.fill(rowFiltered[last], last + 1, start + paddedCols);
     }
+    for (let y = 0; y < rows; y++) convolve(rowFiltered, y * paddedCols, data, base + y * cols, cols);
   }
 }
 

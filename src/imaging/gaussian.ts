@@ -4,8 +4,10 @@
  * Matches scipy.ndimage.gaussian_filter(vol, sigma, mode='nearest') with its default
  * truncate=4.0, sigma per axis in voxels = FWHM / 2.3548 / spacing[axis]. Large volumes are split
  * over a pool of worker threads that share the output through a SharedArrayBuffer; small ones run
- * synchronously in this thread. The result is filtered in place in one new array, so peak memory
- * is the input plus one volume.
+ * synchronously in this thread. Peak memory is the input plus one volume: the result array is the
+ * only large allocation. When the input already lives in a SharedArrayBuffer (assembleVolume
+ * allocates it so) the workers read it directly and filter in one sweep; otherwise it is copied
+ * into the result and filtered there in place.
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
@@ -50,7 +52,8 @@ export async function gaussianFilter(vol: Volume, fwhmMm: number, opts: Gaussian
   const parallel = threads > 1 && vol.data.length >= SMALL_VOLUME_VOXELS;
   // Shared memory only when workers will touch it.
   const out = parallel ? new Float32Array(new SharedArrayBuffer(vol.data.byteLength)) : new Float32Array(vol.data.length);
-  out.set(vol.data);
+  const sharedInput = parallel && vol.data.buffer instanceof SharedArrayBuffer;
+  if (fwhmMm === 0 || !sharedInput) out.set(vol.data);
   if (fwhmMm === 0) return out;
 
   const [ss, sr, sc] = sigmaVoxels(fwhmMm, vol.spacing);
@@ -60,8 +63,10 @@ export async function gaussianFilter(vol: Volume, fwhmMm: number, opts: Gaussian
     row: gaussianHalfKernel(sr),
     column: gaussianHalfKernel(sc),
   };
-  if (parallel) {
-    await filterWithWorkers(out, geometry, threads);
+  if (sharedInput) {
+    await filterSharedWithWorkers(vol.data, out, geometry, threads);
+  } else if (parallel) {
+    await filterInPlaceWithWorkers(out, geometry, threads);
   } else {
     const scratch = new PassScratch();
     slicePass(out, geometry, 0, sliceBlockCount(geometry.shape), scratch);
@@ -75,7 +80,13 @@ export async function gaussianFilter(vol: Volume, fwhmMm: number, opts: Gaussian
   return out;
 }
 
-async function filterWithWorkers(data: Float32Array, geometry: FilterGeometry, threads: number): Promise<void> {
+async function filterSharedWithWorkers(input: Float32Array, out: Float32Array, geometry: FilterGeometry, threads: number): Promise<void> {
+  const source = { buffer: input.buffer as SharedArrayBuffer, byteOffset: input.byteOffset, length: input.length };
+  const buffer = out.buffer as SharedArrayBuffer;
+  await FilterPool.shared().runSplit(threads, geometry.shape[0], (from, to) => ({ pass: 'both', buffer, source, geometry, from, to }));
+}
+
+async function filterInPlaceWithWorkers(data: Float32Array, geometry: FilterGeometry, threads: number): Promise<void> {
   const pool = FilterPool.shared();
   const buffer = data.buffer as SharedArrayBuffer;
   // Both passes must see the whole volume: the in-plane pass starts after every slice block is done.
