@@ -23,7 +23,9 @@ interface DcmjsDicomDict {
 interface DcmjsApi {
   data: {
     DicomDict: new (meta: DicomDataset) => DcmjsDicomDict;
-    DicomMessage: { readFile(buffer: ArrayBuffer, options?: { ignoreErrors?: boolean; untilTag?: string }): DcmjsDicomDict };
+    DicomMessage: {
+      readFile(buffer: ArrayBuffer, options?: { ignoreErrors?: boolean; untilTag?: string | null; includeUntilTagValue?: boolean }): DcmjsDicomDict;
+    };
     DicomMetaDictionary: { nameMap: Record<string, { tag: string; vr: string }> };
   };
 }
@@ -178,12 +180,24 @@ export interface Part10 {
   dataset: DicomDataset;
 }
 
-/** Parses Part-10 bytes (a Node Buffer is copied to its own ArrayBuffer first). */
-export function decodePart10(bytes: Uint8Array): Part10 {
-  const parsed = dcmjs.data.DicomMessage.readFile(exactArrayBuffer(bytes));
+export interface ReadOptions {
+  /** Stop before PixelData: the header only, without decoding or copying pixels. */
+  headerOnly?: boolean;
+}
+
+/**
+ * Parses Part-10 bytes (a Node Buffer is copied to its own ArrayBuffer first). dcmjs returns
+ * binary values as raw bytes in the file's byte order (Explicit Big Endian pixels stay swapped).
+ */
+export function decodePart10(bytes: Uint8Array, options: ReadOptions = {}): Part10 {
+  const parsed = dcmjs.data.DicomMessage.readFile(exactArrayBuffer(bytes), {
+    ignoreErrors: false,
+    untilTag: options.headerOnly ? tagOf('PixelData') : null,
+    includeUntilTagValue: false,
+  });
   return { meta: parsed.meta, dataset: parsed.dict };
 }
 
-export async function readPart10File(path: string): Promise<Part10> {
-  return decodePart10(await readFile(path));
+export async function readPart10File(path: string, options: ReadOptions = {}): Promise<Part10> {
+  return decodePart10(await readFile(path), options);
 }

@@ -1,0 +1,224 @@
+/**
+ * Writes a processed volume as a new DICOM series derived from the original instances: every
+ * slice keeps the original's patient, study, equipment and PET/SUV attributes, gets new UIDs,
+ * references its source instance, and stores the new voxels as int16 with a per-slice
+ * RescaleSlope. Output is Explicit VR Little Endian, each file fsynced.
+ */
+import { mkdir, open } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Volume } from '../imaging/volume.js';
+import { formatDS } from './ds.js';
+import { newUid } from './uid.js';
+import {
+  type DicomDataset,
+  TransferSyntax,
+  exactArrayBuffer,
+  getNumber,
+  getString,
+  readPart10File,
+  removeElements,
+  setElement,
+  tagOf,
+  writePart10File,
+} from './write-part10.js';
+
+export interface DerivedSeriesOptions {
+  volume: Volume;
+  /** The original instance files, in the volume's slice order. */
+  sourceFiles: string[];
+  /** Folder to write into (created if missing); the caller renames it into place. */
+  outDir: string;
+  /** Added to the original SeriesNumber. */
+  seriesNumberOffset: number;
+  filterName: string;
+  /** "{original}" and "{filter}" are replaced (default "{original} {filter}"); cut to 64 characters. */
+  seriesDescriptionTemplate?: string;
+  derivationDescription: string;
+}
+
+export interface DerivedSeries {
+  seriesInstanceUid: string;
+  files: string[];
+}
+
+const INT16_MAX = 32767;
+const LO_MAX_LENGTH = 64;
+const ST_MAX_LENGTH = 1024;
+const SLICES_IN_FLIGHT = 8;
+
+/**
+ * Attributes of the original that describe its stored pixel values or encoding and would be
+ * wrong for the new pixels.
+ */
+const STORED_PIXEL_ATTRIBUTES = [
+  'PixelData',
+  'SmallestImagePixelValue',
+  'LargestImagePixelValue',
+  'SmallestPixelValueInSeries',
+  'LargestPixelValueInSeries',
+  'PixelPaddingValue',
+  'PixelPaddingRangeLimit',
+  'PlanarConfiguration',
+  'IconImageSequence',
+  'DataSetTrailingPadding',
+];
+
+export function derivedSeriesDescription(template: string, original: string, filterName: string): string {
+  const text = template.replaceAll('{original}', original).replaceAll('{filter}', filterName);
+  return text.replace(/\s+/g, ' ').trim().slice(0, LO_MAX_LENGTH).trim();
+}
+
+/** Removes private elements and group lengths everywhere, and re-spells every DS with formatDS. */
+function cleanCopiedDataset(dataset: DicomDataset): void {
+  for (const [tag, element] of Object.entries(dataset)) {
+    const group = parseInt(tag.slice(0, 4), 16);
+    const isGroupLength = tag.endsWith('0000');
+    if (group % 2 === 1 || isGroupLength) {
+      delete dataset[tag];
+      continue;
+    }
+    if (element.vr === 'SQ') {
+      for (const item of element.Value ?? []) cleanCopiedDataset(item as DicomDataset);
+    } else if (element.vr === 'DS') {
+      // dcmjs would write the original text back (it keeps _rawValue); take the number instead.
+      const values = (element.Value ?? []).map((v) => (v === null || v === '' ? v : formatDS(Number(v))));
+      dataset[tag] = { vr: 'DS', Value: values };
+    }
+  }
+}
+
+function referenceItem(sopClassUid: string, sopInstanceUid: string): DicomDataset {
+  const item: DicomDataset = {};
+  setElement(item, 'ReferencedSOPClassUID', sopClassUid);
+  setElement(item, 'ReferencedSOPInstanceUID', sopInstanceUid);
+  return item;
+}
+
+function sourceImageItem(sopClassUid: string, sopInstanceUid: string): DicomDataset {
+  const item = referenceItem(sopClassUid, sopInstanceUid);
+  const purpose: DicomDataset = {};
+  setElement(purpose, 'CodeValue', '121322');
+  setElement(purpose, 'CodingSchemeDesignator', 'DCM');
+  setElement(purpose, 'CodeMeaning', 'Source image for image processing operation');
+  setElement(item, 'PurposeOfReferenceCodeSequence', [purpose]);
+  return item;
+}
+
+/** int16 with the smallest slope that fits |value|, computed with the slope exactly as written. */
+function quantiseSlice(values: Float32Array): { pixels: Int16Array; slope: number } {
+  let maxAbs = 0;
+  for (let i = 0; i < values.length; i++) {
+    const magnitude = Math.abs(values[i]!);
+    if (magnitude > maxAbs) maxAbs = magnitude;
+  }
+  const slope = maxAbs > 0 && Number.isFinite(maxAbs) ? Number(formatDS(maxAbs / INT16_MAX)) : 1;
+  const pixels = new Int16Array(values.length);
+  for (let i = 0; i < values.length; i++) {
+    const stored = Math.round(values[i]! / slope);
+    pixels[i] = stored > INT16_MAX ? INT16_MAX : stored < -INT16_MAX ? -INT16_MAX : stored;
+  }
+  return { pixels, slope };
+}
+
+const PET_IMAGE_STORAGE = '1.2.840.10008.5.1.4.1.1.128';
+
+/**
+ * DERIVED\SECONDARY, except for PET Image Storage: its PET Image module allows only PRIMARY as
+ * value 2 (PS3.3 C.8.9.4.1.1; dciodvfy reports SECONDARY as an error), so PET becomes DERIVED\PRIMARY.
+ */
+export function derivedImageType(sopClassUid: string): [string, string] {
+  return sopClassUid === PET_IMAGE_STORAGE ? ['DERIVED', 'PRIMARY'] : ['DERIVED', 'SECONDARY'];
+}
+
+const pad = (n: number): string => String(n).padStart(2, '0');
+
+function checkVolume(volume: Volume, sourceCount: number): void {
+  const [slices, rows, columns] = volume.shape;
+  if (slices !== sourceCount) throw new Error(`volume has ${slices} slices but ${sourceCount} source files were given`);
+  if (volume.positions.length !== slices) throw new Error(`volume has ${volume.positions.length} positions for ${slices} slices`);
+  if (volume.data.length !== slices * rows * columns) throw new Error('volume data length does not match its shape');
+}
+
+async function fsyncDirectory(path: string): Promise<void> {
+  const handle = await open(path, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+export async function writeDerivedSeries(options: DerivedSeriesOptions): Promise<DerivedSeries> {
+  const { volume, sourceFiles } = options;
+  checkVolume(volume, sourceFiles.length);
+  const [slices, rows, columns] = volume.shape;
+  const seriesInstanceUid = newUid();
+  const template = options.seriesDescriptionTemplate ?? '{original} {filter}';
+  const now = new Date();
+  const creationDate = `${now.getFullYear()}${pad(now.getMonth() + 1)}${pad(now.getDate())}`;
+  const creationTime = `${pad(now.getHours())}${pad(now.getMinutes())}${pad(now.getSeconds())}`;
+  await mkdir(options.outDir, { recursive: true });
+
+  const writeSlice = async (slice: number): Promise<string> => {
+    const { dataset } = await readPart10File(sourceFiles[slice]!, { headerOnly: true });
+    const sourceSopClassUid = getString(dataset, 'SOPClassUID') ?? '';
+    const sourceSopInstanceUid = getString(dataset, 'SOPInstanceUID') ?? '';
+    const sourceSeriesUid = getString(dataset, 'SeriesInstanceUID') ?? '';
+    removeElements(dataset, STORED_PIXEL_ATTRIBUTES);
+    cleanCopiedDataset(dataset);
+
+    setElement(dataset, 'SOPInstanceUID', newUid());
+    setElement(dataset, 'SeriesInstanceUID', seriesInstanceUid);
+    setElement(dataset, 'SeriesNumber', (getNumber(dataset, 'SeriesNumber') ?? 0) + options.seriesNumberOffset);
+    setElement(dataset, 'SeriesDescription', derivedSeriesDescription(template, getString(dataset, 'SeriesDescription') ?? '', options.filterName));
+    setElement(dataset, 'ImageType', derivedImageType(sourceSopClassUid));
+    setElement(dataset, 'DerivationDescription', options.derivationDescription.slice(0, ST_MAX_LENGTH));
+    setElement(dataset, 'InstanceCreationDate', creationDate);
+    setElement(dataset, 'InstanceCreationTime', creationTime);
+    setElement(dataset, 'ContentDate', creationDate);
+    setElement(dataset, 'ContentTime', creationTime);
+    if (dataset[tagOf('InstanceNumber')] === undefined) setElement(dataset, 'InstanceNumber', slice + 1);
+    if (dataset[tagOf('NumberOfSlices')] !== undefined) setElement(dataset, 'NumberOfSlices', slices);
+
+    const referencedSeries: DicomDataset = {};
+    setElement(referencedSeries, 'SeriesInstanceUID', sourceSeriesUid);
+    setElement(referencedSeries, 'ReferencedInstanceSequence', [referenceItem(sourceSopClassUid, sourceSopInstanceUid)]);
+    setElement(dataset, 'ReferencedSeriesSequence', [referencedSeries]);
+    setElement(dataset, 'SourceImageSequence', [sourceImageItem(sourceSopClassUid, sourceSopInstanceUid)]);
+
+    setElement(dataset, 'ImageOrientationPatient', volume.orientation);
+    setElement(dataset, 'ImagePositionPatient', volume.positions[slice]!);
+    setElement(dataset, 'PixelSpacing', [volume.spacing[1], volume.spacing[2]]);
+
+    const values = volume.data.subarray(slice * rows * columns, (slice + 1) * rows * columns);
+    const { pixels, slope } = quantiseSlice(values);
+    setElement(dataset, 'SamplesPerPixel', 1);
+    setElement(dataset, 'PhotometricInterpretation', 'MONOCHROME2');
+    setElement(dataset, 'Rows', rows);
+    setElement(dataset, 'Columns', columns);
+    setElement(dataset, 'BitsAllocated', 16);
+    setElement(dataset, 'BitsStored', 16);
+    setElement(dataset, 'HighBit', 15);
+    setElement(dataset, 'PixelRepresentation', 1);
+    setElement(dataset, 'RescaleIntercept', 0);
+    setElement(dataset, 'RescaleSlope', slope);
+    setElement(dataset, 'PixelData', exactArrayBuffer(pixels), 'OW');
+
+    const path = join(options.outDir, `IM${String(slice + 1).padStart(5, '0')}.dcm`);
+    await writePart10File(path, dataset, { transferSyntaxUid: TransferSyntax.ExplicitVRLittleEndian, durable: true });
+    return path;
+  };
+
+  // A few slices in flight at once, so that reading, encoding and fsync latency overlap.
+  const files: string[] = new Array<string>(slices);
+  let nextSlice = 0;
+  const worker = async (): Promise<void> => {
+    while (nextSlice < slices) {
+      const slice = nextSlice++;
+      files[slice] = await writeSlice(slice);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(SLICES_IN_FLIGHT, slices) }, worker));
+  await fsyncDirectory(options.outDir);
+  return { seriesInstanceUid, files };
+}

@@ -1,0 +1,145 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { synthesizePetSeries } from '../../src/dicom/synth.js';
+import { writeDerivedSeries } from '../../src/dicom/derived-series.js';
+import { type DicomDataset, getNumber, getNumbers, getString, readPart10File, tagOf } from '../../src/dicom/write-part10.js';
+import type { Volume } from '../../src/imaging/volume.js';
+
+const run = promisify(execFile);
+
+/** Rescaled pixel values of one Explicit/Implicit Little Endian slice. */
+function slicePixels(dataset: DicomDataset): Float32Array {
+  const raw = dataset[tagOf('PixelData')]!.Value![0] as ArrayBuffer;
+  const stored = new Int16Array(raw);
+  const slope = getNumber(dataset, 'RescaleSlope') ?? 1;
+  const intercept = getNumber(dataset, 'RescaleIntercept') ?? 0;
+  return Float32Array.from(stored, (v) => v * slope + intercept);
+}
+
+/** The test's own volume assembly: files are already in slice order. */
+async function volumeFromFiles(files: string[]): Promise<{ volume: Volume; datasets: DicomDataset[] }> {
+  const datasets = await Promise.all(files.map(async (file) => (await readPart10File(file)).dataset));
+  const first = datasets[0]!;
+  const rows = getNumber(first, 'Rows')!;
+  const columns = getNumber(first, 'Columns')!;
+  const data = new Float32Array(files.length * rows * columns);
+  datasets.forEach((dataset, slice) => data.set(slicePixels(dataset), slice * rows * columns));
+  const [rowSpacing, columnSpacing] = getNumbers(first, 'PixelSpacing')!;
+  const volume: Volume = {
+    data,
+    shape: [files.length, rows, columns],
+    spacing: [getNumber(first, 'SliceThickness')!, rowSpacing!, columnSpacing!],
+    orientation: getNumbers(first, 'ImageOrientationPatient') as Volume['orientation'],
+    positions: datasets.map((dataset) => getNumbers(dataset, 'ImagePositionPatient') as [number, number, number]),
+  };
+  return { volume, datasets };
+}
+
+/** dciodvfy's error lines, or null when dciodvfy is not installed. */
+async function dciodvfyErrors(file: string): Promise<string[] | null> {
+  try {
+    const { stdout, stderr } = await run('dciodvfy', [file]).catch((error: { stdout?: string; stderr?: string; code?: unknown }) => {
+      if (error.code === 'ENOENT') throw error;
+      return { stdout: error.stdout ?? '', stderr: error.stderr ?? '' };
+    });
+    return `${stdout}\n${stderr}`.split('\n').filter((line) => line.startsWith('Error'));
+  } catch (error) {
+    if ((error as { code?: unknown }).code === 'ENOENT') return null;
+    throw error;
+  }
+}
+
+test('a derived series keeps patient, study and SUV attributes, gets new UIDs and reproduces the volume', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'petspool-derived-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const sourceFiles = await synthesizePetSeries(join(dir, 'in'), {
+    slices: 12,
+    size: 48,
+    seed: 3,
+    seriesNumber: 7,
+    orientation: [0.9659258262890683, 0.25881904510252074, 0, 0, 0, -1],
+  });
+  const { volume, datasets: sources } = await volumeFromFiles(sourceFiles);
+
+  // A processed volume: the original scaled, with a negative band to exercise signed storage.
+  const processed = Float32Array.from(volume.data, (v, i) => (i % 48 < 4 ? -0.25 * v : 1.37 * v));
+  const { seriesInstanceUid, files } = await writeDerivedSeries({
+    volume: { ...volume, data: processed },
+    sourceFiles,
+    outDir: join(dir, 'out'),
+    seriesNumberOffset: 1000,
+    filterName: 'fwhm4',
+    derivationDescription: 'Processed remotely; Gaussian post-filter FWHM 4 mm',
+  });
+
+  assert.equal(files.length, sourceFiles.length);
+  const { volume: written, datasets: outputs } = await volumeFromFiles(files);
+  const pixelsPerSlice = 48 * 48;
+  for (let slice = 0; slice < files.length; slice++) {
+    const expected = processed.subarray(slice * pixelsPerSlice, (slice + 1) * pixelsPerSlice);
+    const actual = written.data.subarray(slice * pixelsPerSlice, (slice + 1) * pixelsPerSlice);
+    const sliceMax = Math.max(...expected.map(Math.abs));
+    for (let i = 0; i < pixelsPerSlice; i++) {
+      assert.ok(Math.abs(actual[i]! - expected[i]!) <= 0.005 * sliceMax, `slice ${slice} voxel ${i}: ${actual[i]} vs ${expected[i]}`);
+    }
+  }
+
+  const sourceUids = new Set(sources.map((ds) => getString(ds, 'SOPInstanceUID')));
+  outputs.forEach((output, slice) => {
+    const source = sources[slice]!;
+    assert.equal(getString(output, 'SeriesInstanceUID'), seriesInstanceUid);
+    assert.notEqual(seriesInstanceUid, getString(source, 'SeriesInstanceUID'));
+    assert.ok(!sourceUids.has(getString(output, 'SOPInstanceUID')));
+    for (const keyword of ['StudyInstanceUID', 'PatientName', 'PatientID', 'FrameOfReferenceUID', 'Units', 'DecayCorrection', 'SeriesDate', 'SeriesTime', 'PatientWeight', 'PatientSize']) {
+      assert.equal(getString(output, keyword), getString(source, keyword), keyword);
+    }
+    const dose = (ds: DicomDataset) => getNumber(ds[tagOf('RadiopharmaceuticalInformationSequence')]!.Value![0] as DicomDataset, 'RadionuclideTotalDose');
+    assert.equal(dose(output), dose(source));
+    assert.equal(getNumber(output, 'SeriesNumber'), 1007);
+    assert.equal(getString(output, 'SeriesDescription'), 'PET FDG WB (synthetic) fwhm4');
+    // PET Image Storage allows only PRIMARY as value 2 (see derivedImageType).
+    assert.deepEqual(output[tagOf('ImageType')]!.Value, ['DERIVED', 'PRIMARY']);
+    assert.deepEqual(getNumbers(output, 'ImagePositionPatient'), volume.positions[slice]);
+    const sourceReference = output[tagOf('SourceImageSequence')]!.Value![0] as DicomDataset;
+    assert.equal(getString(sourceReference, 'ReferencedSOPInstanceUID'), getString(source, 'SOPInstanceUID'));
+    const referencedSeries = output[tagOf('ReferencedSeriesSequence')]!.Value![0] as DicomDataset;
+    assert.equal(getString(referencedSeries, 'SeriesInstanceUID'), getString(source, 'SeriesInstanceUID'));
+  });
+});
+
+test('every DS value of a derived file has at most 16 characters and dciodvfy finds no new error', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'petspool-derived-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const sourceFiles = await synthesizePetSeries(join(dir, 'in'), { slices: 4, size: 32, tracer: 'PSMA-11' });
+  const { volume } = await volumeFromFiles(sourceFiles);
+  const { files } = await writeDerivedSeries({
+    volume: { ...volume, data: volume.data.map((v) => v / 3) },
+    sourceFiles,
+    outDir: join(dir, 'out'),
+    seriesNumberOffset: 1000,
+    filterName: 'a-filter-name-long-enough-to-push-the-description-over-64-characters',
+    derivationDescription: 'test',
+  });
+
+  const { dataset } = await readPart10File(files[1]!);
+  assert.ok(getString(dataset, 'SeriesDescription')!.length <= 64);
+  const { stdout } = await run('dcmdump', ['+L', files[1]!]).catch(() => ({ stdout: '' }));
+  if (stdout) {
+    const dsValues = stdout.split('\n').filter((line) => / DS \[/.test(line)).flatMap((line) => line.replace(/^.* DS \[([^\]]*)\].*$/, '$1').split('\\'));
+    assert.ok(dsValues.length > 10);
+    for (const value of dsValues) assert.ok(value.length <= 16, `DS value ${value}`);
+  }
+
+  const inputErrors = await dciodvfyErrors(sourceFiles[1]!);
+  if (inputErrors === null) {
+    t.skip('dciodvfy (Debian package dicom3tools) is not installed');
+    return;
+  }
+  const outputErrors = await dciodvfyErrors(files[1]!);
+  assert.deepEqual(outputErrors!.filter((line) => !inputErrors.includes(line)), []);
+});
