@@ -27,6 +27,8 @@ interface FieldRule {
   value: (header: InstanceHeader) => Value;
   /** Series-wide attributes must agree between slices; per-slice ones (position...) differ by nature. */
   sameOnEverySlice: boolean;
+  /** Absence is no problem (another attribute covers it); only disagreement between slices is. */
+  optional?: boolean;
   /** A problem with the value itself, given the (agreed) value. */
   invalid?: (value: string | number) => string | undefined;
 }
@@ -47,6 +49,8 @@ const FIELDS: FieldRule[] = [
 ];
 
 const RADIOPHARMACEUTICAL_FIELDS: FieldRule[] = [
+  // The name may be absent when RadiopharmaceuticalCodeSequence names the tracer.
+  { keyword: 'Radiopharmaceutical', value: (h) => h.radiopharmaceutical?.name, sameOnEverySlice: true, optional: true },
   {
     keyword: 'RadionuclideTotalDose', value: (h) => h.radiopharmaceutical?.totalDose, sameOnEverySlice: true,
     invalid: positive('RadionuclideTotalDose', 'Bq'),
@@ -93,7 +97,7 @@ function checkField(rule: FieldRule, checked: InstanceHeader[], total = checked.
   const present = values.filter((value): value is string | number => value !== undefined && value !== '');
   const reasons: string[] = [];
   const missing = checked.length - present.length;
-  if (missing > 0) reasons.push(`${rule.keyword} ${missingOn(missing, total)}`);
+  if (missing > 0 && !rule.optional) reasons.push(`${rule.keyword} ${missingOn(missing, total)}`);
   if (present.length === 0) return reasons;
 
   const distinct = [...new Set(present)];
