@@ -13,9 +13,14 @@ export const startCommand: CommandModule<GlobalArgs, GlobalArgs> = {
     const appliance = new Appliance(config, log, assembleAppliance);
     await appliance.start();
     await new Promise<void>((resolve) => {
+      // The stages' timers do not hold the process open; this does, until a signal arrives.
+      const keepAlive = setInterval(() => undefined, 60_000);
       const shutdown = (signal: string) => {
         log.info(`${signal} received, stopping (in-flight jobs finish first)`);
-        void appliance.stop().then(resolve);
+        void appliance.stop().then(() => {
+          clearInterval(keepAlive);
+          resolve();
+        });
       };
       process.once('SIGINT', () => shutdown('SIGINT'));
       process.once('SIGTERM', () => shutdown('SIGTERM'));

@@ -1,0 +1,83 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { writeFile, readdir } from 'node:fs/promises';
+import path from 'node:path';
+import net from 'node:net';
+import { PETSPOOL_BIN, runCli, tempConfig } from '../helpers/cli.js';
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+test('--help lists every command of the contract', async () => {
+  const r = await runCli(['--help']);
+  assert.equal(r.code, 0);
+  for (const c of ['start', 'demo', 'status', 'tasks', 'qc', 'submit', 'echo', 'send', 'radiopharmaceuticals',
+    'filters', 'cleanup', 'synth', 'reference-server', 'doctor']) {
+    assert.match(r.stdout, new RegExp(`petspool ${c}\\b`), `${c} in --help`);
+  }
+});
+
+test('a wrong config is refused with every problem by dotted path and exit code 2', async () => {
+  const { file } = await tempConfig({ dicom: { port: 0 }, compilator: { max_gap_ratio: 'small' } });
+  const r = await runCli(['status', '--config', file]);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /dicom\.port: must be an integer 1-65535/);
+  assert.match(r.stderr, /compilator\.max_gap_ratio: must be a number 0-1/);
+  const env = await runCli(['status'], { env: { PETSPOOL_CONFIG: file } });
+  assert.equal(env.code, 2, 'PETSPOOL_CONFIG is read too');
+});
+
+test('status --json counts tasks per folder', async () => {
+  const { file } = await tempConfig();
+  const r = await runCli(['status', '--json', '--config', file]);
+  assert.equal(r.code, 0, r.stderr);
+  const status = JSON.parse(r.stdout);
+  assert.equal(status.folders.length, 12);
+  assert.ok(status.folders.every((f: { count: number }) => f.count === 0));
+});
+
+test('doctor reports each check with a fix, and fails when a port is taken', async () => {
+  const busy = net.createServer();
+  const port = await new Promise<number>((resolve) => busy.listen(0, '127.0.0.1', () => resolve((busy.address() as net.AddressInfo).port)));
+  const { file } = await tempConfig({ dicom: { host: '127.0.0.1', port }, api: { port: await freePort() } });
+  const r = await runCli(['doctor', '--json', '--config', file]);
+  busy.close();
+  assert.equal(r.code, 1);
+  const checks = JSON.parse(r.stdout) as { name: string; ok: boolean; fix?: string }[];
+  const dicom = checks.find((c) => c.name === 'DICOM port');
+  assert.equal(dicom?.ok, false);
+  assert.match(dicom?.fix ?? '', /change the port/);
+  for (const name of ['config', 'spool folder', 'share outbox', 'share inbox', '7z', 'DCMTK', 'API port']) {
+    assert.equal(checks.find((c) => c.name === name)?.ok, true, `${name} ok`);
+  }
+});
+
+test('start runs, a second start on the same spool is refused, SIGTERM stops it cleanly', async () => {
+  const { file, dir } = await tempConfig({ dicom: { host: '127.0.0.1', port: await freePort() }, api: { port: await freePort() } });
+  const child = spawn(PETSPOOL_BIN, ['start', '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let log = '';
+  child.stderr.on('data', (d) => { log += d; });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const deadline = Date.now() + 20_000;
+  while (!/petspool started/.test(log)) {
+    assert.ok(Date.now() < deadline, `not started: ${log}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const second = await runCli(['start', '--config', file]);
+  assert.equal(second.code, 3);
+  assert.match(second.stderr, /another petspool process is running on .*Stop it first/);
+  child.kill('SIGTERM');
+  assert.equal(await exited, 0);
+  assert.match(log, /SIGTERM received/);
+  assert.match(log, /petspool stopped/);
+  const logs = await readdir(path.join(dir, 'spool', 'logs'));
+  assert.ok(logs.some((n) => /^petspool-\d{4}-\d{2}-\d{2}\.jsonl$/.test(n)), `log file in ${logs.join(',')}`);
+  await writeFile(path.join(dir, 'done'), '');
+});
