@@ -1,0 +1,59 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { formatDS, formatDSList } from '../../src/dicom/ds.js';
+
+const DS_CHARACTERS = /^[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?$/;
+
+test('formatDS spells values in at most 16 characters and as close as 16 characters allow', () => {
+  const table: [number, string][] = [
+    [0, '0'],
+    [-0, '0'],
+    [1, '1'],
+    [-2.5, '-2.5'],
+    [4.6875, '4.6875'],
+    [250e6, '250000000'],
+    [1 / 3, '0.33333333333333'],
+    [-1 / 3, '-0.3333333333333'],
+    [123456789.123456789, '123456789.123457'],
+    [-0.000012345678901, '-1.2345678901e-5'],
+    [1e-20, '1e-20'],
+    [1e20, '1e20'],
+    [0.1 + 0.2, '0.3'],
+    [-297.65625, '-297.65625'],
+  ];
+  for (const [value, expected] of table) assert.equal(formatDS(value), expected, String(value));
+});
+
+test('formatDS keeps the relative error within what 16 characters can carry', () => {
+  const values = [
+    Math.PI, -Math.E * 1e13, 6586.2, 1.0037937470582372, 0.12709877339434387, 1.7976931348623157e308,
+    5e-324, -123456789012345678, 2 ** 53 + 1, 9.999999999999999e-5, -9.87654321e-300, 31415926535.897932,
+  ];
+  for (const value of values) {
+    const text = formatDS(value);
+    assert.ok(text.length <= 16, `${value} -> ${text}`);
+    assert.match(text, DS_CHARACTERS);
+    const relativeError = Math.abs(Number(text) - value) / Math.abs(value);
+    assert.ok(relativeError < 1e-8, `${value} -> ${text} (relative error ${relativeError})`);
+  }
+});
+
+test('formatDS is never longer than 16 characters for random magnitudes', () => {
+  let state = 12345;
+  const next = () => ((state = (state * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  for (let i = 0; i < 5000; i++) {
+    const value = (next() - 0.5) * 10 ** Math.floor(next() * 80 - 40);
+    const text = formatDS(value);
+    assert.ok(text.length <= 16 && DS_CHARACTERS.test(text), `${value} -> ${text}`);
+    if (value !== 0) assert.ok(Math.abs(Number(text) - value) / Math.abs(value) < 1e-9, `${value} -> ${text}`);
+  }
+});
+
+test('formatDS refuses what DS cannot hold', () => {
+  assert.throws(() => formatDS(Number.NaN), RangeError);
+  assert.throws(() => formatDS(Infinity), RangeError);
+});
+
+test('formatDSList formats each value', () => {
+  assert.deepEqual(formatDSList([1, 0, 0, 0, 1 / 3, -1e-20]), ['1', '0', '0', '0', '0.33333333333333', '-1e-20']);
+});
