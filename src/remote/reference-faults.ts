@@ -32,6 +32,8 @@ export const ZIP_BOMB_BYTES = 3 * 1024 ** 3;
 export interface CraftedEntry {
   name: string;
   data: Buffer;
+  /** Unix mode (type and permission bits); default a regular file, 0644. 0o120777 makes a symlink. */
+  mode?: number;
 }
 
 /**
@@ -39,9 +41,7 @@ export interface CraftedEntry {
  * as an entry named `../x`. Written under a temporary name and renamed into place.
  */
 export async function writeCraftedZip(file: string, entries: CraftedEntry[]): Promise<void> {
-  await writeZipParts(file, entries.map((e) => ({
-    name: e.name, method: 0, crc: crc32(e.data), compressedSize: e.data.length, size: e.data.length, chunks: [e.data],
-  })));
+  await writeZipParts(file, entries.map(storedPart));
 }
 
 /**
@@ -66,9 +66,7 @@ export async function writeZipBomb(
     size: opts.declaredSize ?? expandsTo,
     chunks: { [Symbol.iterator]: function* () { for (let i = 0; i < repeats; i++) yield block; yield finalEmptyBlock; } },
   };
-  const others = (opts.otherEntries ?? []).map((e) => ({
-    name: e.name, method: 0, crc: crc32(e.data), compressedSize: e.data.length, size: e.data.length, chunks: [e.data],
-  }));
+  const others = (opts.otherEntries ?? []).map(storedPart);
   await writeZipParts(file, [...others, bomb]);
 }
 
@@ -81,16 +79,22 @@ function crcOfZeros(mebibytes: number, zeros: Buffer): number {
 
 interface ZipPart {
   name: string;
-  method: 0 | 8 | number;
+  /** 0 stored, 8 deflated */
+  method: number;
   crc: number;
   compressedSize: number;
   size: number;
   chunks: Iterable<Buffer>;
+  mode?: number;
+}
+
+function storedPart(e: CraftedEntry): ZipPart {
+  return { name: e.name, method: 0, crc: crc32(e.data), compressedSize: e.data.length, size: e.data.length, chunks: [e.data], mode: e.mode };
 }
 
 const DOS_TIME = 0; // 00:00:00
 const DOS_DATE = (2024 - 1980) << 9 | 1 << 5 | 1; // 2024-01-01
-const UNIX_REGULAR_FILE = (0o100644 << 16) >>> 0;
+const REGULAR_FILE_MODE = 0o100644;
 
 async function writeZipParts(file: string, parts: ZipPart[]): Promise<void> {
   const temporary = temporaryNameFor(file);
@@ -134,7 +138,7 @@ async function writeZipParts(file: string, parts: ZipPart[]): Promise<void> {
       entry.writeUInt32LE(part.size, 24);
       entry.writeUInt16LE(name.length, 28);
       // extra length, comment length, disk number, internal attributes: 0
-      entry.writeUInt32LE(UNIX_REGULAR_FILE, 38);
+      entry.writeUInt32LE(((part.mode ?? REGULAR_FILE_MODE) << 16) >>> 0, 38);
       entry.writeUInt32LE(localOffset, 42);
       central.push(entry, name);
     }

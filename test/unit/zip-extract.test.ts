@@ -1,0 +1,144 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { corruptZipInPlace, writeCraftedZip, writeZipBomb, ZIP_BOMB_BYTES } from '../../src/remote/reference-faults.js';
+import { checkZip, extractZipSafely, type ExtractLimits } from '../../src/remote/zip-extract.js';
+import { packZip } from '../../src/remote/zip-pack.js';
+
+const MiB = 1024 * 1024;
+const roomy: ExtractLimits = { maxEntries: 8, maxTotalBytes: 64 * MiB, maxEntryBytes: 64 * MiB };
+
+describe('zip pack and safe extraction', () => {
+  let tmp: string;
+  let sources: string;
+  let packed: string;
+
+  before(async () => {
+    tmp = await mkdtemp(path.join(os.tmpdir(), 'petspool-zip-'));
+    sources = path.join(tmp, 'src');
+    await mkdir(sources);
+    await writeFile(path.join(sources, 'task1.npy'), randomBytes(300_000));
+    await writeFile(path.join(sources, 'metadata.json'), JSON.stringify({ task_id: 'task1' }));
+    packed = path.join(tmp, 'task1_site.zip');
+    await packZip(packed, [path.join(sources, 'task1.npy'), path.join(sources, 'metadata.json')]);
+  });
+  after(() => rm(tmp, { recursive: true, force: true }));
+
+  /** Everything under a folder, relative, to prove nothing was left behind. */
+  async function listing(dir: string): Promise<string[]> {
+    return (await readdir(dir, { recursive: true })).sort();
+  }
+
+  it('packZip writes a sound zip with the files under their base names, no temporary left', async () => {
+    const entries = (await checkZip(packed)).sort((a, b) => a.name.localeCompare(b.name));
+    assert.deepEqual(entries, [
+      { name: 'metadata.json', size: JSON.stringify({ task_id: 'task1' }).length },
+      { name: 'task1.npy', size: 300_000 },
+    ]);
+    assert.deepEqual((await readdir(tmp)).filter((n) => n.endsWith('.tmp')), []);
+  });
+
+  it('packZip says clearly when 7z is missing', async () => {
+    await assert.rejects(packZip(path.join(tmp, 'x.zip'), [path.join(sources, 'task1.npy')], { sevenZipBin: path.join(tmp, 'no-7z') }),
+      /7z not found .*install p7zip-full/);
+    await assert.rejects(stat(path.join(tmp, 'x.zip')));
+  });
+
+  it('round-trips a packed archive byte for byte', async () => {
+    const dest = path.join(tmp, 'roundtrip');
+    const files = await extractZipSafely(packed, dest, { ...roomy, allowedNames: /^[\w.-]+$/ });
+    assert.deepEqual(files.map((f) => path.basename(f)).sort(), ['metadata.json', 'task1.npy']);
+    for (const name of ['task1.npy', 'metadata.json']) {
+      assert.ok((await readFile(path.join(dest, name))).equals(await readFile(path.join(sources, name))), name);
+    }
+    assert.deepEqual(await listing(dest), ['metadata.json', 'task1.npy']);
+  });
+
+  it('refuses an entry that escapes the folder and writes nothing, inside or outside', async () => {
+    const zip = path.join(tmp, 'slip.zip');
+    await writeCraftedZip(zip, [
+      { name: 'harmless.txt', data: Buffer.from('ok') },
+      { name: '../x', data: Buffer.from('escaped') },
+    ]);
+    const area = path.join(tmp, 'slip-area');
+    const dest = path.join(area, 'dest');
+    await assert.rejects(extractZipSafely(zip, dest, roomy), { message: 'entry ../x escapes the folder' });
+    await assert.rejects(stat(path.join(area, 'x')));
+    await assert.rejects(stat(dest)); // created by the attempt, removed again
+    await assert.rejects(checkZip(zip), /escapes the folder/);
+  });
+
+  it('refuses absolute paths, backslashes and symbolic links', async () => {
+    const cases: [string, { name: string; data: Buffer; mode?: number }, RegExp][] = [
+      ['abs', { name: '/tmp/petspool-abs-x', data: Buffer.from('x') }, /entry \/tmp\/petspool-abs-x has an absolute path/],
+      ['backslash', { name: '..\\x', data: Buffer.from('x') }, /has a backslash/],
+      ['link', { name: 'link', data: Buffer.from('/etc/passwd'), mode: 0o120777 }, /entry link is a symbolic link/],
+    ];
+    for (const [label, entry, expected] of cases) {
+      const zip = path.join(tmp, `${label}.zip`);
+      await writeCraftedZip(zip, [entry]);
+      const dest = path.join(tmp, `${label}-dest`);
+      await assert.rejects(extractZipSafely(zip, dest, roomy), expected);
+      await assert.rejects(stat(dest));
+    }
+    await assert.rejects(stat('/tmp/petspool-abs-x'));
+  });
+
+  it('refuses names outside allowedNames, and more entries than allowed', async () => {
+    await assert.rejects(extractZipSafely(packed, path.join(tmp, 'names'), { ...roomy, allowedNames: /^[\w-]+\.npy$/ }),
+      /entry metadata\.json is not an expected file name/);
+    await assert.rejects(extractZipSafely(packed, path.join(tmp, 'count'), { ...roomy, maxEntries: 1 }),
+      /archive has 2 entries, more than the limit of 1/);
+  });
+
+  it('refuses the 3 GiB zip bomb from its declared size without inflating it', async () => {
+    const zip = path.join(tmp, 'bomb.zip');
+    await writeZipBomb(zip, 'task1.npy', ZIP_BOMB_BYTES, { otherEntries: [{ name: 'metadata.json', data: Buffer.from('{}') }] });
+    assert.ok((await stat(zip)).size < 8 * MiB, 'the bomb file itself is small');
+    const started = Date.now();
+    await assert.rejects(checkZip(zip), /entry task1\.npy expands to 3 GiB, past the 2 GiB per-entry limit/);
+    await assert.rejects(extractZipSafely(zip, path.join(tmp, 'bomb-dest'), roomy), /expands to 3 GiB/);
+    assert.ok(Date.now() - started < 2000);
+    await assert.rejects(stat(path.join(tmp, 'bomb-dest')));
+  });
+
+  it('stops a bomb that lies about its size on the real bytes, with little memory', async () => {
+    const liar = path.join(tmp, 'liar.zip');
+    await writeZipBomb(liar, 'task1.npy', 1024 * MiB, { declaredSize: 1000 });
+    let peakRss = process.memoryUsage.rss();
+    const baseline = peakRss;
+    const sampler = setInterval(() => { peakRss = Math.max(peakRss, process.memoryUsage.rss()); }, 2);
+    try {
+      await assert.rejects(extractZipSafely(liar, path.join(tmp, 'liar-dest'), roomy),
+        /entry task1\.npy expands past the 1000 bytes its header declares/);
+      // Two honest 40 MiB entries against an 64 MiB total: caught while streaming the second one.
+      const pair = path.join(tmp, 'pair.zip');
+      const forty = Buffer.alloc(40 * MiB);
+      await writeCraftedZip(pair, [{ name: 'a.bin', data: forty }, { name: 'b.bin', data: forty }]);
+      await assert.rejects(extractZipSafely(pair, path.join(tmp, 'pair-dest'), roomy), { message: 'archive expands past 64 MiB limit' });
+      await assert.rejects(stat(path.join(tmp, 'pair-dest')));
+    } finally {
+      clearInterval(sampler);
+    }
+    assert.ok(peakRss - baseline < 200 * MiB, `memory grew by ${Math.round((peakRss - baseline) / MiB)} MiB`);
+  });
+
+  it('refuses truncated and corrupted archives, and extraction leaves nothing', async () => {
+    const truncated = path.join(tmp, 'truncated.zip');
+    await writeFile(truncated, await readFile(packed));
+    await truncate(truncated, Math.floor((await stat(truncated)).size / 2));
+    await assert.rejects(checkZip(truncated), /truncated\.zip is not a readable zip archive/);
+
+    const corrupt = path.join(tmp, 'corrupt.zip');
+    await writeFile(corrupt, await readFile(packed));
+    await corruptZipInPlace(corrupt);
+    await assert.rejects(checkZip(corrupt), /entry task1\.npy is corrupt/);
+    const dest = path.join(tmp, 'existing');
+    await mkdir(dest);
+    await assert.rejects(extractZipSafely(corrupt, dest, roomy), /is corrupt/);
+    assert.deepEqual(await listing(dest), [], 'no partial folder or file left in an existing destination');
+  });
+});
