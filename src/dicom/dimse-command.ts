@@ -14,17 +14,24 @@ export const CommandField = {
 
 /** CommandDataSetType value meaning "no dataset follows". */
 const NO_DATASET = 0x0101;
+/** Any other value means a dataset follows; DCMTK sends 0x0000 too. */
+const DATASET_PRESENT = 0x0000;
 
 export interface DimseCommand {
   commandField: number;
   messageId: number;
+  messageIdBeingRespondedTo: number;
   affectedSopClassUid: string;
   affectedSopInstanceUid: string;
   hasDataset: boolean;
+  status: number;
+  errorComment: string;
 }
 
 export function parseCommand(bytes: Buffer): DimseCommand {
-  const command: DimseCommand = { commandField: -1, messageId: 0, affectedSopClassUid: '', affectedSopInstanceUid: '', hasDataset: false };
+  const command: DimseCommand = {
+    commandField: -1, messageId: 0, messageIdBeingRespondedTo: 0, affectedSopClassUid: '', affectedSopInstanceUid: '', hasDataset: false, status: -1, errorComment: '',
+  };
   let offset = 0;
   while (offset + 8 <= bytes.length) {
     const group = bytes.readUInt16LE(offset);
@@ -37,7 +44,10 @@ export function parseCommand(bytes: Buffer): DimseCommand {
         case 0x0002: command.affectedSopClassUid = uid(bytes, value, length); break;
         case 0x0100: command.commandField = bytes.readUInt16LE(value); break;
         case 0x0110: command.messageId = bytes.readUInt16LE(value); break;
+        case 0x0120: command.messageIdBeingRespondedTo = bytes.readUInt16LE(value); break;
         case 0x0800: command.hasDataset = bytes.readUInt16LE(value) !== NO_DATASET; break;
+        case 0x0900: command.status = bytes.readUInt16LE(value); break;
+        case 0x0902: command.errorComment = bytes.toString('latin1', value, value + length).trim(); break;
         case 0x1000: command.affectedSopInstanceUid = uid(bytes, value, length); break;
         default: break;
       }
@@ -47,6 +57,38 @@ export function parseCommand(bytes: Buffer): DimseCommand {
   return command;
 }
 
+/** The fields of a command set petspool sends; absent ones are left out. */
+export interface OutgoingCommand {
+  affectedSopClassUid: string;
+  commandField: number;
+  messageId?: number;
+  messageIdBeingRespondedTo?: number;
+  /** Requests only: 0 = medium. */
+  priority?: number;
+  hasDataset: boolean;
+  status?: number;
+  errorComment?: string;
+  affectedSopInstanceUid?: string;
+}
+
+/** Encodes a command set (elements in tag order, group length first). */
+export function encodeCommand(c: OutgoingCommand): Buffer {
+  const elements = [uidElement(0x0002, c.affectedSopClassUid), usElement(0x0100, c.commandField)];
+  if (c.messageId !== undefined) elements.push(usElement(0x0110, c.messageId));
+  if (c.messageIdBeingRespondedTo !== undefined) elements.push(usElement(0x0120, c.messageIdBeingRespondedTo));
+  if (c.priority !== undefined) elements.push(usElement(0x0700, c.priority));
+  elements.push(usElement(0x0800, c.hasDataset ? DATASET_PRESENT : NO_DATASET));
+  if (c.status !== undefined) elements.push(usElement(0x0900, c.status));
+  if (c.errorComment) elements.push(textElement(0x0902, c.errorComment.slice(0, 64)));
+  if (c.affectedSopInstanceUid) elements.push(uidElement(0x1000, c.affectedSopInstanceUid));
+  const body = Buffer.concat(elements);
+  const groupLength = Buffer.alloc(12);
+  groupLength.writeUInt32LE(0x00000000, 0);
+  groupLength.writeUInt32LE(4, 4);
+  groupLength.writeUInt32LE(body.length, 8);
+  return Buffer.concat([groupLength, body]);
+}
+
 /** A response command (C-STORE-RSP, C-ECHO-RSP) for the given request. */
 export function encodeResponse(
   request: DimseCommand,
@@ -54,21 +96,26 @@ export function encodeResponse(
   status: number,
   errorComment?: string,
 ): Buffer {
-  const elements = [
-    uidElement(0x0002, request.affectedSopClassUid),
-    usElement(0x0100, responseField),
-    usElement(0x0120, request.messageId),
-    usElement(0x0800, NO_DATASET),
-    usElement(0x0900, status),
-  ];
-  if (errorComment) elements.push(textElement(0x0902, errorComment.slice(0, 64)));
-  if (request.affectedSopInstanceUid) elements.push(uidElement(0x1000, request.affectedSopInstanceUid));
-  const body = Buffer.concat(elements);
-  const groupLength = Buffer.alloc(12);
-  groupLength.writeUInt32LE(0x00000000, 0);
-  groupLength.writeUInt32LE(4, 4);
-  groupLength.writeUInt32LE(body.length, 8);
-  return Buffer.concat([groupLength, body]);
+  return encodeCommand({
+    affectedSopClassUid: request.affectedSopClassUid,
+    commandField: responseField,
+    messageIdBeingRespondedTo: request.messageId,
+    hasDataset: false,
+    status,
+    errorComment,
+    affectedSopInstanceUid: request.affectedSopInstanceUid,
+  });
+}
+
+/** PDU and PDV headers for one dataset fragment; the fragment is written after it (no copy). */
+export function encodeDataPduHeader(presentationContextId: number, fragmentLength: number, last: boolean): Buffer {
+  const head = Buffer.alloc(12);
+  head.writeUInt8(0x04, 0);
+  head.writeUInt32BE(6 + fragmentLength, 2);
+  head.writeUInt32BE(2 + fragmentLength, 6);
+  head.writeUInt8(presentationContextId, 10);
+  head.writeUInt8(last ? 0x02 : 0x00, 11);
+  return head;
 }
 
 /** A P-DATA-TF PDU carrying one complete command PDV. */

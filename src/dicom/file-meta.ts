@@ -54,3 +54,33 @@ function longElement(element: number, vr: string, value: Buffer): Buffer {
   head.writeUInt32LE(value.length, 8);
   return Buffer.concat([head, value]);
 }
+
+export interface Part10Parts extends FileMetaFacts {
+  /** The dataset bytes after the file meta group, exactly as in the file. */
+  dataset: Buffer;
+}
+
+/** Splits a Part-10 file into its meta facts and its dataset bytes (for sending unchanged). */
+export function splitPart10(file: Buffer): Part10Parts {
+  if (file.length < 144 || file.toString('latin1', 128, 132) !== 'DICM') throw new Error('not a DICOM file: no DICM prefix');
+  const facts: FileMetaFacts = { sopClassUid: '', sopInstanceUid: '', transferSyntaxUid: '' };
+  let offset = 132;
+  // Group 0002 is always Explicit VR Little Endian; walk it element by element.
+  while (offset + 8 <= file.length && file.readUInt16LE(offset) === 0x0002) {
+    const element = file.readUInt16LE(offset + 2);
+    const vr = file.toString('latin1', offset + 4, offset + 6);
+    const longForm = vr === 'OB' || vr === 'UN' || vr === 'SQ' || vr === 'UT' || vr === 'OW';
+    const length = longForm ? file.readUInt32LE(offset + 8) : file.readUInt16LE(offset + 6);
+    const value = offset + (longForm ? 12 : 8);
+    if (value + length > file.length) throw new Error('truncated: file meta information is cut short');
+    const text = (): string => file.toString('latin1', value, value + length).replace(/[\0 ]+$/, '');
+    if (element === 0x0002) facts.sopClassUid = text();
+    else if (element === 0x0003) facts.sopInstanceUid = text();
+    else if (element === 0x0010) facts.transferSyntaxUid = text();
+    offset = value + length;
+  }
+  if (!facts.sopClassUid || !facts.sopInstanceUid || !facts.transferSyntaxUid) {
+    throw new Error('malformed DICOM file: file meta information lacks the SOP class, SOP instance or transfer syntax UID');
+  }
+  return { ...facts, dataset: file.subarray(offset) };
+}

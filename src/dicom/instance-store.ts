@@ -4,6 +4,7 @@ import { promisify } from 'node:util';
 import type { InstanceHeader } from './instance-header.js';
 import { readInstanceHeader } from './read-header.js';
 
+const write = promisify(fs.write);
 const fdatasync = promisify(fs.fdatasync);
 const fsync = promisify(fs.fsync);
 const statfs = promisify(fs.statfs);
@@ -66,9 +67,8 @@ export class InstanceStore {
     let fd: number | undefined;
     try {
       fd = fs.openSync(tmpPath, 'wx');
-      fs.writeSync(fd, file);
-      // The disk flush runs on the thread pool while this thread parses the header.
-      const flushed = fdatasync(fd);
+      // Writing and flushing run on the thread pool while this thread parses the header.
+      const flushed = writeAndFlush(fd, file);
       let header: InstanceHeader | undefined;
       let parseError: Error | undefined;
       try {
@@ -137,6 +137,15 @@ export class InstanceStore {
     }
     return fd;
   }
+}
+
+async function writeAndFlush(fd: number, bytes: Buffer): Promise<void> {
+  let written = 0;
+  while (written < bytes.length) {
+    const { bytesWritten } = await write(fd, bytes, written, bytes.length - written);
+    written += bytesWritten;
+  }
+  await fdatasync(fd);
 }
 
 /** AE titles and UIDs become path components: keep them to a safe alphabet. */

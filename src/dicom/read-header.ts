@@ -37,8 +37,9 @@ export function readInstanceHeader(source: string | Buffer): InstanceHeader {
   let meta: DcmjsDict;
   let dict: DcmjsDict;
   try {
-    // dcmjs wants an ArrayBuffer; slice only the bytes of this Buffer (it may be a pool view).
-    const arrayBuffer = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+    // dcmjs wants an ArrayBuffer; copy only when this Buffer is a view on a larger (pooled) one.
+    const whole = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength;
+    const arrayBuffer = (whole ? bytes.buffer : bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)) as ArrayBuffer;
     ({ meta, dict } = dcmjs.data.DicomMessage.readFile(arrayBuffer, {
       ignoreErrors: false,
       untilTag: PIXEL_DATA,

@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import type { association as dimseAssociation } from 'dcmjs-dimse';
 import type { Logger } from '../log/logger.js';
 import { CommandField, encodeCommandPdu, encodeResponse, parseCommand, type DimseCommand } from './dimse-command.js';
+import { routeDimseLog } from './dimse-log.js';
 import { encodeFileMeta } from './file-meta.js';
 import type { InstanceHeader } from './instance-header.js';
 import { InstanceStore, StoreFailure, StoreStatus } from './instance-store.js';
@@ -313,14 +314,4 @@ class StoreAssociation extends dimse.Scp {
     this.sendAbort();
     this.socket.destroy();
   }
-}
-
-/**
- * dcmjs-dimse logs through a process-wide loglevel logger that prints to the console; send its
- * lines to our logger at debug level instead.
- */
-function routeDimseLog(logger: Logger): void {
-  const log = dimse.log;
-  log.methodFactory = () => (...args: unknown[]) => logger.debug(`dcmjs-dimse: ${args.map(String).join(' ')}`);
-  log.setLevel('trace');
 }

@@ -1,0 +1,282 @@
+import fs from 'node:fs';
+import net from 'node:net';
+import { createRequire } from 'node:module';
+import type { Logger } from '../log/logger.js';
+import { silentLogger } from '../log/logger.js';
+import { CommandField, encodeCommand, encodeCommandPdu, encodeDataPduHeader, parseCommand, type DimseCommand } from './dimse-command.js';
+import { routeDimseLog } from './dimse-log.js';
+import { splitPart10, type Part10Parts } from './file-meta.js';
+import { PduReader } from './pdu-reader.js';
+import { VERIFICATION_SOP_CLASS, IMPLICIT_VR_LITTLE_ENDIAN } from './sop-classes.js';
+
+const dimse = createRequire(import.meta.url)('dcmjs-dimse') as typeof import('dcmjs-dimse');
+const { Association } = dimse.association;
+const { PresentationContextResult } = dimse.constants;
+
+/** dcmjs-dimse internals used to drive negotiation from our socket reader (see scp.ts). */
+interface NetworkInternals {
+  _processPdu(pdu: Buffer): Promise<void>;
+  lastPduTime?: number;
+}
+
+export interface PeerAddress {
+  host: string;
+  port: number;
+  calledAeTitle: string;
+  callingAeTitle: string;
+  timeoutMs?: number;
+}
+
+export interface SendResult {
+  sent: number;
+  failed: { file: string; status: number | null; message: string }[];
+  acceptedSopInstanceUids: string[];
+}
+
+const DEFAULT_TIMEOUT_MS = 30_000;
+/** Largest PDU we write even if the peer accepts more. */
+const MAX_SEND_PDU = 1024 * 1024;
+/** A-ASSOCIATE-RJ reasons by (source, reason), for human messages. */
+const REJECT_REASONS: Record<string, string> = {
+  '1:1': 'no reason given',
+  '1:2': 'application context not supported',
+  '1:3': 'calling AE title not recognized',
+  '1:7': 'called AE title not recognized',
+  '2:1': 'no reason given (ACSE)',
+  '2:2': 'protocol version not supported',
+  '3:1': 'temporary congestion',
+  '3:2': 'local limit exceeded',
+};
+
+/** C-ECHO: resolves when the peer answered Success; throws with a human message otherwise. */
+export async function echo(peer: PeerAddress): Promise<void> {
+  const connection = await Connection.open(peer, [{ sopClassUid: VERIFICATION_SOP_CLASS, transferSyntaxUid: IMPLICIT_VR_LITTLE_ENDIAN }], silentLogger);
+  try {
+    const pcId = connection.contextFor(VERIFICATION_SOP_CLASS, IMPLICIT_VR_LITTLE_ENDIAN);
+    if (pcId === undefined) throw new Error(`${peer.calledAeTitle} does not accept Verification (C-ECHO)`);
+    const response = await connection.request(pcId, { affectedSopClassUid: VERIFICATION_SOP_CLASS, commandField: CommandField.CEchoRequest, hasDataset: false });
+    if (response.status !== 0) throw new Error(`C-ECHO answered with status 0x${response.status.toString(16)}`);
+  } finally {
+    await connection.release();
+  }
+}
+
+/**
+ * Sends Part-10 files over one association as they are (dataset bytes unchanged, no re-encoding).
+ * Proposes one presentation context per (SOP class, transfer syntax) found in the files. Every
+ * file counts: one that could not be read, whose context the peer rejected or that got no
+ * Success response is listed in `failed`.
+ */
+export async function sendFiles(opts: PeerAddress & { files: string[]; logger?: Logger }): Promise<SendResult> {
+  const logger = opts.logger ?? silentLogger;
+  const result: SendResult = { sent: 0, failed: [], acceptedSopInstanceUids: [] };
+  const readable: { file: string; facts: Omit<Part10Parts, 'dataset'> }[] = [];
+  for (const file of opts.files) {
+    try {
+      const { dataset: _dataset, ...facts } = splitPart10(readHead(file));
+      readable.push({ file, facts });
+    } catch (err) {
+      result.failed.push({ file, status: null, message: (err as Error).message });
+    }
+  }
+  if (readable.length === 0) return result;
+
+  const wanted = uniqueContexts(readable.map((r) => r.facts));
+  const connection = await Connection.open(opts, wanted, logger);
+  try {
+    for (let i = 0; i < readable.length; i++) {
+      const { file, facts } = readable[i];
+      if (connection.closed) {
+        // The association broke: every file not yet answered is a failure.
+        for (const rest of readable.slice(i)) result.failed.push({ file: rest.file, status: null, message: 'association closed before the file was sent' });
+        break;
+      }
+      const pcId = connection.contextFor(facts.sopClassUid, facts.transferSyntaxUid);
+      if (pcId === undefined) {
+        result.failed.push({ file, status: null, message: `${opts.calledAeTitle} rejected SOP class ${facts.sopClassUid} in transfer syntax ${facts.transferSyntaxUid}` });
+        continue;
+      }
+      try {
+        // Read the whole file only now, one at a time, so memory does not grow with the series.
+        const { dataset } = splitPart10(await fs.promises.readFile(file));
+        const response = await connection.request(
+          pcId,
+          { affectedSopClassUid: facts.sopClassUid, commandField: CommandField.CStoreRequest, priority: 0, hasDataset: true, affectedSopInstanceUid: facts.sopInstanceUid },
+          dataset,
+        );
+        // Success, or a Warning (Bxxx: stored with coercion) which still means stored.
+        if (response.status === 0 || (response.status & 0xf000) === 0xb000) {
+          result.sent++;
+          result.acceptedSopInstanceUids.push(facts.sopInstanceUid);
+        } else {
+          result.failed.push({ file, status: response.status, message: response.errorComment || `C-STORE status 0x${response.status.toString(16).toUpperCase()}` });
+        }
+      } catch (err) {
+        result.failed.push({ file, status: null, message: (err as Error).message });
+      }
+    }
+  } finally {
+    await connection.release();
+  }
+  logger.info(`sent ${result.sent} of ${opts.files.length} files to ${opts.calledAeTitle}@${opts.host}:${opts.port}`);
+  return result;
+}
+
+/** The file meta group is small: read the first 64 KB to learn SOP class and transfer syntax. */
+function readHead(file: string): Buffer {
+  const fd = fs.openSync(file, 'r');
+  try {
+    const head = Buffer.alloc(64 * 1024);
+    const n = fs.readSync(fd, head, 0, head.length, 0);
+    return head.subarray(0, n);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+interface WantedContext { sopClassUid: string; transferSyntaxUid: string }
+
+function uniqueContexts(facts: WantedContext[]): WantedContext[] {
+  const seen = new Map<string, WantedContext>();
+  for (const f of facts) seen.set(`${f.sopClassUid}|${f.transferSyntaxUid}`, { sopClassUid: f.sopClassUid, transferSyntaxUid: f.transferSyntaxUid });
+  return [...seen.values()];
+}
+
+/** One association as requester: dcmjs-dimse negotiates, P-DATA is ours (as in scp.ts). */
+class Connection extends dimse.Scp {
+  closed = false;
+  private readonly reader = new PduReader();
+  private readonly accepted = new Map<string, number>();
+  private commandChunks: Buffer[] = [];
+  private messageId = 0;
+  private pending: { resolve: (c: DimseCommand) => void; reject: (e: Error) => void } | undefined;
+  private maxSendPdu = MAX_SEND_PDU;
+  private released: (() => void) | undefined;
+
+  static open(peer: PeerAddress, contexts: WantedContext[], logger: Logger): Promise<Connection> {
+    routeDimseLog();
+    const timeoutMs = peer.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    return new Promise((resolve, reject) => {
+      const socket = net.connect({ host: peer.host, port: peer.port });
+      socket.setNoDelay(true);
+      const connection = new Connection(socket, timeoutMs);
+      const fail = (message: string): void => {
+        socket.destroy();
+        reject(new Error(message));
+      };
+      const timer = setTimeout(() => fail(`no answer from ${peer.calledAeTitle}@${peer.host}:${peer.port} within ${timeoutMs} ms`), timeoutMs);
+      socket.once('error', (err: NodeJS.ErrnoException) => {
+        clearTimeout(timer);
+        const what = err.code === 'ECONNREFUSED' ? 'connection refused' : err.message;
+        fail(`cannot reach ${peer.host}:${peer.port}: ${what}`);
+      });
+      socket.once('connect', () => {
+        const association = new Association(peer.callingAeTitle, peer.calledAeTitle);
+        for (const c of contexts) {
+          const id = association.addPresentationContext(c.sopClassUid);
+          association.addTransferSyntaxToPresentationContext(id, c.transferSyntaxUid);
+        }
+        association.setMaxPduLength(MAX_SEND_PDU);
+        connection.sendAssociationRequest(association);
+      });
+      connection.on('associationAccepted', (association: InstanceType<typeof Association>) => {
+        clearTimeout(timer);
+        for (const { id } of association.getPresentationContexts()) {
+          const pc = association.getPresentationContext(id);
+          const ts = pc.getAcceptedTransferSyntaxUid();
+          if (pc.getResult() === PresentationContextResult.Accept && ts) {
+            const key = `${pc.getAbstractSyntaxUid()}|${ts}`;
+            if (!connection.accepted.has(key)) connection.accepted.set(key, id);
+          }
+        }
+        const peerMax = association.getMaxPduLength();
+        connection.maxSendPdu = peerMax > 0 ? Math.min(peerMax, MAX_SEND_PDU) : MAX_SEND_PDU;
+        logger.debug(`association with ${peer.calledAeTitle} accepted (${connection.accepted.size} contexts)`);
+        resolve(connection);
+      });
+      connection.on('associationRejected', ({ result, source, reason }: { result: number; source: number; reason: number }) => {
+        clearTimeout(timer);
+        const why = REJECT_REASONS[`${source}:${reason}`] ?? `source ${source}, reason ${reason}`;
+        fail(`association rejected by ${peer.calledAeTitle} (${result === 2 ? 'transient' : 'permanent'}): ${why}`);
+      });
+    });
+  }
+
+  private constructor(private readonly socket: net.Socket, timeoutMs: number) {
+    super(socket, { associationTimeout: timeoutMs, pduTimeout: timeoutMs });
+    socket.removeAllListeners('data');
+    socket.on('data', (data: Buffer) => this.onData(data));
+    socket.on('close', () => {
+      this.closed = true;
+      this.pending?.reject(new Error('association closed by the peer before it answered'));
+      this.pending = undefined;
+      this.released?.();
+    });
+    this.on('associationReleaseResponse', () => this.socket.end());
+    this.on('abort', () => this.socket.destroy());
+  }
+
+  contextFor(sopClassUid: string, transferSyntaxUid: string): number | undefined {
+    return this.accepted.get(`${sopClassUid}|${transferSyntaxUid}`);
+  }
+
+  /** Sends one request (and its dataset) and waits for its final response. */
+  request(pcId: number, command: Parameters<typeof encodeCommand>[0], dataset?: Buffer): Promise<DimseCommand> {
+    if (this.closed) return Promise.reject(new Error('association is closed'));
+    this.messageId = (this.messageId % 65535) + 1;
+    const answer = new Promise<DimseCommand>((resolve, reject) => { this.pending = { resolve, reject }; });
+    this.socket.cork();
+    this.socket.write(encodeCommandPdu(pcId, encodeCommand({ ...command, messageId: this.messageId })));
+    if (dataset) {
+      const fragment = this.maxSendPdu - 6;
+      for (let offset = 0; offset < dataset.length || offset === 0; offset += fragment) {
+        const piece = dataset.subarray(offset, offset + fragment);
+        const last = offset + fragment >= dataset.length;
+        this.socket.write(encodeDataPduHeader(pcId, piece.length, last));
+        this.socket.write(piece);
+        if (last) break;
+      }
+    }
+    this.socket.uncork();
+    return answer;
+  }
+
+  /** Releases the association (or just closes a broken one). */
+  async release(): Promise<void> {
+    if (this.closed) return;
+    const closed = new Promise<void>((resolve) => { this.released = resolve; });
+    const timer = setTimeout(() => this.socket.destroy(), 5000);
+    this.sendAssociationReleaseRequest();
+    await closed;
+    clearTimeout(timer);
+  }
+
+  private onData(data: Buffer): void {
+    (this as unknown as NetworkInternals).lastPduTime = Date.now();
+    for (const pdu of this.reader.push(data)) {
+      if (pdu[0] !== 0x04) {
+        void (this as unknown as NetworkInternals)._processPdu(pdu);
+        continue;
+      }
+      let offset = 6;
+      while (offset + 6 <= pdu.length) {
+        const itemLength = pdu.readUInt32BE(offset);
+        const control = pdu[offset + 5];
+        if (control & 0x01) {
+          this.commandChunks.push(pdu.subarray(offset + 6, offset + 4 + itemLength));
+          if (control & 0x02) {
+            const command = parseCommand(Buffer.concat(this.commandChunks));
+            this.commandChunks = [];
+            // Pending (0xFF00/0xFF01) responses are not final; C-STORE and C-ECHO never send them.
+            if (command.status !== 0xff00 && command.status !== 0xff01) {
+              const pending = this.pending;
+              this.pending = undefined;
+              pending?.resolve(command);
+            }
+          }
+        }
+        offset += 4 + itemLength;
+      }
+    }
+  }
+}
