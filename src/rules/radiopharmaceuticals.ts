@@ -154,24 +154,33 @@ function schemeFamily(scheme: string): string {
   return upper;
 }
 
-/** A name split into the nuclide it mentions (if any) and the rest, lower-case letters and digits only. */
+/**
+ * A name split into the nuclide it mentions (if any) and the rest, lower-case letters and digits only.
+ * A nuclide written with its element name may also belong to the chemical name ("Rubidium-82
+ * chloride" is rubidium chloride), so such names have a second core that keeps the element word.
+ */
 interface ParsedName {
-  core: string;
+  cores: string[];
   nuclide?: string;
 }
 
 /** `^`, brackets and braces only decorate mass numbers ("^18^F", "[18F]"). */
 const DECORATION = /[\^[\]{}]/g;
 
-const nuclidePatterns: { nuclide: string; pattern: RegExp }[] = Object.entries(NUCLIDES).map(([nuclide, facts]) => {
+const nuclidePatterns: { nuclide: string; element: string; pattern: RegExp }[] = Object.entries(NUCLIDES).map(([nuclide, facts]) => {
   const symbol = facts.symbol.toLowerCase();
   const sep = '\\s*-?\\s*';
   const forms = [
     `${facts.element}${sep}${symbol}${sep}${facts.mass}`, // "gallium ga 68" (USAN style)
     `(?:${symbol}|${facts.element})${sep}${facts.mass}`, // "ga-68", "gallium-68", "f18"
-    `${facts.mass}${sep}(?:${symbol}|${facts.element})`, // "68ga", "18-fluorine"
+    // "68ga", "18-fluorine", and "[68Ga]Ga-" of chelate names like "[68Ga]Ga-PSMA-11"
+    `${facts.mass}${sep}(?:${symbol}|${facts.element})(?:\\s+${symbol}(?=\\s*-))?`,
   ];
-  return { nuclide, pattern: new RegExp(`(?<![a-z0-9])(?:${forms.join('|')})(?![a-z0-9])`, 'g') };
+  return {
+    nuclide,
+    element: facts.element,
+    pattern: new RegExp(`(?<![a-z0-9])(?:${forms.join('|')})(?![a-z0-9])`, 'g'),
+  };
 });
 
 function simplify(text: string): string {
@@ -180,15 +189,20 @@ function simplify(text: string): string {
 
 function parseName(text: string): ParsedName {
   let rest = simplify(text);
+  let keepingElement = rest;
   let nuclide: string | undefined;
-  for (const { nuclide: candidate, pattern } of nuclidePatterns) {
+  for (const { nuclide: candidate, element, pattern } of nuclidePatterns) {
     const stripped = rest.replace(pattern, ' ');
     if (stripped !== rest) {
       nuclide ??= candidate;
       rest = stripped;
+      keepingElement = keepingElement.replace(pattern, (mention) => (mention.includes(element) ? ` ${element} ` : ' '));
     }
   }
-  return { core: rest.replace(/[^a-z0-9]/g, ''), nuclide };
+  const cores = [...new Set([rest, keepingElement].map((name) => name.replace(/[^a-z0-9]/g, '')))]
+    // A name that is only a nuclide ("Rb-82") names a tracer; an empty name without one names nothing.
+    .filter((core) => core !== '' || nuclide !== undefined);
+  return { cores, nuclide };
 }
 
 /** "FDG -- fluorodeoxyglucose", "Fluoroestradiol (FES)": parts that may each name the tracer. */
@@ -196,15 +210,12 @@ const PART_SEPARATORS = /-{2,}|\s-\s|[/,;|()]/;
 
 function matchByName(text: string, table: readonly RadiopharmaceuticalEntry[]): RadiopharmaceuticalEntry | undefined {
   const whole = parseName(text);
-  if (whole.core !== '' || whole.nuclide) {
-    const found = lookUpCore(whole.core, whole.nuclide, table);
-    if (found.length > 0) return found.length === 1 ? found[0] : undefined;
-  }
+  const found = lookUpCores(whole.cores, whole.nuclide, table);
+  if (found.length > 0) return found.length === 1 ? found[0] : undefined;
   const fromParts = new Set<RadiopharmaceuticalEntry>();
   for (const part of text.split(PART_SEPARATORS)) {
-    const { core } = parseName(part);
-    if (core === '') continue;
-    for (const entry of lookUpCore(core, whole.nuclide, table)) fromParts.add(entry);
+    const cores = parseName(part).cores.filter((core) => core !== '');
+    for (const entry of lookUpCores(cores, whole.nuclide, table)) fromParts.add(entry);
   }
   return fromParts.size === 1 ? [...fromParts][0] : undefined;
 }
@@ -214,13 +225,14 @@ function matchByName(text: string, table: readonly RadiopharmaceuticalEntry[]): 
  * synonyms that mention no nuclide win over those that do ("Choline" is C-11 choline, "18F-choline"
  * is fluorocholine).
  */
-function lookUpCore(core: string, nuclide: string | undefined, table: readonly RadiopharmaceuticalEntry[]): RadiopharmaceuticalEntry[] {
+function lookUpCores(cores: string[], nuclide: string | undefined, table: readonly RadiopharmaceuticalEntry[]): RadiopharmaceuticalEntry[] {
   const hits: { entry: RadiopharmaceuticalEntry; namesNuclide: boolean }[] = [];
+  if (cores.length === 0) return [];
   for (const entry of table) {
     if (nuclide && canonicalNuclide(entry.nuclide) !== nuclide) continue;
     for (const name of [entry.name, ...entry.synonyms]) {
       const parsed = parseName(name);
-      if (parsed.core === core) hits.push({ entry, namesNuclide: parsed.nuclide !== undefined });
+      if (parsed.cores.some((core) => cores.includes(core))) hits.push({ entry, namesNuclide: parsed.nuclide !== undefined });
     }
   }
   const plain = hits.filter((hit) => !hit.namesNuclide);
@@ -231,7 +243,7 @@ function lookUpCore(core: string, nuclide: string | undefined, table: readonly R
 /** "F18", "18F", "^18^F", "fluorine-18" -> "F-18"; text that is not a known nuclide comes back trimmed. */
 export function canonicalNuclide(text: string): string {
   const parsed = parseName(text);
-  return parsed.nuclide && parsed.core === '' ? parsed.nuclide : text.trim();
+  return parsed.nuclide && parsed.cores[0] === '' ? parsed.nuclide : text.trim();
 }
 
 /**
@@ -275,7 +287,7 @@ export function checkNewEntry(entry: RadiopharmaceuticalEntry, table: readonly R
   for (const name of [entry.name, ...entry.synonyms]) {
     const parsed = parseName(name);
     if (parsed.nuclide && parsed.nuclide !== nuclide) problems.push(`"${name}" names ${parsed.nuclide}, not ${nuclide}`);
-    const clash = lookUpCore(parsed.core, parsed.nuclide ?? nuclide, others);
+    const clash = lookUpCores(parsed.cores, parsed.nuclide ?? nuclide, others);
     if (clash.length > 0) problems.push(`"${name}" already names ${clash.map((other) => other.name).join(', ')}`);
   }
   for (const code of entry.codes) {
