@@ -1,0 +1,125 @@
+/**
+ * Pixel data of one single-frame greyscale slice, decoded and rescaled straight into a slot of a
+ * float32 volume. Uncompressed little-endian data is read as it is; every other transfer syntax
+ * (Explicit VR Big Endian, RLE, JPEG lossless, JPEG-LS, JPEG 2000) is first transcoded to Explicit
+ * VR Little Endian by dcmjs-codecs, whose WebAssembly codecs are initialised once per process.
+ */
+import { createRequire } from 'node:module';
+import type { InstanceHeader } from '../dicom/instance-header.js';
+
+interface DcmjsElement { vr: string; Value?: unknown[] }
+interface DcmjsModule {
+  data: {
+    DicomMessage: { readFile(buffer: ArrayBuffer, options?: Record<string, unknown>): { dict: Record<string, DcmjsElement> } };
+  };
+}
+interface CodecsModule {
+  NativeCodecs: { initializeAsync(opts?: Record<string, unknown>): Promise<void>; isInitialized(): boolean };
+  Transcoder: new (part10: ArrayBuffer) => { transcode(transferSyntaxUid: string): void; getDicomPart10(): ArrayBuffer };
+  constants: { TransferSyntax: Record<string, string> };
+}
+
+// Both packages are CommonJS without type declarations: describe the little used here.
+const require = createRequire(import.meta.url);
+const dcmjs = require('dcmjs') as DcmjsModule;
+const codecs = require('dcmjs-codecs') as CodecsModule;
+
+const PIXEL_DATA = '7FE00010';
+const IMPLICIT_LE = '1.2.840.10008.1.2';
+const EXPLICIT_LE = '1.2.840.10008.1.2.1';
+/** Transfer syntaxes handed to dcmjs-codecs; anything else is refused with its UID in the message. */
+const TRANSCODED = new Set([
+  '1.2.840.10008.1.2.2', // Explicit VR Big Endian
+  '1.2.840.10008.1.2.5', // RLE Lossless
+  '1.2.840.10008.1.2.4.57', // JPEG Lossless, process 14
+  '1.2.840.10008.1.2.4.70', // JPEG Lossless, process 14, selection value 1
+  '1.2.840.10008.1.2.4.80', // JPEG-LS Lossless
+  '1.2.840.10008.1.2.4.81', // JPEG-LS near-lossless
+  '1.2.840.10008.1.2.4.90', // JPEG 2000 lossless
+  '1.2.840.10008.1.2.4.91', // JPEG 2000
+  '1.2.840.10008.1.2.4.201', // HT JPEG 2000 lossless
+  '1.2.840.10008.1.2.4.202', // HT JPEG 2000 lossless RPCL
+  '1.2.840.10008.1.2.4.203', // HT JPEG 2000
+]);
+
+let codecsReady: Promise<void> | undefined;
+
+/** Loads the WebAssembly codecs once; later calls share the same promise. */
+export function initPixelCodecs(): Promise<void> {
+  codecsReady ??= codecs.NativeCodecs.isInitialized() ? Promise.resolve() : codecs.NativeCodecs.initializeAsync();
+  return codecsReady;
+}
+
+export function needsTranscoding(transferSyntaxUid: string): boolean {
+  return TRANSCODED.has(transferSyntaxUid);
+}
+
+function exactArrayBuffer(bytes: Buffer | Uint8Array): ArrayBuffer {
+  const whole = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.buffer instanceof ArrayBuffer;
+  return whole ? (bytes.buffer as ArrayBuffer) : (bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer);
+}
+
+/** The PixelData bytes of a Part-10 file, little-endian and uncompressed. */
+async function littleEndianPixelBytes(part10: Buffer, transferSyntaxUid: string): Promise<ArrayBuffer> {
+  let buffer = exactArrayBuffer(part10);
+  if (TRANSCODED.has(transferSyntaxUid)) {
+    await initPixelCodecs();
+    const transcoder = new codecs.Transcoder(buffer);
+    transcoder.transcode(EXPLICIT_LE);
+    buffer = transcoder.getDicomPart10();
+  } else if (transferSyntaxUid !== IMPLICIT_LE && transferSyntaxUid !== EXPLICIT_LE) {
+    throw new Error(`unsupported transfer syntax ${transferSyntaxUid} for pixel data`);
+  }
+  const { dict } = dcmjs.data.DicomMessage.readFile(buffer);
+  const pixels = dict[PIXEL_DATA]?.Value?.[0];
+  if (!(pixels instanceof ArrayBuffer)) throw new Error('no PixelData in the file');
+  return pixels;
+}
+
+/**
+ * Decode one slice and write value·slope + intercept for each pixel into target[offset …].
+ * The header says the layout; only single-frame, one-sample greyscale images of 8, 16 or 32 bits
+ * allocated are accepted.
+ */
+export async function decodeSliceInto(part10: Buffer, header: InstanceHeader, target: Float32Array, offset: number): Promise<void> {
+  const rows = header.rows ?? 0;
+  const columns = header.columns ?? 0;
+  const count = rows * columns;
+  const bitsAllocated = header.bitsAllocated ?? 16;
+  const bitsStored = header.bitsStored ?? bitsAllocated;
+  const signed = header.pixelRepresentation === 1;
+  if (count <= 0) throw new Error('Rows/Columns missing');
+  if ((header.samplesPerPixel ?? 1) !== 1) throw new Error(`SamplesPerPixel ${header.samplesPerPixel}: only greyscale images are supported`);
+  if ((header.numberOfFrames ?? 1) !== 1) throw new Error(`NumberOfFrames ${header.numberOfFrames}: only single-frame slices are supported`);
+  if (offset + count > target.length) throw new RangeError('slice does not fit into the volume');
+
+  const bytes = await littleEndianPixelBytes(part10, header.transferSyntaxUid);
+  if (bytes.byteLength < (count * bitsAllocated) / 8) {
+    throw new Error(`PixelData has ${bytes.byteLength} bytes, ${rows}×${columns} at ${bitsAllocated} bits needs ${(count * bitsAllocated) / 8}`);
+  }
+  const stored = storedValues(bytes, bitsAllocated, signed, count);
+  const slope = header.rescaleSlope ?? 1;
+  const intercept = header.rescaleIntercept ?? 0;
+  // Bits above BitsStored may hold overlays or garbage: mask them off, and sign-extend signed data.
+  const unused = 32 - bitsStored;
+  const clean =
+    bitsStored >= bitsAllocated
+      ? (v: number): number => v
+      : signed
+        ? (v: number): number => (v << unused) >> unused
+        : (v: number): number => (v & (2 ** bitsStored - 1)) >>> 0;
+  for (let i = 0; i < count; i++) target[offset + i] = clean(stored[i]) * slope + intercept;
+}
+
+function storedValues(bytes: ArrayBuffer, bitsAllocated: number, signed: boolean, count: number): ArrayLike<number> {
+  switch (bitsAllocated) {
+    case 8:
+      return signed ? new Int8Array(bytes, 0, count) : new Uint8Array(bytes, 0, count);
+    case 16:
+      return signed ? new Int16Array(bytes, 0, count) : new Uint16Array(bytes, 0, count);
+    case 32:
+      return signed ? new Int32Array(bytes, 0, count) : new Uint32Array(bytes, 0, count);
+    default:
+      throw new Error(`BitsAllocated ${bitsAllocated} is not supported`);
+  }
+}

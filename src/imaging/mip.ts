@@ -1,0 +1,109 @@
+/**
+ * Maximum intensity projection previews of a PET volume as greyscale PNG, the way PET readers like
+ * them: inverted grey (hot spots black on white), scaled to the 99.5th percentile of the projection,
+ * resampled so that a millimetre is as wide as it is high, head at the top.
+ * Axis names assume an axial acquisition: coronal projects along the rows (front to back),
+ * sagittal along the columns (side to side), axial along the slices.
+ */
+import { PNG } from 'pngjs';
+import { sliceNormal } from './assemble-volume.js';
+import type { Volume } from './volume.js';
+
+export type MipAxis = 'coronal' | 'sagittal' | 'axial';
+
+export interface MipOptions {
+  axis?: MipAxis;
+  /** Output width in pixels at most (default 512); the height follows the aspect ratio. */
+  maxWidth?: number;
+}
+
+const SCALE_PERCENTILE = 0.995;
+
+/** A 2D float image, row-major, with the size of its pixels in mm. */
+interface Projection {
+  values: Float32Array;
+  width: number;
+  height: number;
+  pixelWidthMm: number;
+  pixelHeightMm: number;
+}
+
+export function maximumIntensityProjection(vol: Volume, axis: MipAxis): Projection {
+  const [slices, rows, cols] = vol.shape;
+  const data = vol.data;
+  if (axis === 'axial') {
+    const values = new Float32Array(rows * cols).fill(-Infinity);
+    for (let z = 0; z < slices; z++) {
+      const base = z * rows * cols;
+      for (let i = 0; i < rows * cols; i++) if (data[base + i] > values[i]) values[i] = data[base + i];
+    }
+    return { values, width: cols, height: rows, pixelWidthMm: vol.spacing[2], pixelHeightMm: vol.spacing[1] };
+  }
+  // Coronal and sagittal images are slices high; image row 0 is the most superior slice.
+  const headFirst = sliceNormal(vol.orientation)[2] > 0;
+  const width = axis === 'coronal' ? cols : rows;
+  const values = new Float32Array(width * slices).fill(-Infinity);
+  for (let z = 0; z < slices; z++) {
+    const out = (headFirst ? slices - 1 - z : z) * width;
+    for (let y = 0; y < rows; y++) {
+      const base = (z * rows + y) * cols;
+      for (let x = 0; x < cols; x++) {
+        const target = out + (axis === 'coronal' ? x : y);
+        if (data[base + x] > values[target]) values[target] = data[base + x];
+      }
+    }
+  }
+  const pixelWidthMm = axis === 'coronal' ? vol.spacing[2] : vol.spacing[1];
+  return { values, width, height: slices, pixelWidthMm, pixelHeightMm: vol.spacing[0] };
+}
+
+function scaleValue(values: Float32Array): number {
+  const sorted = Float32Array.from(values).sort();
+  const percentile = sorted[Math.min(sorted.length - 1, Math.floor(SCALE_PERCENTILE * (sorted.length - 1)))];
+  return percentile > 0 ? percentile : sorted[sorted.length - 1];
+}
+
+/** Bilinear sample at fractional pixel coordinates, clamped to the image. */
+function sample(p: Projection, x: number, y: number): number {
+  const cx = Math.min(Math.max(x, 0), p.width - 1);
+  const cy = Math.min(Math.max(y, 0), p.height - 1);
+  const x0 = Math.floor(cx);
+  const y0 = Math.floor(cy);
+  const x1 = Math.min(x0 + 1, p.width - 1);
+  const y1 = Math.min(y0 + 1, p.height - 1);
+  const fx = cx - x0;
+  const fy = cy - y0;
+  const top = p.values[y0 * p.width + x0] * (1 - fx) + p.values[y0 * p.width + x1] * fx;
+  const bottom = p.values[y1 * p.width + x0] * (1 - fx) + p.values[y1 * p.width + x1] * fx;
+  return top * (1 - fy) + bottom * fy;
+}
+
+export function mipPng(vol: Volume, opts: MipOptions = {}): Buffer {
+  const projection = maximumIntensityProjection(vol, opts.axis ?? 'coronal');
+  const widthMm = projection.width * projection.pixelWidthMm;
+  const heightMm = projection.height * projection.pixelHeightMm;
+  // Square output pixels no coarser than the finer input axis, then shrunk to maxWidth.
+  let pixelMm = Math.min(projection.pixelWidthMm, projection.pixelHeightMm);
+  const maxWidth = opts.maxWidth ?? 512;
+  if (widthMm / pixelMm > maxWidth) pixelMm = widthMm / maxWidth;
+  const width = Math.max(1, Math.round(widthMm / pixelMm));
+  const height = Math.max(1, Math.round(heightMm / pixelMm));
+
+  const scale = scaleValue(projection.values);
+  const png = new PNG({ width, height, colorType: 0, inputColorType: 6 });
+  for (let y = 0; y < height; y++) {
+    // Centre of the output pixel, in input pixel coordinates.
+    const sy = ((y + 0.5) * heightMm) / height / projection.pixelHeightMm - 0.5;
+    for (let x = 0; x < width; x++) {
+      const sx = ((x + 0.5) * widthMm) / width / projection.pixelWidthMm - 0.5;
+      const level = scale > 0 ? Math.min(Math.max(sample(projection, sx, sy) / scale, 0), 1) : 0;
+      const grey = Math.round(255 * (1 - level));
+      const at = (y * width + x) * 4;
+      png.data[at] = grey;
+      png.data[at + 1] = grey;
+      png.data[at + 2] = grey;
+      png.data[at + 3] = 255;
+    }
+  }
+  return PNG.sync.write(png, { colorType: 0 });
+}
