@@ -221,13 +221,13 @@ function matchByName(text: string, table: readonly RadiopharmaceuticalEntry[]): 
 }
 
 /**
- * Entries with a name or synonym of this core. With a nuclide, only entries of that nuclide; without,
+ * Entries with a name or synonym of one of these cores. With a nuclide, only entries of that nuclide; without,
  * synonyms that mention no nuclide win over those that do ("Choline" is C-11 choline, "18F-choline"
  * is fluorocholine).
  */
 function lookUpCores(cores: string[], nuclide: string | undefined, table: readonly RadiopharmaceuticalEntry[]): RadiopharmaceuticalEntry[] {
-  const hits: { entry: RadiopharmaceuticalEntry; namesNuclide: boolean }[] = [];
   if (cores.length === 0) return [];
+  const hits: { entry: RadiopharmaceuticalEntry; namesNuclide: boolean }[] = [];
   for (const entry of table) {
     if (nuclide && canonicalNuclide(entry.nuclide) !== nuclide) continue;
     for (const name of [entry.name, ...entry.synonyms]) {
