@@ -1,0 +1,75 @@
+import type { IncomingMessage } from 'node:http';
+
+export interface ApiRequest {
+  method: string;
+  path: string;
+  params: Record<string, string>;
+  query: URLSearchParams;
+  headers: IncomingMessage['headers'];
+  /** Parsed JSON body (undefined when the request had none). */
+  body: unknown;
+  /** Raw body for routes declared with `raw: true` (uploads). */
+  raw?: IncomingMessage;
+}
+
+export interface ApiResponse {
+  status?: number;
+  /** JSON-serialised unless `contentType` is given with a Buffer/string body. */
+  body?: unknown;
+  contentType?: string;
+  headers?: Record<string, string>;
+}
+
+export interface Route {
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
+  /** e.g. /tasks/:id/retry */
+  path: string;
+  /** Requires the bearer token (default true). */
+  auth?: boolean;
+  /** Hand the request stream to the handler instead of parsing JSON (uploads). */
+  raw?: boolean;
+  handler(req: ApiRequest): Promise<ApiResponse> | ApiResponse;
+}
+
+/** An error a handler throws to answer with a status and a message. */
+export class HttpError extends Error {
+  constructor(readonly status: number, message: string) {
+    super(message);
+    this.name = 'HttpError';
+  }
+}
+
+interface CompiledRoute { route: Route; pattern: RegExp; names: string[] }
+
+/** Matches "/tasks/:id" style paths; parameters are URI-decoded. */
+export class Router {
+  private readonly compiled: CompiledRoute[] = [];
+
+  add(...routes: Route[]): this {
+    for (const route of routes) {
+      const names: string[] = [];
+      const source = route.path.split('/').map((part) => {
+        if (!part.startsWith(':')) return part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+        names.push(part.slice(1));
+        return '([^/]+)';
+      }).join('/');
+      this.compiled.push({ route, pattern: new RegExp(`^${source}/?$`), names });
+    }
+    return this;
+  }
+
+  /** The route for a request, or 404 / 405 as an HttpError. */
+  match(method: string, path: string): { route: Route; params: Record<string, string> } {
+    let pathMatched = false;
+    for (const c of this.compiled) {
+      const m = c.pattern.exec(path);
+      if (!m) continue;
+      pathMatched = true;
+      if (c.route.method !== method) continue;
+      const params: Record<string, string> = {};
+      c.names.forEach((n, i) => { params[n] = decodeURIComponent(m[i + 1]); });
+      return { route: c.route, params };
+    }
+    throw pathMatched ? new HttpError(405, `${method} is not allowed on ${path}`) : new HttpError(404, `no such route: ${path}`);
+  }
+}
