@@ -128,8 +128,12 @@ export function exactArrayBuffer(view: ArrayBufferView): ArrayBuffer {
   return view.buffer.slice(view.byteOffset, view.byteOffset + view.byteLength) as ArrayBuffer;
 }
 
-/** dcmjs writes binary values as raw bytes; for big endian the 16-bit words must be swapped first. */
-function swapWordsForBigEndian(dataset: DicomDataset): DicomDataset {
+/**
+ * dcmjs reads and writes OW values as raw bytes in the file's byte order. petspool keeps them
+ * in memory little-endian (the platform's order), so big-endian files swap the 16-bit words on
+ * the way in and on the way out.
+ */
+function swapWords(dataset: DicomDataset): DicomDataset {
   const swapped: DicomDataset = { ...dataset };
   for (const [tag, element] of Object.entries(dataset)) {
     if (element.vr === 'OW' && element.Value?.[0] instanceof ArrayBuffer) {
@@ -155,7 +159,7 @@ export function encodePart10(dataset: DicomDataset, transferSyntaxUid: string = 
   setElement(meta, 'ImplementationClassUID', IMPLEMENTATION_CLASS_UID);
   setElement(meta, 'ImplementationVersionName', IMPLEMENTATION_VERSION_NAME);
   const dicomDict = new dcmjs.data.DicomDict(meta);
-  dicomDict.dict = transferSyntaxUid === TransferSyntax.ExplicitVRBigEndian ? swapWordsForBigEndian(dataset) : dataset;
+  dicomDict.dict = transferSyntaxUid === TransferSyntax.ExplicitVRBigEndian ? swapWords(dataset) : dataset;
   return Buffer.from(dicomDict.write());
 }
 
@@ -186,8 +190,8 @@ export interface ReadOptions {
 }
 
 /**
- * Parses Part-10 bytes (a Node Buffer is copied to its own ArrayBuffer first). dcmjs returns
- * binary values as raw bytes in the file's byte order (Explicit Big Endian pixels stay swapped).
+ * Parses Part-10 bytes (a Node Buffer is copied to its own ArrayBuffer first). OW values such as
+ * PixelData come back little-endian whatever the file's transfer syntax.
  */
 export function decodePart10(bytes: Uint8Array, options: ReadOptions = {}): Part10 {
   const parsed = dcmjs.data.DicomMessage.readFile(exactArrayBuffer(bytes), {
@@ -195,7 +199,8 @@ export function decodePart10(bytes: Uint8Array, options: ReadOptions = {}): Part
     untilTag: options.headerOnly ? tagOf('PixelData') : null,
     includeUntilTagValue: false,
   });
-  return { meta: parsed.meta, dataset: parsed.dict };
+  const bigEndian = getString(parsed.meta, 'TransferSyntaxUID') === TransferSyntax.ExplicitVRBigEndian;
+  return { meta: parsed.meta, dataset: bigEndian ? swapWords(parsed.dict) : parsed.dict };
 }
 
 export async function readPart10File(path: string, options: ReadOptions = {}): Promise<Part10> {

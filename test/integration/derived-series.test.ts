@@ -7,15 +7,14 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { synthesizePetSeries } from '../../src/dicom/synth.js';
 import { writeDerivedSeries } from '../../src/dicom/derived-series.js';
-import { type DicomDataset, getNumber, getNumbers, getString, readPart10File, tagOf } from '../../src/dicom/write-part10.js';
+import { type DicomDataset, TransferSyntax, getNumber, getNumbers, getString, readPart10File, tagOf, writePart10File } from '../../src/dicom/write-part10.js';
 import type { Volume } from '../../src/imaging/volume.js';
 
 const run = promisify(execFile);
 
-/** Rescaled pixel values of one Explicit/Implicit Little Endian slice. */
+/** Rescaled pixel values of one slice (readPart10File hands pixels back little-endian). */
 function slicePixels(dataset: DicomDataset): Float32Array {
-  const raw = dataset[tagOf('PixelData')]!.Value![0] as ArrayBuffer;
-  const stored = new Int16Array(raw);
+  const stored = new Int16Array(dataset[tagOf('PixelData')]!.Value![0] as ArrayBuffer);
   const slope = getNumber(dataset, 'RescaleSlope') ?? 1;
   const intercept = getNumber(dataset, 'RescaleIntercept') ?? 0;
   return Float32Array.from(stored, (v) => v * slope + intercept);
@@ -112,11 +111,20 @@ test('a derived series keeps patient, study and SUV attributes, gets new UIDs an
   });
 });
 
-test('every DS value of a derived file has at most 16 characters and dciodvfy finds no new error', async (t) => {
+test('from a big-endian source with private tags: DS values of at most 16 characters, no new dciodvfy error', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'petspool-derived-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
-  const sourceFiles = await synthesizePetSeries(join(dir, 'in'), { slices: 4, size: 32, tracer: 'PSMA-11' });
+  const sourceFiles = await synthesizePetSeries(join(dir, 'in'), {
+    slices: 4, size: 32, tracer: 'PSMA-11', transferSyntaxUid: TransferSyntax.ExplicitVRBigEndian,
+  });
+  // A vendor's private block in one source file must not reach the output.
+  const pixelsBefore = slicePixels((await readPart10File(sourceFiles[1]!)).dataset);
+  const withPrivate = await readPart10File(sourceFiles[1]!);
+  withPrivate.dataset['00090010'] = { vr: 'LO', Value: ['ACME PRIVATE'] };
+  withPrivate.dataset['00091001'] = { vr: 'LO', Value: ['secret'] };
+  await writePart10File(sourceFiles[1]!, withPrivate.dataset, { transferSyntaxUid: TransferSyntax.ExplicitVRBigEndian });
   const { volume } = await volumeFromFiles(sourceFiles);
+  assert.deepEqual(volume.data.subarray(32 * 32, 2 * 32 * 32), pixelsBefore, 'big-endian pixels survive a read-write round trip');
   const { files } = await writeDerivedSeries({
     volume: { ...volume, data: volume.data.map((v) => v / 3) },
     sourceFiles,
@@ -126,8 +134,10 @@ test('every DS value of a derived file has at most 16 characters and dciodvfy fi
     derivationDescription: 'test',
   });
 
-  const { dataset } = await readPart10File(files[1]!);
+  const { meta, dataset } = await readPart10File(files[1]!);
+  assert.equal(getString(meta, 'TransferSyntaxUID'), TransferSyntax.ExplicitVRLittleEndian);
   assert.ok(getString(dataset, 'SeriesDescription')!.length <= 64);
+  assert.deepEqual(Object.keys(dataset).filter((tag) => parseInt(tag.slice(0, 4), 16) % 2 === 1), []);
   const { stdout } = await run('dcmdump', ['+L', files[1]!]).catch(() => ({ stdout: '' }));
   if (stdout) {
     const dsValues = stdout.split('\n').filter((line) => / DS \[/.test(line)).flatMap((line) => line.replace(/^.* DS \[([^\]]*)\].*$/, '$1').split('\\'));
