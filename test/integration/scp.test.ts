@@ -1,0 +1,139 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { silentLogger } from '../../src/log/logger.js';
+import { startStoreScp, type StoredInstance, type StoreScp, type StoreScpOptions } from '../../src/dicom/scp.js';
+import { echo, sendFiles } from '../../src/dicom/scu.js';
+import { datasetBytes, runDcmtk } from '../fixtures/dcmtk.js';
+import { LONG_RESCALE_SLOPE, makePetSeries } from '../fixtures/make-pet.js';
+
+let root: string;
+let explicitLe: string[];
+
+before(async () => {
+  root = await fs.mkdtemp(path.join(os.tmpdir(), 'petspool-scp-'));
+  explicitLe = await makePetSeries(path.join(root, 'in-le'), { slices: 6, size: 32 });
+});
+after(() => fs.rm(root, { recursive: true, force: true }));
+
+async function withScp(
+  overrides: Partial<StoreScpOptions>,
+  body: (scp: StoreScp, stored: StoredInstance[], receivedDir: string) => Promise<void>,
+): Promise<void> {
+  const receivedDir = await fs.mkdtemp(path.join(root, 'received-'));
+  const stored: StoredInstance[] = [];
+  const scp = await startStoreScp({
+    host: '127.0.0.1', port: 0, aeTitle: 'PETSPOOL', allowedCallingAeTitles: [], maxAssociations: 8,
+    minFreeMb: 1, receivedDir, logger: silentLogger, onStored: (i) => stored.push(i), ...overrides,
+  });
+  try {
+    await body(scp, stored, receivedDir);
+  } finally {
+    await scp.close();
+  }
+}
+
+function storescu(port: number, files: string[], extra: string[] = []): ReturnType<typeof runDcmtk> {
+  return runDcmtk('storescu', [...extra, '-aec', 'PETSPOOL', '127.0.0.1', String(port), ...files]);
+}
+
+for (const [dcmconvOption, storescuOption, syntax] of [
+  ['+te', '-xe', '1.2.840.10008.1.2.1'],
+  ['+ti', '-xi', '1.2.840.10008.1.2'],
+  ['+tb', '-xb', '1.2.840.10008.1.2.2'],
+] as const) {
+  test(`storescu ${storescuOption}: stored datasets are byte-identical to what was sent`, async () => {
+    const inputs: string[] = [];
+    for (const file of explicitLe) {
+      const converted = path.join(root, `${path.basename(file, '.dcm')}${dcmconvOption}.dcm`);
+      assert.equal((await runDcmtk('dcmconv', [dcmconvOption, file, converted])).code, 0);
+      inputs.push(converted);
+    }
+    await withScp({}, async (scp, stored, receivedDir) => {
+      const run = await storescu(scp.port, inputs, [storescuOption, '-aet', 'MODALITY']);
+      assert.equal(run.code, 0, run.stderr);
+      assert.equal(stored.length, inputs.length);
+      for (const [i, input] of inputs.entries()) {
+        const sent = await fs.readFile(input);
+        const instance = stored[i];
+        assert.equal(instance.transferSyntaxUid, syntax);
+        assert.equal(instance.callingAeTitle, 'MODALITY');
+        assert.equal(path.dirname(instance.path), path.join(receivedDir, 'MODALITY'));
+        assert.ok(path.basename(instance.path).endsWith(`_${instance.sopInstanceUid}.dcm`));
+        const written = await fs.readFile(instance.path);
+        assert.ok(datasetBytes(written).equals(datasetBytes(sent)), `dataset of ${input} changed`);
+        assert.ok(written.includes(Buffer.from(LONG_RESCALE_SLOPE)), 'long DS value truncated');
+        assert.equal(instance.header.rescaleSlope, Number.parseFloat(LONG_RESCALE_SLOPE));
+      }
+      // Arrival order is the name order.
+      const names = stored.map((s) => path.basename(s.path));
+      assert.deepEqual([...names].sort(), names);
+      assert.deepEqual(await fs.readdir(path.join(receivedDir, '.tmp')), []);
+    });
+  });
+}
+
+test('three associations at once; the same instance twice keeps both copies', async () => {
+  await withScp({}, async (scp, stored) => {
+    const runs = await Promise.all([0, 1, 2].map(() => storescu(scp.port, explicitLe)));
+    for (const run of runs) assert.equal(run.code, 0, run.stderr);
+    assert.equal(stored.length, 3 * explicitLe.length);
+    assert.equal(new Set(stored.map((s) => s.path)).size, stored.length);
+    assert.equal(scp.stats().associationsAccepted, 3);
+    assert.equal(scp.stats().activeAssociations, 0);
+  });
+});
+
+test('an unknown calling AE title is refused at association', async () => {
+  await withScp({ allowedCallingAeTitles: ['MODALITY'] }, async (scp, stored) => {
+    await assert.rejects(
+      echo({ host: '127.0.0.1', port: scp.port, calledAeTitle: 'PETSPOOL', callingAeTitle: 'INTRUDER' }),
+      /rejected.*calling AE title not recognized/,
+    );
+    const run = await storescu(scp.port, explicitLe.slice(0, 1), ['-aet', 'INTRUDER']);
+    assert.notEqual(run.code, 0);
+    assert.equal(stored.length, 0);
+    await echo({ host: '127.0.0.1', port: scp.port, calledAeTitle: 'PETSPOOL', callingAeTitle: 'MODALITY' });
+    assert.equal(scp.stats().associationsRejected, 2);
+  });
+});
+
+test('answers A700 when free disk is below min_free_mb', async () => {
+  await withScp({ minFreeMb: Number.MAX_SAFE_INTEGER }, async (scp, stored, receivedDir) => {
+    const result = await sendFiles({ host: '127.0.0.1', port: scp.port, calledAeTitle: 'PETSPOOL', callingAeTitle: 'SCU', files: explicitLe.slice(0, 2) });
+    assert.equal(result.sent, 0);
+    assert.deepEqual(result.failed.map((f) => f.status), [0xa700, 0xa700]);
+    assert.equal(stored.length, 0);
+    assert.deepEqual(await fs.readdir(receivedDir), ['.tmp']);
+  });
+});
+
+test('a garbage dataset gets C210, nothing is kept, and the SCP keeps working', async () => {
+  const garbage = path.join(root, 'garbage.dcm');
+  const good = await fs.readFile(explicitLe[0]);
+  const metaEnd = 144 + good.readUInt32LE(140);
+  await fs.writeFile(garbage, Buffer.concat([good.subarray(0, metaEnd), Buffer.from([0x08, 0x00, 0x18, 0x00, 0x55, 0x49, 0xff, 0xff, 1, 2, 3])]));
+  await withScp({}, async (scp, stored, receivedDir) => {
+    const result = await sendFiles({ host: '127.0.0.1', port: scp.port, calledAeTitle: 'PETSPOOL', callingAeTitle: 'SCU', files: [garbage, explicitLe[1]] });
+    assert.equal(result.failed.length, 1);
+    assert.equal(result.failed[0].status, 0xc210);
+    assert.equal(result.sent, 1);
+    assert.equal(stored.length, 1);
+    assert.deepEqual(await fs.readdir(path.join(receivedDir, '.tmp')), []);
+    await echo({ host: '127.0.0.1', port: scp.port, calledAeTitle: 'PETSPOOL', callingAeTitle: 'SCU' });
+  });
+});
+
+test('leftovers in .tmp are removed at start', async () => {
+  const receivedDir = await fs.mkdtemp(path.join(root, 'leftover-'));
+  await fs.mkdir(path.join(receivedDir, '.tmp'));
+  await fs.writeFile(path.join(receivedDir, '.tmp', 'crash.part'), 'half');
+  const scp = await startStoreScp({
+    host: '127.0.0.1', port: 0, aeTitle: 'PETSPOOL', allowedCallingAeTitles: [], maxAssociations: 1,
+    minFreeMb: 1, receivedDir, logger: silentLogger, onStored: () => {},
+  });
+  await scp.close();
+  assert.deepEqual(await fs.readdir(path.join(receivedDir, '.tmp')), []);
+});
