@@ -145,8 +145,7 @@ export class Runner extends EventEmitter {
       case 'done': {
         const to = outcome.to ?? stage.to;
         const rec = await this.spool.moveTask(id, stage.from, to, outcome.detail, (r) => ({
-          ...r, attempts: 0, facts: { ...r.facts, ...outcome.facts, retrying_since: undefined },
-          outputs: outcome.outputs ?? r.outputs,
+          ...r, ...outcome.patch, attempts: 0, facts: { ...r.facts, ...outcome.facts, retrying_since: undefined },
         }));
         this.notBefore.delete(id);
         log.info(`${stage.from} -> ${to}${outcome.detail ? `: ${outcome.detail}` : ''}`);

@@ -4,8 +4,8 @@ import type { Logger } from '../log/logger.js';
 
 /** What a stage asks the runner to do with a job; stages never move folders themselves. */
 export type StageOutcome =
-  /** Move the task to the stage's `to` folder (or `to` given here), merging `facts` into task.json. */
-  | { kind: 'done'; to?: TaskFolder; detail?: string; facts?: Record<string, unknown>; outputs?: string[] }
+  /** Move the task to the stage's `to` folder (or `to` given here), merging `facts` and `patch` into task.json. */
+  | { kind: 'done'; to?: TaskFolder; detail?: string; facts?: Record<string, unknown>; patch?: RecordPatch }
   /** Something went wrong that may heal (network, share full): try again with backoff. */
   | { kind: 'retry'; reason: string; afterMs?: number }
   /** Nothing to do yet (waiting for a callback, quiet time): look again later, no attempt counted. */
@@ -14,6 +14,9 @@ export type StageOutcome =
   | { kind: 'fail'; reason: string }
   /** The task is abandoned (e.g. an incomplete series idle too long). */
   | { kind: 'abort'; reason: string };
+
+/** Fields of task.json a stage may set when it moves a task on. */
+export type RecordPatch = Partial<Pick<TaskRecord, 'images' | 'outputs' | 'series_description' | 'modality'>>;
 
 export interface StageJob {
   id: string;
