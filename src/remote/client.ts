@@ -1,3 +1,6 @@
+import { request as httpPlainRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+
 /**
  * HTTP client for the remote processing service (DESIGN.md, "Remote service contract").
  * Failures are sorted into two kinds the stages act on:
@@ -87,38 +90,64 @@ export class RemoteClient {
 
   private async request(method: 'GET' | 'POST', route: string, body?: unknown): Promise<Answer> {
     const timeoutMs = this.opts.timeoutMs ?? 30_000;
-    let res: Response;
-    let text: string;
+    let res: { status: number; contentType: string; text: string };
     try {
-      res = await fetch(`${this.baseUrl}${route}`, {
-        method,
-        headers: {
-          authorization: `Bearer ${this.opts.token}`,
-          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-        },
-        body: body === undefined ? undefined : JSON.stringify(body),
-        signal: AbortSignal.timeout(timeoutMs),
-      });
-      text = await res.text();
+      res = await httpRequest(new URL(`${this.baseUrl}${route}`), method, this.opts.token, body, timeoutMs);
     } catch (err) {
-      const e = err as Error & { cause?: { code?: string; message?: string } };
-      if (e.name === 'TimeoutError') {
+      const e = err as NodeJS.ErrnoException;
+      if (e.name === 'TimeoutError' || e.code === 'ETIMEDOUT') {
         throw new RemoteUnavailableError(`remote service did not answer ${route} within ${timeoutMs / 1000} s`, undefined, { cause: err });
       }
-      const reason = e.cause?.code ?? e.cause?.message ?? e.message;
-      throw new RemoteUnavailableError(`remote service unreachable at ${this.baseUrl} (${reason})`, undefined, { cause: err });
+      throw new RemoteUnavailableError(`remote service unreachable at ${this.baseUrl} (${e.code ?? e.message})`, undefined, { cause: err });
     }
-    const isJson = (res.headers.get('content-type') ?? '').includes('json');
+    const isJson = res.contentType.includes('json');
     let parsed: unknown = null;
     if (isJson) {
       try {
-        parsed = JSON.parse(text);
+        parsed = JSON.parse(res.text);
       } catch {
         parsed = null;
       }
     }
-    return { status: res.status, body: parsed, isJson: isJson && parsed !== null, text };
+    return { status: res.status, body: parsed, isJson: isJson && parsed !== null, text: res.text };
   }
+}
+
+/** Answers larger than this are cut (the service only sends small JSON). */
+const MAX_ANSWER_BYTES = 1024 * 1024;
+
+/**
+ * One request with node:http rather than fetch: fetch turns every 407 answer into a network
+ * error (407 is "proxy authentication required" in HTTP), but the contract uses 407 for "no model
+ * for these reconstruction parameters".
+ */
+function httpRequest(
+  url: URL, method: string, token: string, body: unknown, timeoutMs: number,
+): Promise<{ status: number; contentType: string; text: string }> {
+  const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+  const headers: Record<string, string | number> = { authorization: `Bearer ${token}`, accept: 'application/json' };
+  if (payload) Object.assign(headers, { 'content-type': 'application/json', 'content-length': payload.length });
+  const send = url.protocol === 'https:' ? httpsRequest : httpPlainRequest;
+  const signal = AbortSignal.timeout(timeoutMs);
+  return new Promise((resolve, reject) => {
+    const req = send(url, { method, headers, signal }, (res) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      res.on('data', (chunk: Buffer) => {
+        size += chunk.length;
+        if (size <= MAX_ANSWER_BYTES) chunks.push(chunk);
+      });
+      res.on('end', () => resolve({
+        status: res.statusCode ?? 0,
+        contentType: String(res.headers['content-type'] ?? ''),
+        text: Buffer.concat(chunks).toString('utf8'),
+      }));
+      res.on('error', reject);
+    });
+    // An aborted request reports a bare AbortError; the signal's reason says it was the timeout.
+    req.on('error', (err) => reject(signal.aborted ? signal.reason : err));
+    req.end(payload);
+  });
 }
 
 function classify(route: string, answer: Answer): Error {
