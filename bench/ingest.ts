@@ -1,0 +1,146 @@
+/**
+ * Benchmark: DCMTK storescu sends a PET series (256×256 slices, one association, TCP_NODELAY=1)
+ * to DCMTK storescp and to petspool's Store SCP; best of RUNS each, interleaved so both see the
+ * same machine load. petspool's SCP runs in a child Node process so its peak RSS (VmHWM) is its
+ * own; it is measured for 400 and 1000 slices to show memory does not grow with series length.
+ * Also measures the durability floor: what fdatasync + rename + directory fsync alone cost for
+ * the same files on the same disk (petspool pays it per instance before answering; storescp does not).
+ * Run: node dist/bench/ingest.js
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { silentLogger } from '../src/log/logger.js';
+import { startStoreScp } from '../src/dicom/scp.js';
+import { runDcmtk, startStorescp } from '../test/fixtures/dcmtk.js';
+import { makePetSeries } from '../test/fixtures/make-pet.js';
+
+const SLICES = 400;
+const LONG_SERIES = 1000;
+const SIZE = 256;
+const RUNS = 3;
+
+export interface IngestBenchResult {
+  slices: number;
+  dcmtkSeconds: number;
+  petspoolSeconds: number;
+  ratio: number;
+  /** Peak RSS of the petspool SCP process after receiving SLICES and LONG_SERIES slices. */
+  peakRssMb: { slices: number; mb: number }[];
+  /** fdatasync + rename + dir fsync for SLICES files of the same size, no network. */
+  durabilityFloorSeconds: number;
+}
+
+export async function benchIngest(): Promise<IngestBenchResult> {
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'petspool-bench-ingest-'));
+  try {
+    const series = await makePetSeries(path.join(work, 'series'), { slices: LONG_SERIES, size: SIZE });
+    const files = series.slice(0, SLICES);
+
+    const dcmtkOut = path.join(work, 'dcmtk');
+    fs.mkdirSync(dcmtkOut);
+    const storescp = await startStorescp(dcmtkOut);
+    const petspool = await startChildScp(path.join(work, 'petspool'));
+    const dcmtkTimes: number[] = [];
+    const petspoolTimes: number[] = [];
+    try {
+      for (let run = 0; run < RUNS; run++) {
+        dcmtkTimes.push(await timeStorescu(storescp.port, files));
+        petspoolTimes.push(await timeStorescu(petspool.port, files));
+      }
+    } finally {
+      await storescp.stop();
+    }
+    const peakRssMb = [{ slices: SLICES, mb: await stopChild(petspool) }];
+
+    const long = await startChildScp(path.join(work, 'petspool-long'));
+    await timeStorescu(long.port, series);
+    peakRssMb.push({ slices: LONG_SERIES, mb: await stopChild(long) });
+
+    const dcmtkSeconds = Math.min(...dcmtkTimes);
+    const petspoolSeconds = Math.min(...petspoolTimes);
+    return {
+      slices: SLICES,
+      dcmtkSeconds,
+      petspoolSeconds,
+      ratio: petspoolSeconds / dcmtkSeconds,
+      peakRssMb,
+      durabilityFloorSeconds: durabilityFloor(files, path.join(work, 'floor')),
+    };
+  } finally {
+    fs.rmSync(work, { recursive: true, force: true });
+  }
+}
+
+async function timeStorescu(port: number, files: string[]): Promise<number> {
+  const start = performance.now();
+  const run = await runDcmtk('storescu', ['-aec', 'PETSPOOL', '127.0.0.1', String(port), ...files]);
+  const seconds = (performance.now() - start) / 1000;
+  if (run.code !== 0) throw new Error(`storescu failed: ${run.stderr.slice(0, 500)}`);
+  return seconds;
+}
+
+interface ChildScp { port: number; child: ChildProcess }
+
+/** Starts this script in `--serve` mode: the SCP alone in its own process. */
+async function startChildScp(receivedDir: string): Promise<ChildScp> {
+  const child = spawn(process.execPath, [fileURLToPath(import.meta.url), '--serve', receivedDir], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<number>((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`SCP child exited with ${code}`)));
+    child.stdout!.once('data', (data: Buffer) => resolve(Number(data.toString().trim())));
+  });
+  return { port, child };
+}
+
+/** Reads the child's peak RSS (VmHWM) in MB, then stops it. */
+async function stopChild({ child }: ChildScp): Promise<number> {
+  const status = fs.readFileSync(`/proc/${child.pid}/status`, 'utf8');
+  const kb = Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? Number.NaN);
+  child.removeAllListeners('exit');
+  await new Promise<void>((resolve) => {
+    child.once('exit', () => resolve());
+    child.kill('SIGTERM');
+  });
+  return Math.round(kb / 102.4) / 10;
+}
+
+function durabilityFloor(files: string[], dir: string): number {
+  fs.mkdirSync(path.join(dir, 'tmp'), { recursive: true });
+  const dirFd = fs.openSync(dir, 'r');
+  const contents = files.map((f) => fs.readFileSync(f));
+  const start = performance.now();
+  contents.forEach((bytes, i) => {
+    const tmp = path.join(dir, 'tmp', `${i}.part`);
+    const fd = fs.openSync(tmp, 'wx');
+    fs.writeSync(fd, bytes);
+    fs.fdatasyncSync(fd);
+    fs.closeSync(fd);
+    fs.renameSync(tmp, path.join(dir, `${i}.dcm`));
+    fs.fsyncSync(dirFd);
+  });
+  fs.closeSync(dirFd);
+  return (performance.now() - start) / 1000;
+}
+
+async function serve(receivedDir: string): Promise<void> {
+  const scp = await startStoreScp({
+    host: '127.0.0.1', port: 0, aeTitle: 'PETSPOOL', allowedCallingAeTitles: [], maxAssociations: 4,
+    minFreeMb: 100, receivedDir, logger: silentLogger, onStored: () => {},
+  });
+  process.stdout.write(`${scp.port}\n`);
+  process.once('SIGTERM', () => void scp.close().then(() => process.exit(0)));
+}
+
+const isMain = process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href;
+if (isMain && process.argv[2] === '--serve') {
+  await serve(process.argv[3]);
+} else if (isMain) {
+  const r = await benchIngest();
+  console.log(`ingest: ${r.slices} PET slices ${SIZE}x${SIZE}, storescu, one association, TCP_NODELAY=1, best of ${RUNS}`);
+  console.log(`  DCMTK storescp       ${r.dcmtkSeconds.toFixed(3)} s`);
+  console.log(`  petspool SCP         ${r.petspoolSeconds.toFixed(3)} s   ratio ${r.ratio.toFixed(2)}x`);
+  console.log(`  durability floor     ${r.durabilityFloorSeconds.toFixed(3)} s   (fdatasync + rename + dir fsync per file, no network)`);
+  for (const { slices, mb } of r.peakRssMb) console.log(`  SCP peak RSS after ${slices} slices: ${mb} MB`);
+}
