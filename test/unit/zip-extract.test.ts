@@ -47,6 +47,18 @@ describe('zip pack and safe extraction', () => {
     await assert.rejects(stat(path.join(tmp, 'x.zip')));
   });
 
+  it('packZip goes by 7z exit status: a failing or killed 7z is an error and leaves no archive', async () => {
+    const failing = path.join(tmp, 'failing-7z');
+    await writeFile(failing, '#!/bin/sh\necho "ERROR: disk full" >&2\nexit 2\n', { mode: 0o755 });
+    const killed = path.join(tmp, 'killed-7z');
+    await writeFile(killed, '#!/bin/sh\nkill -9 $$\n', { mode: 0o755 });
+    const target = path.join(tmp, 'never.zip');
+    await assert.rejects(packZip(target, [path.join(sources, 'task1.npy')], { sevenZipBin: failing }),
+      /7z failed with exit code 2 writing never\.zip: ERROR: disk full/);
+    await assert.rejects(packZip(target, [path.join(sources, 'task1.npy')], { sevenZipBin: killed }), /7z was killed by SIGKILL/);
+    await assert.rejects(stat(target));
+  });
+
   it('round-trips a packed archive byte for byte', async () => {
     const dest = path.join(tmp, 'roundtrip');
     const files = await extractZipSafely(packed, dest, { ...roomy, allowedNames: /^[\w.-]+$/ });
