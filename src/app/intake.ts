@@ -1,0 +1,72 @@
+import { readdir } from 'node:fs/promises';
+import path from 'node:path';
+import { startStoreScp } from '../dicom/scp.js';
+import { CollectingIndex } from '../stages/collecting-index.js';
+import { Receiver } from '../stages/receiver.js';
+import { startHotFolder } from '../stages/hot-folder.js';
+import { compilatorStage } from '../stages/compilator.js';
+import type { Stage } from '../runner/stage.js';
+import type { ApplianceParts, Service } from './appliance.js';
+
+/** How often received/ is swept for instances whose hand-over to the receiver failed. */
+const RECEIVED_SWEEP_MS = 60_000;
+
+export interface Intake {
+  stages: Stage[];
+  services: Service[];
+  receiver: Receiver;
+  scpPort: number;
+  /** Resolves when the hot folder has nothing queued (tests, submit). */
+  hotFolderIdle(): Promise<void>;
+}
+
+/**
+ * The front door: the collecting index rebuilt from disk, the receiver, instances left in
+ * received/ by the last run, the Store SCP, the hot folder, and the compilator that closes
+ * complete series.
+ */
+export async function startIntake(parts: ApplianceParts): Promise<Intake> {
+  const { config, spool, store, log } = parts;
+  const index = await CollectingIndex.rebuild(spool, log);
+  const receiver = new Receiver(spool, store, index, log);
+  const receivedDir = spool.layout.folder('received');
+  const inFlight = new Set<string>();
+
+  const hand = (file: string, header: Parameters<Receiver['receive']>[1] | undefined) => {
+    if (inFlight.has(file)) return;
+    inFlight.add(file);
+    const sender = `ae:${path.basename(path.dirname(file))}`;
+    const work = header ? receiver.receive(file, header, sender) : receiver.receiveFile(file, sender);
+    void work.catch((err: Error) => log.error(`could not take ${path.relative(spool.root, file)}: ${err.message}; retried within a minute`,
+      { stage: 'receiver' })).finally(() => inFlight.delete(file));
+  };
+  const sweepReceived = async () => {
+    for (const ae of await readdir(receivedDir, { withFileTypes: true })) {
+      if (!ae.isDirectory() || ae.name.startsWith('.')) continue;
+      const dir = path.join(receivedDir, ae.name);
+      for (const name of (await readdir(dir)).filter((n) => n.endsWith('.dcm')).sort()) hand(path.join(dir, name), undefined);
+    }
+  };
+  await sweepReceived();
+  const sweep = setInterval(() => void sweepReceived().catch(() => undefined), RECEIVED_SWEEP_MS);
+  sweep.unref();
+
+  const scp = await startStoreScp({
+    host: config.dicom.host, port: config.dicom.port, aeTitle: config.ae_title,
+    allowedCallingAeTitles: config.dicom.allowed_calling_ae_titles, maxAssociations: config.dicom.max_associations,
+    minFreeMb: config.dicom.min_free_mb, receivedDir, logger: log.child({ stage: 'scp' }),
+    onStored: (instance) => hand(instance.path, instance.header),
+  });
+  const hotFolder = await startHotFolder({ dir: spool.layout.folder('incoming'), receiver, log });
+  return {
+    stages: [compilatorStage(parts, index)],
+    services: [
+      { name: 'Store SCP', stop: () => scp.close() },
+      hotFolder,
+      { name: 'received sweep', stop: async () => clearInterval(sweep) },
+    ],
+    receiver,
+    scpPort: scp.port,
+    hotFolderIdle: () => hotFolder.idle(),
+  };
+}

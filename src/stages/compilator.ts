@@ -1,0 +1,47 @@
+import type { Stage, StageOutcome } from '../runner/stage.js';
+import type { ApplianceParts } from '../app/appliance.js';
+import { checkCompleteness } from '../rules/completeness.js';
+import type { CollectingIndex } from './collecting-index.js';
+
+/** How often a task that is not complete yet is looked at again (a new instance may have come). */
+const RECHECK_MS = 1000;
+
+/**
+ * collecting/ → compiled/: a task is complete after `quiet_seconds` without new instances when
+ * the completeness rules say so. The decision and closing the task to new instances happen in one
+ * synchronous step, so no instance slips into a task that is being moved on. A task that cannot
+ * complete (mixed geometry, duplicates) fails; one that stays incomplete past
+ * `abort_incomplete_after_seconds` of idleness is aborted with what was missing.
+ */
+export function compilatorStage(parts: ApplianceParts, index: CollectingIndex): Stage {
+  const rules = parts.config.compilator;
+  return {
+    name: 'compilator', from: 'collecting', to: 'compiled', concurrency: 16,
+    process: async (job): Promise<StageOutcome> => {
+      const task = index.get(job.id) ?? await index.adopt(job.record, job.dir, job.log);
+      if (task.pending > 0) return { kind: 'wait', afterMs: 100 };
+      const idleMs = Date.now() - task.lastArrival;
+      const quietMs = rules.quiet_seconds * 1000;
+      if (idleMs < quietMs) return { kind: 'wait', afterMs: Math.min(RECHECK_MS, quietMs - idleMs) + 10 };
+      const result = checkCompleteness(task.headers, { minImages: rules.min_images, maxGapRatio: rules.max_gap_ratio });
+      if (result.ready) {
+        index.forget(task.id);
+        return {
+          kind: 'done', detail: `${task.headers.length} slices, complete`,
+          patch: { images: task.headers.length, series_description: task.headers[0]?.seriesDescription },
+          facts: { slice_spacing_mm: Number(result.spacing.toFixed(4)) },
+        };
+      }
+      if (!result.canStillComplete) {
+        index.forget(task.id);
+        return { kind: 'fail', reason: `${result.reason} (${task.headers.length} images)` };
+      }
+      const abortMs = rules.abort_incomplete_after_seconds * 1000;
+      if (idleMs >= abortMs) {
+        index.forget(task.id);
+        return { kind: 'abort', reason: `incomplete after ${Math.round(idleMs / 1000)} s without new images: ${result.reason}` };
+      }
+      return { kind: 'wait', afterMs: Math.min(RECHECK_MS, abortMs - idleMs) + 10 };
+    },
+  };
+}

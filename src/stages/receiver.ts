@@ -1,0 +1,133 @@
+import { mkdir, rename } from 'node:fs/promises';
+import path from 'node:path';
+import type { InstanceHeader } from '../dicom/instance-header.js';
+import { isDicomDir, readInstanceHeader } from '../dicom/read-header.js';
+import { PET_IMAGE_STORAGE, PET_SOP_CLASSES } from '../dicom/sop-classes.js';
+import type { Spool } from '../spool/spool.js';
+import type { Store } from '../db/store.js';
+import type { Logger } from '../log/logger.js';
+import { INSTANCES_DIR } from '../spool/layout.js';
+import { newTaskRecord } from '../spool/task-record.js';
+import { safeName } from '../dicom/instance-store.js';
+import { CollectingIndex, type OpenTask } from './collecting-index.js';
+import { quarantineFile } from './quarantine.js';
+
+export type ReceiveOutcome =
+  | { kind: 'collected'; taskId: string; newTask: boolean }
+  | { kind: 'ignored'; why: string }
+  | { kind: 'quarantined'; taskId: string; reason: string }
+  | { kind: 'skipped'; why: string };
+
+/** What the mandatory-attribute check looks at, with the names an operator knows. */
+const MANDATORY: [keyof InstanceHeader, string][] = [
+  ['sopClassUid', 'SOPClassUID'], ['sopInstanceUid', 'SOPInstanceUID'], ['studyInstanceUid', 'StudyInstanceUID'],
+  ['seriesInstanceUid', 'SeriesInstanceUID'], ['modality', 'Modality'], ['imagePositionPatient', 'ImagePositionPatient'],
+  ['imageOrientationPatient', 'ImageOrientationPatient'], ['pixelSpacing', 'PixelSpacing'], ['rows', 'Rows'],
+  ['columns', 'Columns'],
+];
+
+let arrivalSequence = 0;
+/** Names the Store SCP (and this receiver) give: arrival stamp, then the SOPInstanceUID. */
+const ARRIVAL_NAME = /^\d{14}-\d{6}_.+\.dcm$/;
+
+/**
+ * The receiver: takes instances that arrived (Store SCP, hot folder, leftovers in received/ after
+ * a restart), records them in the database, and moves each into the collecting task of its series
+ * and sender. Non-PET instances go to ignored/, unusable files to failed/ with a reason. Only
+ * headers are read here, never pixel data.
+ */
+export class Receiver {
+  private counts = { collected: 0, ignored: 0, quarantined: 0 };
+
+  constructor(private readonly spool: Spool, private readonly store: Store, private readonly index: CollectingIndex,
+    private readonly log: Logger, private readonly onCollected: () => void = () => undefined) {}
+
+  stats(): Readonly<Record<'collected' | 'ignored' | 'quarantined', number>> {
+    return { ...this.counts };
+  }
+
+  /** A file from the hot folder (or a leftover): read its header first. */
+  async receiveFile(file: string, sender: string): Promise<ReceiveOutcome> {
+    let header: InstanceHeader;
+    try {
+      header = readInstanceHeader(file);
+    } catch (err) {
+      if (path.basename(file).toUpperCase() === 'DICOMDIR') return this.ignore(file, undefined, 'DICOMDIR file');
+      return this.quarantine(file, sender, (err as Error).message);
+    }
+    return this.receive(file, header, sender);
+  }
+
+  /** An instance whose header is known (the Store SCP parsed it while receiving). */
+  async receive(file: string, header: InstanceHeader, sender: string): Promise<ReceiveOutcome> {
+    if (isDicomDir(header)) return this.ignore(file, header, 'DICOMDIR file');
+    const isPet = PET_SOP_CLASSES.has(header.sopClassUid) || (header.modality === 'PT' && !header.sopClassUid);
+    if (!isPet) return this.ignore(file, header, `${header.modality ?? 'unknown'} instance (SOP class ${header.sopClassUid})`);
+    if (header.sopClassUid !== PET_IMAGE_STORAGE || (header.numberOfFrames ?? 1) > 1) {
+      return this.quarantine(file, sender, 'multi-frame (Enhanced) PET is not supported: send the series as PET Image Storage (one slice per instance)', header);
+    }
+    const missing = MANDATORY.filter(([key]) => header[key] === undefined || header[key] === '').map(([, name]) => name);
+    if (missing.length) return this.quarantine(file, sender, `missing ${missing.join(', ')}`, header);
+    this.store.recordInstance(header, false);
+    return this.collect(file, header, sender);
+  }
+
+  private async collect(file: string, header: InstanceHeader, sender: string): Promise<ReceiveOutcome> {
+    const { task, created } = this.index.assign(header, sender, (t) => this.createTaskFolder(t, header));
+    try {
+      await task.ready;
+      const name = ARRIVAL_NAME.test(path.basename(file)) ? path.basename(file) : `${arrivalStamp()}_${safeName(header.sopInstanceUid)}.dcm`;
+      await rename(file, path.join(this.spool.layout.taskDir('collecting', task.id), INSTANCES_DIR, name));
+    } catch (err) {
+      this.index.unassign(task, header.sopInstanceUid);
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT' && !(await this.spool.hasTask('collecting', task.id))) {
+        // The task left collecting/ meanwhile (an operator aborted it): start over with a new task.
+        this.index.forget(task.id);
+        return this.collect(file, header, sender);
+      }
+      throw err;
+    }
+    this.index.placed(task, header);
+    this.counts.collected++;
+    this.onCollected();
+    return { kind: 'collected', taskId: task.id, newTask: created };
+  }
+
+  private async createTaskFolder(task: OpenTask, first: InstanceHeader): Promise<void> {
+    const record = {
+      ...newTaskRecord({ id: task.id, sender: task.sender, series_instance_uid: first.seriesInstanceUid,
+        study_instance_uid: first.studyInstanceUid }),
+      modality: first.modality, series_description: first.seriesDescription,
+    };
+    await this.spool.createTask('collecting', record, (dir) => mkdir(path.join(dir, INSTANCES_DIR)).then(() => undefined),
+      `first instance from ${task.sender}`);
+    this.store.recordTask({ ...record, state: 'collecting' });
+    this.log.info(`new task for series ${first.seriesInstanceUid} from ${task.sender}`, { task: task.id, stage: 'receiver' });
+  }
+
+  private async ignore(file: string, header: InstanceHeader | undefined, why: string): Promise<ReceiveOutcome> {
+    const folder = path.join(this.spool.layout.folder('ignored'), safeName(header?.seriesInstanceUid ?? 'unknown-series'));
+    await mkdir(folder, { recursive: true });
+    const name = ARRIVAL_NAME.test(path.basename(file)) ? path.basename(file) : `${arrivalStamp()}_${safeName(path.basename(file))}`;
+    await rename(file, path.join(folder, name));
+    if (header) this.store.recordInstance(header, true);
+    this.counts.ignored++;
+    this.log.debug(`ignored ${why}`, { stage: 'receiver' });
+    return { kind: 'ignored', why };
+  }
+
+  private async quarantine(file: string, sender: string, reason: string, header?: InstanceHeader): Promise<ReceiveOutcome> {
+    const record = await quarantineFile(this.spool, file, { sender, reason, header });
+    this.store.recordTask(record);
+    this.store.count('instances_quarantined');
+    this.counts.quarantined++;
+    this.log.warn(`quarantined ${path.basename(file)}: ${reason}`, { task: record.id, stage: 'receiver' });
+    return { kind: 'quarantined', taskId: record.id, reason };
+  }
+}
+
+/** Zero-padded arrival time and sequence: `ls` order is arrival order. */
+function arrivalStamp(): string {
+  arrivalSequence = (arrivalSequence + 1) % 1_000_000;
+  return `${String(Date.now()).padStart(14, '0')}-${String(arrivalSequence).padStart(6, '0')}`;
+}

@@ -1,0 +1,110 @@
+/**
+ * The part of metadata.json (remote/metadata.ts, TaskMetadata) that comes from the DICOM headers
+ * of a validated series. The validator sends it to POST /check_model; the packer completes it with
+ * what only the assembled volume knows (shape, axis order, spacing, orientation, sha256).
+ *
+ * Built field by field from an allow-list: patient name and ID, birth date, accession number and
+ * every other identifying attribute never reach this object, so they cannot leave the site.
+ */
+import type { InstanceHeader } from '../dicom/instance-header.js';
+import type { TaskMetadata } from '../remote/metadata.js';
+import type { RadiopharmaceuticalEntry } from '../rules/radiopharmaceuticals.js';
+
+export type HeaderMetadata = Omit<TaskMetadata, 'shape' | 'axis_order' | 'spacing_mm' | 'orientation' | 'npy_sha256' | 'processing'>;
+
+/** The headers lack something the metadata cannot do without (validateSeries catches most of it first). */
+export class IncompleteHeaderError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'IncompleteHeaderError';
+  }
+}
+
+/**
+ * `headers` are the instances of one series, already accepted by validateSeries (series-wide
+ * attributes agree between slices, so the first slice speaks for all of them); `tracer` is the
+ * table entry the series matched.
+ */
+export function seriesMetadata(headers: readonly InstanceHeader[], tracer: RadiopharmaceuticalEntry,
+  ids: { taskId: string; clientId: string }): HeaderMetadata {
+  const first = headers[0];
+  if (!first) throw new IncompleteHeaderError('no images');
+  const info = first.radiopharmaceutical;
+  const seriesDate = first.seriesDate ?? first.acquisitionDate ?? first.studyDate;
+  const seriesTime = earliest(headers.map((h) => h.seriesTime ?? h.acquisitionTime ?? h.studyTime));
+  const dose = info?.totalDose;
+  if (dose === undefined) throw new IncompleteHeaderError('RadionuclideTotalDose missing');
+  if (first.units === undefined) throw new IncompleteHeaderError('Units missing');
+  if (first.patientWeight === undefined) throw new IncompleteHeaderError('PatientWeight missing');
+  return {
+    task_id: ids.taskId,
+    client_id: ids.clientId,
+    units: first.units.trim(),
+    radiopharmaceutical: {
+      name: tracer.name,
+      // The code the scanner wrote wins; the table's first code stands in when the file has none.
+      code: info?.code ? `${info.code.scheme}:${info.code.value}`
+        : tracer.codes[0] ? `${tracer.codes[0].scheme}:${tracer.codes[0].value}` : null,
+      nuclide: tracer.nuclide,
+    },
+    half_life_s: info?.halfLife ?? tracer.halfLifeSeconds,
+    dose_bq: dose,
+    injection_datetime: injectionDateTime(info?.startDateTime, info?.startTime, seriesDate, seriesTime),
+    series_date: seriesDate ?? '',
+    series_time: seriesTime ?? '',
+    patient: { weight_kg: first.patientWeight, size_m: first.patientSize ?? null, age: first.patientAge?.trim() || null },
+    scanner_model: first.manufacturerModelName?.trim() || null,
+    reconstruction: {
+      method: first.reconstructionMethod?.trim() || null,
+      convolution_kernel: first.convolutionKernel?.trim() || null,
+      manufacturer: first.manufacturer?.trim() || null,
+      decay_correction: first.decayCorrection?.trim() || null,
+      corrected_image: first.correctedImage ?? [],
+      slice_thickness_mm: first.sliceThickness ?? null,
+      matrix: first.rows !== undefined && first.columns !== undefined ? [first.rows, first.columns] : null,
+    },
+  };
+}
+
+/**
+ * ISO 8601 injection time. RadiopharmaceuticalStartDateTime (DT) is used as written, with its
+ * UTC offset when it has one; otherwise RadiopharmaceuticalStartTime on the series date, one day
+ * earlier when the start time is later than the series time (injected before midnight, scanned
+ * after). Without a zone in the file the result is local scanner time, as DICOM means it.
+ */
+export function injectionDateTime(startDateTime: string | undefined, startTime: string | undefined,
+  seriesDate: string | undefined, seriesTime: string | undefined): string {
+  if (startDateTime?.trim()) return isoFromDicomDateTime(startDateTime.trim());
+  if (!startTime?.trim()) throw new IncompleteHeaderError('RadiopharmaceuticalStartTime (or StartDateTime) missing');
+  if (!seriesDate?.trim()) {
+    throw new IncompleteHeaderError('injection date unknown: RadiopharmaceuticalStartDateTime missing and no SeriesDate, AcquisitionDate or StudyDate');
+  }
+  let date = seriesDate.trim();
+  if (seriesTime && timeSeconds(startTime) > timeSeconds(seriesTime)) date = previousDay(date);
+  return isoFromDicomDateTime(`${date}${startTime.trim()}`);
+}
+
+/** "20251121143000.5+0100" -> "2025-11-21T14:30:00.5+01:00"; missing minutes/seconds become 00. */
+function isoFromDicomDateTime(dt: string): string {
+  const m = /^(\d{4})(\d{2})(\d{2})(\d{2})?(\d{2})?(\d{2})?(\.\d{1,6})?([+-]\d{4})?$/.exec(dt);
+  if (!m) throw new IncompleteHeaderError(`injection date-time "${dt}" is not a DICOM date-time`);
+  const [, y, mo, d, h = '00', mi = '00', s = '00', frac = '', zone] = m;
+  const offset = zone ? `${zone.slice(0, 3)}:${zone.slice(3)}` : '';
+  return `${y}-${mo}-${d}T${h}:${mi}:${s}${frac}${offset}`;
+}
+
+/** Seconds since midnight of a DICOM TM ("HHMMSS.FFFFFF", "HH:MM:SS" in old files). */
+function timeSeconds(tm: string): number {
+  const t = tm.trim().replace(/:/g, '');
+  return Number(t.slice(0, 2) || 0) * 3600 + Number(t.slice(2, 4) || 0) * 60 + Number(t.slice(4) || 0);
+}
+
+function previousDay(da: string): string {
+  const d = new Date(Date.UTC(Number(da.slice(0, 4)), Number(da.slice(4, 6)) - 1, Number(da.slice(6, 8)) - 1));
+  return d.toISOString().slice(0, 10).replace(/-/g, '');
+}
+
+function earliest(times: (string | undefined)[]): string | undefined {
+  const present = times.filter((t): t is string => !!t?.trim()).map((t) => t.trim());
+  return present.length ? present.reduce((a, b) => (timeSeconds(b) < timeSeconds(a) ? b : a)) : undefined;
+}

@@ -1,0 +1,98 @@
+/**
+ * Validator stage: compiled/ -> validated/. A series goes on only when its headers carry what
+ * processing and SUV need, its tracer is known, a destination is configured, and the remote service
+ * confirms the licence (POST /check_model). Header problems fail the task with every reason; a
+ * licence refusal fails it with the service's words; an unreachable service is retried with backoff
+ * until remote.give_up_after_seconds.
+ */
+import { readdir, readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
+import type { ApplianceParts } from '../app/appliance.js';
+import { effectiveDestinations, effectiveRadiopharmaceuticals } from '../app/effective-settings.js';
+import { readInstanceHeader } from '../dicom/read-header.js';
+import type { InstanceHeader } from '../dicom/instance-header.js';
+import { RemoteUnavailableError, type LicenceCheck, type RemoteClient } from '../remote/client.js';
+import { validateSeries } from '../rules/validation.js';
+import { PermanentError, type Stage, type StageJob, type StageOutcome } from '../runner/stage.js';
+import { INSTANCES_DIR } from '../spool/layout.js';
+import { IncompleteHeaderError, seriesMetadata } from './series-metadata.js';
+
+/** What each refusal code of /check_model means, for the failure reason an operator reads. */
+const LICENCE_MEANING: Record<Extract<LicenceCheck, { ok: false }>['code'], string> = {
+  405: 'no active licence',
+  406: 'no licence for this radiopharmaceutical',
+  407: 'no model for these reconstruction parameters',
+};
+
+export function validatorStage(parts: ApplianceParts, remote: RemoteClient): Stage {
+  const { config, store } = parts;
+  return {
+    name: 'validator',
+    from: 'compiled',
+    to: 'validated',
+    concurrency: 2,
+    giveUpAfterMs: config.remote.give_up_after_seconds * 1000,
+    backoff: { initialMs: 1000, maxMs: 300_000 },
+    async process(job: StageJob): Promise<StageOutcome> {
+      const headers = await readHeaders(path.join(job.dir, INSTANCES_DIR));
+      const result = validateSeries(headers, {
+        destinationsConfigured: effectiveDestinations(config, store.data).length,
+        radiopharmaceuticals: effectiveRadiopharmaceuticals(store.data),
+      });
+      if (!result.ok) return { kind: 'fail', reason: result.reasons.join('; ') };
+
+      let metadata;
+      try {
+        metadata = seriesMetadata(headers, result.tracer, { taskId: job.id, clientId: config.remote.client_id });
+      } catch (err) {
+        if (err instanceof IncompleteHeaderError) return { kind: 'fail', reason: err.message };
+        throw err;
+      }
+
+      let licence: LicenceCheck;
+      try {
+        licence = await remote.checkModel(metadata);
+      } catch (err) {
+        if (err instanceof RemoteUnavailableError) return { kind: 'retry', reason: `licence check: ${err.message}` };
+        // The service understood and refused the request itself (wrong token, bad request): an operator must act.
+        return { kind: 'fail', reason: `licence check refused: ${(err as Error).message}` };
+      }
+      if (!licence.ok) {
+        return { kind: 'fail', reason: `${LICENCE_MEANING[licence.code]} (${licence.code}): ${licence.message}` };
+      }
+      job.log.info(`valid ${result.tracer.name} series of ${headers.length} images; licence confirmed`);
+      return {
+        kind: 'done',
+        detail: 'valid; licence confirmed',
+        facts: {
+          radiopharmaceutical: result.tracer.id,
+          radiopharmaceutical_name: result.tracer.name,
+          nuclide: result.tracer.nuclide,
+          reconstruction_method: metadata.reconstruction.method,
+          licence_confirmed_at: new Date().toISOString(),
+        },
+      };
+    },
+  };
+}
+
+/** Headers of every instance of the task; an unreadable file fails the task (it cannot heal). */
+async function readHeaders(instancesDir: string): Promise<InstanceHeader[]> {
+  const names = (await readdir(instancesDir).catch(async (err: NodeJS.ErrnoException) => {
+    // A task folder without instances cannot heal; a task folder that is gone was moved away (abort).
+    const taskStillThere = await stat(path.dirname(instancesDir)).then(() => true, () => false);
+    if (err.code === 'ENOENT' && taskStillThere) throw new PermanentError(`the task has no ${INSTANCES_DIR}/ folder`);
+    throw err;
+  })).filter((n) => n.endsWith('.dcm')).sort();
+  const headers: InstanceHeader[] = [];
+  for (const name of names) {
+    // Read asynchronously, parse synchronously: the event loop stays free while the disk works.
+    const bytes = await readFile(path.join(instancesDir, name));
+    try {
+      headers.push(readInstanceHeader(bytes));
+    } catch (err) {
+      throw new PermanentError(`${INSTANCES_DIR}/${name} is unreadable: ${(err as Error).message}`);
+    }
+  }
+  return headers;
+}
