@@ -1,6 +1,7 @@
 import type { FilterConfig, DestinationConfig } from '../config/schema.js';
 import type { TaskHistoryEntry } from '../spool/task-record.js';
 import type { TaskState } from '../spool/layout.js';
+import type { RadiopharmaceuticalEntry } from '../rules/radiopharmaceuticals.js';
 
 /**
  * The database (one JSON file, lowdb). It indexes what the folders hold and keeps what operators
@@ -53,15 +54,8 @@ export interface TaskRow {
   history: TaskHistoryEntry[];
 }
 
-/** A tracer added by an operator (seed tracers live in code). */
-export interface AddedRadiopharmaceutical {
-  id: string;
-  name: string;
-  synonyms: string[];
-  codes: { scheme: string; value: string }[];
-  nuclide: string;
-  halfLifeSeconds: number;
-}
+/** A tracer added by an operator: the same shape as the seed tracers that live in code. */
+export type AddedRadiopharmaceutical = RadiopharmaceuticalEntry;
 
 export interface DbData {
   version: 1;

@@ -4,18 +4,20 @@ import { startCommand } from './start.js';
 import { statusCommand } from './status.js';
 import { doctorCommand } from './doctor.js';
 import { notImplementedYet } from './not-yet.js';
+import { tasksCommand } from './tasks.js';
+import { radiopharmaceuticalsCommand } from './radiopharmaceuticals.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- yargs command modules differ in their argument types
 export const commands: CommandModule<GlobalArgs, any>[] = [
   startCommand,
   notImplementedYet('demo', 'run the whole flow end to end on a synthetic series with the embedded service'),
   statusCommand,
-  notImplementedYet('tasks <action> [id]', 'list|show|retry|abort tasks'),
+  tasksCommand,
   notImplementedYet('qc <action> [id]', 'list|approve|reject tasks held for quality control'),
   notImplementedYet('submit <dir>', 'put a folder of DICOM files into the flow [--wait] [--out DIR]'),
   notImplementedYet('echo <target>', 'C-ECHO AET@HOST:PORT'),
   notImplementedYet('send <dir>', 'C-STORE the DICOM files of DIR --to AET@HOST:PORT'),
-  notImplementedYet('radiopharmaceuticals <action>', 'list|add known radiopharmaceuticals'),
+  radiopharmaceuticalsCommand,
   notImplementedYet('filters <action> [name]', 'list|add|remove Gaussian post-filters'),
   notImplementedYet('cleanup', 'remove finished work --older-than 7d [--dry-run]'),
   notImplementedYet('synth <outdir>', 'write a synthetic PET series'),

@@ -1,0 +1,104 @@
+/**
+ * How a CLI command reaches the appliance's state.
+ *  - Reading: straight from the spool folders (and the database file), with or without a running
+ *    appliance: the folders are the truth and reading them disturbs nobody.
+ *  - Changing: when `petspool start` holds the spool, through its HTTP API (it is the only writer);
+ *    otherwise the CLI takes the spool lock itself, does the same operation directly, writes the
+ *    database and lets go. The operation itself is the same code either way (TaskOperations,
+ *    addRadiopharmaceutical): the API routes call it too.
+ */
+import type { LoadedConfig } from '../config/load.js';
+import { Store } from '../db/store.js';
+import { Spool } from '../spool/spool.js';
+import { SpoolLockedError, acquireSpoolLock, isSpoolLocked } from '../spool/lock.js';
+import type { TaskRecord } from '../spool/task-record.js';
+import { TaskOperationError, TaskOperations, type TaskOperationProblem } from '../app/task-operations.js';
+import {
+  addRadiopharmaceutical, listRadiopharmaceuticals, type AddRadiopharmaceuticalResult, type ListedRadiopharmaceutical,
+} from '../app/effective-settings.js';
+import type { RadiopharmaceuticalEntry } from '../rules/radiopharmaceuticals.js';
+import { ApiClient, errorOf, type ApiAnswer } from './api-client.js';
+import { CliError, EXIT } from './exit-codes.js';
+
+/** The changes an operator command can make, wherever they are carried out. */
+export interface OperatorChanges {
+  /** 'api': the running appliance did it; 'direct': this process did, holding the spool lock. */
+  readonly via: 'api' | 'direct';
+  retryTask(id: string): Promise<TaskRecord>;
+  abortTask(id: string, reason?: string): Promise<TaskRecord>;
+  addRadiopharmaceutical(entry: RadiopharmaceuticalEntry): Promise<AddRadiopharmaceuticalResult>;
+}
+
+/** Read-only task operations on the folders (no lock: nothing is written). */
+export function readTasks(config: LoadedConfig): TaskOperations {
+  return new TaskOperations(new Spool(config.spool_dir));
+}
+
+/** The tracer table as stored on disk (the appliance flushes after every change made through its API). */
+export async function readRadiopharmaceuticals(config: LoadedConfig): Promise<ListedRadiopharmaceutical[]> {
+  const store = await Store.open(config.database);
+  return listRadiopharmaceuticals(store.data);
+}
+
+/** Run `work` with the changes reachable right now: the appliance's API, or the spool itself. */
+export async function withOperatorChanges<T>(config: LoadedConfig, work: (changes: OperatorChanges) => Promise<T>): Promise<T> {
+  if (await isSpoolLocked(config.spool_dir)) return work(apiChanges(ApiClient.forConfig(config)));
+  const spool = new Spool(config.spool_dir);
+  await spool.init();
+  let release: () => Promise<void>;
+  try {
+    release = await acquireSpoolLock(spool.root, () => undefined);
+  } catch (err) {
+    // The appliance started between the check and the lock: ask it instead.
+    if (err instanceof SpoolLockedError) return work(apiChanges(ApiClient.forConfig(config)));
+    throw err;
+  }
+  const store = await Store.open(config.database);
+  try {
+    return await work(directChanges(spool, store));
+  } finally {
+    await store.close();
+    await release();
+  }
+}
+
+function directChanges(spool: Spool, store: Store): OperatorChanges {
+  const tasks = new TaskOperations(spool, { store });
+  return {
+    via: 'direct',
+    retryTask: (id) => tasks.retry(id),
+    abortTask: (id, reason) => tasks.abort(id, reason),
+    addRadiopharmaceutical: async (entry) => addRadiopharmaceutical(store, entry),
+  };
+}
+
+const PROBLEM_OF_STATUS: Record<number, TaskOperationProblem> = { 404: 'not_found', 409: 'conflict', 400: 'invalid' };
+
+function apiChanges(api: ApiClient): OperatorChanges {
+  const taskAnswer = (answer: ApiAnswer): TaskRecord => {
+    if (answer.status >= 200 && answer.status < 300) return answer.body as TaskRecord;
+    throw new TaskOperationError(PROBLEM_OF_STATUS[answer.status] ?? 'invalid', errorOf(answer));
+  };
+  return {
+    via: 'api',
+    retryTask: async (id) => taskAnswer(await api.request('POST', `/tasks/${encodeURIComponent(id)}/retry`)),
+    abortTask: async (id, reason) => taskAnswer(await api.request('POST', `/tasks/${encodeURIComponent(id)}/abort`,
+      reason === undefined ? {} : { reason })),
+    addRadiopharmaceutical: async (entry) => {
+      const answer = await api.request('POST', '/radiopharmaceuticals', entry);
+      const body = answer.body as { entry?: RadiopharmaceuticalEntry; replaced?: boolean; problems?: string[] };
+      if (answer.status === 201 && body.entry) return { ok: true, entry: body.entry, replaced: body.replaced ?? false };
+      return { ok: false, problems: body?.problems ?? [errorOf(answer)] };
+    },
+  };
+}
+
+/** An operation's refusal as the CLI reports it: one line, exit 1 (exit 2 for a bad argument). */
+export async function reportingRefusals<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (err) {
+    if (err instanceof TaskOperationError) throw new CliError(err.message, err.problem === 'invalid' ? EXIT.CONFIG : EXIT.FAILED);
+    throw err;
+  }
+}
