@@ -50,6 +50,8 @@ export const configSchema = z.object({
     host: text('listen address'),
     port,
     token: text('bearer token'),
+    /** Base URL the remote service calls back on (POST {public_url}/process_ready); default the API's own address. */
+    public_url: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
   }).strict(),
   remote: z.object({
     url: z.union([z.literal('embedded'), z.url({ error: 'must be "embedded" or an http(s) URL' })],
