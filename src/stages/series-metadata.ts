@@ -81,7 +81,7 @@ export function injectionDateTime(startDateTime: string | undefined, startTime: 
   }
   let date = seriesDate.trim();
   if (seriesTime && timeSeconds(startTime) > timeSeconds(seriesTime)) date = previousDay(date);
-  return isoFromDicomDateTime(`${date}${startTime.trim()}`);
+  return isoFromDicomDateTime(`${date}${startTime.trim().replace(/:/g, '')}`);
 }
 
 /** "20251121143000.5+0100" -> "2025-11-21T14:30:00.5+01:00"; missing minutes/seconds become 00. */
