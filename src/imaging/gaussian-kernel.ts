@@ -4,9 +4,10 @@
  * normalised kernel of radius floor(4 * sigma + 0.5), edges replicated, axes filtered in the order
  * slice, row, column with float32 intermediates. Sums are accumulated in float64.
  *
- * Both passes work in place on a C-order [slices, rows, columns] Float32Array, so filtering needs
- * no second volume: the slice pass copies a block of pixel columns (all slices) into a scratch
- * buffer before overwriting it; the in-plane pass copies one slice.
+ * One sweep over the slices of a C-order [slices, rows, columns] Float32Array: slice z is filtered
+ * along the slice axis from a ring of the original slices z-R..z+R, then along rows and columns
+ * while it is in cache, and written in place. The ring keeps the originals that the write
+ * destroys, so no second volume is needed.
  */
 
 export const FWHM_PER_SIGMA = 2 * Math.sqrt(2 * Math.LN2); // 2.3548...
@@ -29,9 +30,6 @@ export function gaussianHalfKernel(sigmaVoxels: number): HalfKernel {
   return half;
 }
 
-/** Pixel columns per block in the slice pass: scratch = block × slices floats (≈ 400 KB at 400 slices). */
-export const SLICE_PASS_BLOCK = 256;
-
 export interface FilterGeometry {
   shape: readonly [number, number, number];
   slice: HalfKernel;
@@ -41,21 +39,17 @@ export interface FilterGeometry {
 
 /** Per-thread scratch buffers, reused across calls. */
 export class PassScratch {
-  private blockColumns = new Float32Array(0);
+  private originals = new Float32Array(0);
   private sliceCopy = new Float32Array(0);
 
-  columns(n: number): Float32Array {
-    if (this.blockColumns.length < n) this.blockColumns = new Float32Array(n);
-    return this.blockColumns;
+  ring(n: number): Float32Array {
+    if (this.originals.length < n) this.originals = new Float32Array(n);
+    return this.originals;
   }
   slice(n: number): Float32Array {
     if (this.sliceCopy.length < n) this.sliceCopy = new Float32Array(n);
     return this.sliceCopy;
   }
-}
-
-export function sliceBlockCount(shape: readonly [number, number, number]): number {
-  return Math.ceil((shape[1] * shape[2]) / SLICE_PASS_BLOCK);
 }
 
 /**
@@ -134,33 +128,6 @@ function clampedLines(into: Int32Array, centre: number, radius: number, count: n
 }
 
 /**
- * Filter along the slice axis, in place, for pixel blocks [firstBlock, endBlock).
- * Each block is SLICE_PASS_BLOCK consecutive pixels of the slice plane, taken through all slices,
- * so reads and writes stay contiguous even though the axis strides by rows*columns.
- */
-export function slicePass(
-  data: Float32Array,
-  geometry: FilterGeometry,
-  firstBlock: number,
-  endBlock: number,
-  scratch: PassScratch,
-): void {
-  const [slices, rows, cols] = geometry.shape;
-  const radius = geometry.slice.length - 1;
-  if (radius === 0) return;
-  const combine = combineLinesFor(geometry.slice);
-  const plane = rows * cols;
-  const copy = scratch.columns(slices * SLICE_PASS_BLOCK);
-  const lines = new Int32Array(2 * radius + 1);
-  for (let block = firstBlock; block < endBlock; block++) {
-    const p0 = block * SLICE_PASS_BLOCK;
-    const n = Math.min(SLICE_PASS_BLOCK, plane - p0);
-    for (let z = 0; z < slices; z++) copy.set(data.subarray(z * plane + p0, z * plane + p0 + n), z * n);
-    for (let z = 0; z < slices; z++) combine(copy, clampedLines(lines, z, radius, slices, n), data, z * plane + p0, n);
-  }
-}
-
-/**
  * Filter along rows then columns, in place, for slices [firstSlice, endSlice). The row-axis result
  * of a slice goes into a scratch slice whose rows carry the column filter's edge padding, then the
  * column-axis filter writes back into the volume: each slice is read and written once, in cache.
@@ -199,13 +166,16 @@ export function inPlanePass(
   }
 }
 
+/** The unfiltered slice j (0 ≤ j < slices), wherever the caller keeps it. */
+export type OriginalSlice = (j: number) => Float32Array;
+
 /**
- * Out-of-place variant for when the input can be shared with the workers: for each slice in
- * [firstSlice, endSlice), filter along the slice axis from src into dst, then filter that slice in
- * plane while it is still in cache. One sweep over memory, no block copies.
+ * Filter slices [firstSlice, endSlice) on all three axes and write them into dst. original(j)
+ * must return unfiltered slice j for j within [firstSlice - R, endSlice + R) (clamped to the
+ * volume); when dst is also the source, slices inside the range are read before they are written.
  */
-export function sliceAndPlanePass(
-  src: Float32Array,
+export function filterSlices(
+  original: OriginalSlice,
   dst: Float32Array,
   geometry: FilterGeometry,
   firstSlice: number,
@@ -214,11 +184,20 @@ export function sliceAndPlanePass(
 ): void {
   const [slices, rows, cols] = geometry.shape;
   const radius = geometry.slice.length - 1;
+  const width = 2 * radius + 1;
   const combine = combineLinesFor(geometry.slice);
   const plane = rows * cols;
-  const lines = new Int32Array(2 * radius + 1);
+  const ring = scratch.ring(width * plane);
+  const clamp = (j: number): number => (j < 0 ? 0 : j >= slices ? slices - 1 : j);
+  // Original slice j lives in ring slot j mod width from the time it is loaded until slice
+  // j + width replaces it, which is after the last output (j + radius) that needs it.
+  const load = (j: number): void => ring.set(original(j), (j % width) * plane);
+  for (let j = clamp(firstSlice - radius); j < Math.min(slices, firstSlice + radius); j++) load(j);
+  const lines = new Int32Array(width);
   for (let z = firstSlice; z < endSlice; z++) {
-    combine(src, clampedLines(lines, z, radius, slices, plane), dst, z * plane, plane);
+    if (z + radius < slices) load(z + radius);
+    for (let k = -radius; k <= radius; k++) lines[radius + k] = (clamp(z + k) % width) * plane;
+    combine(ring, lines, dst, z * plane, plane);
     inPlanePass(dst, geometry, z, z + 1, scratch);
   }
 }

@@ -1,24 +1,23 @@
 /**
- * Worker thread of the Gaussian filter pool (see gaussian.ts). It filters, in place, its share of
- * a volume held in a SharedArrayBuffer and answers with the job id when done.
+ * Worker thread of the Gaussian filter pool (see gaussian.ts). It filters its range of slices of a
+ * volume held in a SharedArrayBuffer and answers with the job id when done.
  */
 import { parentPort } from 'node:worker_threads';
-import { inPlanePass, PassScratch, sliceAndPlanePass, slicePass, type FilterGeometry } from './gaussian-kernel.js';
+import { filterSlices, PassScratch, type FilterGeometry, type OriginalSlice } from './gaussian-kernel.js';
 
 export interface FilterJob {
   id: number;
-  /**
-   * 'slice': pixel blocks [from, to) along the slice axis, in place; 'plane': slices [from, to) in
-   * plane, in place; 'both': slices [from, to) from `source` into `buffer`, all three axes.
-   */
-  pass: 'slice' | 'plane' | 'both';
   /** The output volume (float32, whole buffer). */
   buffer: SharedArrayBuffer;
-  /** The input volume when it is itself shared (pass 'both'). */
-  source?: { buffer: SharedArrayBuffer; byteOffset: number; length: number };
   geometry: FilterGeometry;
+  /** Slices [from, to) to filter. */
   from: number;
   to: number;
+  /** Where the unfiltered slices are: a shared input volume, or (when filtering in place) the
+   * output itself for slices inside [from, to) and a halo copy of the neighbours' slices. */
+  originals:
+    | { kind: 'source'; buffer: SharedArrayBuffer; byteOffset: number; length: number }
+    | { kind: 'in-place'; halo: SharedArrayBuffer; haloSlices: number[] };
 }
 
 export type FilterReply = { id: number; error?: string };
@@ -27,17 +26,27 @@ const port = parentPort;
 if (!port) throw new Error('gaussian-worker.js must run as a worker thread');
 const scratch = new PassScratch();
 
+function originalSlices(job: FilterJob, data: Float32Array): OriginalSlice {
+  const plane = job.geometry.shape[1] * job.geometry.shape[2];
+  const o = job.originals;
+  if (o.kind === 'source') {
+    const source = new Float32Array(o.buffer, o.byteOffset, o.length);
+    return (j) => source.subarray(j * plane, (j + 1) * plane);
+  }
+  const halo = new Float32Array(o.halo);
+  return (j) => {
+    if (j >= job.from && j < job.to) return data.subarray(j * plane, (j + 1) * plane);
+    const slot = o.haloSlices.indexOf(j);
+    if (slot < 0) throw new Error(`slice ${j} is outside the job and its halo`);
+    return halo.subarray(slot * plane, (slot + 1) * plane);
+  };
+}
+
 port.on('message', (job: FilterJob) => {
   const reply: FilterReply = { id: job.id };
   try {
     const data = new Float32Array(job.buffer);
-    if (job.pass === 'slice') slicePass(data, job.geometry, job.from, job.to, scratch);
-    else if (job.pass === 'plane') inPlanePass(data, job.geometry, job.from, job.to, scratch);
-    else {
-      if (!job.source) throw new Error("pass 'both' needs a source volume");
-      const source = new Float32Array(job.source.buffer, job.source.byteOffset, job.source.length);
-      sliceAndPlanePass(source, data, job.geometry, job.from, job.to, scratch);
-    }
+    filterSlices(originalSlices(job, data), data, job.geometry, job.from, job.to, scratch);
   } catch (err) {
     reply.error = err instanceof Error ? (err.stack ?? err.message) : String(err);
   }

@@ -6,20 +6,13 @@
  * over a pool of worker threads that share the output through a SharedArrayBuffer; small ones run
  * synchronously in this thread. Peak memory is the input plus one volume: the result array is the
  * only large allocation. When the input already lives in a SharedArrayBuffer (assembleVolume
- * allocates it so) the workers read it directly and filter in one sweep; otherwise it is copied
- * into the result and filtered there in place.
+ * allocates it so) the workers read it directly; otherwise it is copied into the result and
+ * filtered there in place, each worker getting a copy of the few neighbouring slices (halo) that
+ * the worker next to it overwrites.
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import {
-  FWHM_PER_SIGMA,
-  gaussianHalfKernel,
-  inPlanePass,
-  PassScratch,
-  sliceBlockCount,
-  slicePass,
-  type FilterGeometry,
-} from './gaussian-kernel.js';
+import { filterSlices, FWHM_PER_SIGMA, gaussianHalfKernel, PassScratch, type FilterGeometry } from './gaussian-kernel.js';
 import type { FilterJob, FilterReply } from './gaussian-worker.js';
 import { voxelCount, type Volume } from './volume.js';
 
@@ -66,11 +59,10 @@ export async function gaussianFilter(vol: Volume, fwhmMm: number, opts: Gaussian
   if (sharedInput) {
     await filterSharedWithWorkers(vol.data, out, geometry, threads);
   } else if (parallel) {
-    await filterInPlaceWithWorkers(out, geometry, threads);
+    await filterInPlaceWithWorkers(vol.data, out, geometry, threads);
   } else {
-    const scratch = new PassScratch();
-    slicePass(out, geometry, 0, sliceBlockCount(geometry.shape), scratch);
-    inPlanePass(out, geometry, 0, geometry.shape[0], scratch);
+    const plane = vol.shape[1] * vol.shape[2];
+    filterSlices((j) => out.subarray(j * plane, (j + 1) * plane), out, geometry, 0, vol.shape[0], new PassScratch());
   }
   if (blend > 0) {
     const input = vol.data;
@@ -81,17 +73,26 @@ export async function gaussianFilter(vol: Volume, fwhmMm: number, opts: Gaussian
 }
 
 async function filterSharedWithWorkers(input: Float32Array, out: Float32Array, geometry: FilterGeometry, threads: number): Promise<void> {
-  const source = { buffer: input.buffer as SharedArrayBuffer, byteOffset: input.byteOffset, length: input.length };
+  const originals = { kind: 'source', buffer: input.buffer as SharedArrayBuffer, byteOffset: input.byteOffset, length: input.length } as const;
   const buffer = out.buffer as SharedArrayBuffer;
-  await FilterPool.shared().runSplit(threads, geometry.shape[0], (from, to) => ({ pass: 'both', buffer, source, geometry, from, to }));
+  await FilterPool.shared().runSplit(threads, geometry.shape[0], (from, to) => ({ buffer, geometry, from, to, originals }));
 }
 
-async function filterInPlaceWithWorkers(data: Float32Array, geometry: FilterGeometry, threads: number): Promise<void> {
-  const pool = FilterPool.shared();
-  const buffer = data.buffer as SharedArrayBuffer;
-  // Both passes must see the whole volume: the in-plane pass starts after every slice block is done.
-  await pool.runSplit(threads, sliceBlockCount(geometry.shape), (from, to) => ({ pass: 'slice', buffer, geometry, from, to }));
-  await pool.runSplit(threads, geometry.shape[0], (from, to) => ({ pass: 'plane', buffer, geometry, from, to }));
+/** `out` already holds a copy of `input`; the halos are read from `input`, which nobody writes. */
+async function filterInPlaceWithWorkers(input: Float32Array, out: Float32Array, geometry: FilterGeometry, threads: number): Promise<void> {
+  const [slices, rows, cols] = geometry.shape;
+  const plane = rows * cols;
+  const radius = geometry.slice.length - 1;
+  const buffer = out.buffer as SharedArrayBuffer;
+  await FilterPool.shared().runSplit(threads, slices, (from, to) => {
+    const haloSlices: number[] = [];
+    for (let j = Math.max(0, from - radius); j < from; j++) haloSlices.push(j);
+    for (let j = to; j < Math.min(slices, to + radius); j++) haloSlices.push(j);
+    const halo = new SharedArrayBuffer(Math.max(1, haloSlices.length) * plane * 4);
+    const haloData = new Float32Array(halo);
+    haloSlices.forEach((j, slot) => haloData.set(input.subarray(j * plane, (j + 1) * plane), slot * plane));
+    return { buffer, geometry, from, to, originals: { kind: 'in-place', halo, haloSlices } };
+  });
 }
 
 type JobSpec = Omit<FilterJob, 'id'>;
