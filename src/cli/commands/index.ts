@@ -4,6 +4,7 @@ import { startCommand } from './start.js';
 import { statusCommand } from './status.js';
 import { doctorCommand } from './doctor.js';
 import { notImplementedYet } from './not-yet.js';
+import { referenceServerCommand } from './reference-server.js';
 import { tasksCommand } from './tasks.js';
 import { radiopharmaceuticalsCommand } from './radiopharmaceuticals.js';
 
@@ -21,6 +22,6 @@ export const commands: CommandModule<GlobalArgs, any>[] = [
   notImplementedYet('filters <action> [name]', 'list|add|remove Gaussian post-filters'),
   notImplementedYet('cleanup', 'remove finished work --older-than 7d [--dry-run]'),
   notImplementedYet('synth <outdir>', 'write a synthetic PET series'),
-  notImplementedYet('reference-server', 'run the reference processing service on its own'),
+  referenceServerCommand,
   doctorCommand,
 ];

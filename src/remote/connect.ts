@@ -1,0 +1,42 @@
+import type { ApplianceParts, Service } from '../app/appliance.js';
+import type { LoadedConfig } from '../config/load.js';
+import { RemoteClient } from './client.js';
+import { startReferenceService, type ReferenceService } from './reference-service.js';
+
+export interface RemoteConnection {
+  client: RemoteClient;
+  /** The embedded reference service when `remote.url: embedded` (stopped with the appliance). */
+  services: Service[];
+  embedded?: ReferenceService;
+}
+
+/**
+ * The remote processing service as the stages see it: a RemoteClient. With `remote.url: embedded`
+ * the reference service is started inside the appliance on loopback, reading uploads from
+ * share.outbox and writing results to share.inbox exactly as a remote peer would, with every licence
+ * active; it calls back with api.token.
+ */
+export async function connectRemote(parts: Pick<ApplianceParts, 'config' | 'log'>): Promise<RemoteConnection> {
+  const { config, log } = parts;
+  const clientFor = (baseUrl: string) => new RemoteClient({ baseUrl, token: config.remote.token, clientId: config.remote.client_id });
+  if (config.remote.url !== 'embedded') return { client: clientFor(config.remote.url), services: [] };
+
+  const embedded = await startReferenceService({
+    host: '127.0.0.1', port: 0, token: config.remote.token, callbackToken: config.api.token,
+    outboxDir: config.share.outbox, inboxDir: config.share.inbox, licences: { active: true },
+    logger: log.child({ stage: 'reference' }),
+  });
+  return {
+    client: clientFor(embedded.url),
+    services: [{ name: 'embedded reference service', stop: () => embedded.close() }],
+    embedded,
+  };
+}
+
+/**
+ * Where the remote service calls back: api.public_url when set (the address the service can reach
+ * over the VPN), else the running API server's own address.
+ */
+export function callbackUrlFor(config: Pick<LoadedConfig, 'api'>, apiUrl: string): string {
+  return `${(config.api.public_url ?? apiUrl).replace(/\/+$/, '')}/process_ready`;
+}

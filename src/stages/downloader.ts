@@ -1,0 +1,207 @@
+/**
+ * Downloader stage: processing/ -> downloaded/. Waits for `{task_id}_{client_id}.zip` in the
+ * share's results folder (share.inbox) and takes it into the task folder as `result.zip`.
+ *
+ * - The share may be an SMB/NFS mount where inotify sees nothing the other side writes, so the
+ *   folder is polled every share.poll_seconds; the service's callback (POST /process_ready) makes
+ *   the runner look at once.
+ * - A file is taken only once complete: announced by the callback, or unchanged in size and mtime
+ *   since the previous look, or older than one poll interval.
+ * - It is copied under a temporary name, fsynced, checked (sound zip within the size limits; the
+ *   sha256 of the .npy matches metadata.json) and only then renamed to `result.zip` and removed
+ *   from the share. The unpacker extracts it.
+ * - A damaged archive may still be being written: it is looked at again and fails the task when it
+ *   stays damaged. An archive that breaks the rules (an entry escaping the folder, a zip bomb) is
+ *   refused at once.
+ * - Without a result remote.processing_timeout_seconds after the upload, the service is asked
+ *   (GET /tasks/{id}); a task it lost, failed or cannot report on fails with that reason.
+ */
+import { copyFile, open, rm, stat } from 'node:fs/promises';
+import path from 'node:path';
+import type { Stats } from 'node:fs';
+import type { ApplianceParts } from '../app/appliance.js';
+import { RemoteUnavailableError, type RemoteClient, type RemoteTaskStatus } from '../remote/client.js';
+import { readResultArchive, ResultArchiveError } from '../remote/result-archive.js';
+import { checkZip, DEFAULT_ARCHIVE_LIMITS, ZipRefusedError, type ExtractLimits } from '../remote/zip-extract.js';
+import type { Stage, StageJob, StageOutcome } from '../runner/stage.js';
+import type { TaskRecord } from '../spool/task-record.js';
+import { renameDurably, tmpNameIn } from '../spool/durable.js';
+import { archiveNameFor } from './packer.js';
+
+export const RESULT_FILE = 'result.zip';
+
+/** Limits a result archive must keep: a volume and its metadata, plain names. */
+export const RESULT_LIMITS: ExtractLimits = { ...DEFAULT_ARCHIVE_LIMITS, allowedNames: /^[A-Za-z0-9._-]+$/ };
+
+/** Looks at an unchanged damaged archive before the task fails. */
+const DAMAGED_LOOKS = 3;
+
+/** ZipRefusedError messages (zip-extract.ts) that mean damaged bytes, which a writer still busy may fix. */
+const DAMAGE_PATTERN = /is corrupt|is truncated|not a readable zip|central directory is damaged|could not be opened/;
+
+export interface DownloaderOptions {
+  /** How often the results folder is looked at (default share.poll_seconds). */
+  pollMs?: number;
+  /** Retry backoff when the share or the service cannot be reached (default poll interval doubling to 5 min). */
+  backoff?: { initialMs: number; maxMs: number };
+}
+
+interface FileLook { size: number; mtimeMs: number }
+
+export function downloaderStage(parts: Pick<ApplianceParts, 'config'>, remote: RemoteClient, opts: DownloaderOptions = {}): Stage {
+  const { config } = parts;
+  const inbox = config.share.inbox;
+  const pollMs = opts.pollMs ?? config.share.poll_seconds * 1000;
+  const timeoutMs = config.remote.processing_timeout_seconds * 1000;
+  // Once overdue, the service is asked at most this often.
+  const askEveryMs = Math.max(pollMs, Math.min(60_000, timeoutMs));
+  // Size and mtime of each task's result at the previous look (lost on restart: one more poll then).
+  const lastLook = new Map<string, FileLook>();
+
+  async function waitingForResult(job: StageJob): Promise<StageOutcome> {
+    const now = Date.now();
+    const facts = job.record.facts;
+    const since = Date.parse(String(facts.uploaded_at ?? enteredProcessingAt(job.record)));
+    if (!(now - since >= timeoutMs)) return { kind: 'wait', afterMs: pollMs };
+    const lastAsked = Date.parse(String(facts.remote_checked_at ?? ''));
+    if (now - lastAsked < askEveryMs) return { kind: 'wait', afterMs: pollMs };
+
+    let status: RemoteTaskStatus;
+    try {
+      status = await remote.getTask(job.id);
+    } catch (err) {
+      if (err instanceof RemoteUnavailableError) return { kind: 'retry', reason: `no result yet and ${err.message}` };
+      return { kind: 'fail', reason: `no result after ${timeoutMs / 1000} s, and asking the remote service failed: ${(err as Error).message}` };
+    }
+    const overdue = `no result after ${Math.round((now - since) / 1000)} s`;
+    if (status === 'unknown') return { kind: 'fail', reason: `the remote service has lost task ${job.id} (${overdue}; it does not know the task)` };
+    if (status === 'unsupported') {
+      return { kind: 'fail', reason: `${overdue}, and the remote service cannot report on tasks (it has no GET /tasks/{id} route)` };
+    }
+    if (status.state === 'failed') return { kind: 'fail', reason: `the remote service failed the task: ${status.message ?? '(no message)'}` };
+    // The service could be asked: a retry delay from an earlier outage no longer counts.
+    const checked = { remote_checked_at: new Date(now).toISOString(), remote_state: status.state, retrying_since: undefined };
+    if (status.state === 'done') {
+      const doneSince = Date.parse(String(facts.remote_done_at ?? new Date(now).toISOString()));
+      if (now - doneSince >= timeoutMs) {
+        return { kind: 'fail', reason: `the remote service reports task ${job.id} done, but its result never appeared in ${inbox}` };
+      }
+      job.log.warn(`the remote service reports the task done; waiting for its result in ${inbox}`);
+      return { kind: 'wait', afterMs: pollMs, facts: { ...checked, remote_done_at: new Date(doneSince).toISOString() } };
+    }
+    job.log.info(`${overdue}; the remote service says "${status.state}", waiting on`);
+    return { kind: 'wait', afterMs: pollMs, facts: checked };
+  }
+
+  /** Damaged bytes: look again later (the writer may still be busy), fail when they stay so. */
+  function damaged(job: StageJob, file: Stats, reason: string): StageOutcome {
+    const previous = job.record.facts.result_damage as { size: number; mtime_ms: number; looks: number } | undefined;
+    const same = previous && previous.size === file.size && previous.mtime_ms === file.mtimeMs;
+    const looks = same ? previous.looks + 1 : 1;
+    if (looks >= DAMAGED_LOOKS) {
+      return { kind: 'fail', reason: `the result archive is damaged: ${reason} (unchanged after ${looks} looks)` };
+    }
+    job.log.warn(`result archive damaged (look ${looks} of ${DAMAGED_LOOKS}): ${reason}`);
+    return {
+      kind: 'wait', afterMs: pollMs,
+      facts: { result_damage: { size: file.size, mtime_ms: file.mtimeMs, looks }, last_error: `result archive damaged: ${reason}` },
+    };
+  }
+
+  /** Copy, check, and place `result.zip`; the outcome says what to do when the archive is not usable. */
+  async function take(job: StageJob, shared: string, file: Stats): Promise<StageOutcome | { sha256: string }> {
+    const temporary = tmpNameIn(job.dir, RESULT_FILE);
+    try {
+      try {
+        await copyFile(shared, temporary);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT' && !(await exists(shared))) return { kind: 'wait', afterMs: pollMs };
+        throw err;
+      }
+      await fsyncFile(temporary);
+      try {
+        await checkZip(temporary, RESULT_LIMITS);
+      } catch (err) {
+        if (!(err instanceof ZipRefusedError)) throw err;
+        if (DAMAGE_PATTERN.test(err.message)) return damaged(job, file, err.message);
+        return { kind: 'fail', reason: `the result archive was refused: ${err.message}` };
+      }
+      let content;
+      try {
+        content = await readResultArchive(temporary, job.id);
+      } catch (err) {
+        if (err instanceof ResultArchiveError) return { kind: 'fail', reason: `the result archive is not usable: ${err.message}` };
+        return damaged(job, file, (err as Error).message);
+      }
+      if (content.npySha256 !== content.metadata.npy_sha256) {
+        return damaged(job, file, `sha256 of ${job.id}.npy does not match its metadata.json`);
+      }
+      await renameDurably(temporary, path.join(job.dir, RESULT_FILE));
+      return { sha256: content.npySha256 };
+    } finally {
+      await rm(temporary, { force: true });
+    }
+  }
+
+  return {
+    name: 'downloader',
+    from: 'processing',
+    to: 'downloaded',
+    concurrency: 4,
+    giveUpAfterMs: config.remote.give_up_after_seconds * 1000,
+    backoff: opts.backoff ?? { initialMs: pollMs, maxMs: 300_000 },
+    async process(job: StageJob): Promise<StageOutcome> {
+      const archive = archiveNameFor(job.id, config.remote.client_id);
+      const shared = path.join(inbox, archive);
+      let file: Stats;
+      try {
+        file = await stat(shared);
+      } catch (err) {
+        const e = err as NodeJS.ErrnoException;
+        if (e.code === 'ENOENT') return waitingForResult(job);
+        return { kind: 'retry', reason: `cannot read the share's results folder ${inbox}: ${e.code ?? e.message}` };
+      }
+
+      const previous = lastLook.get(job.id);
+      lastLook.set(job.id, { size: file.size, mtimeMs: file.mtimeMs });
+      const announced = job.record.facts.callback_at !== undefined;
+      const unchanged = previous !== undefined && previous.size === file.size && previous.mtimeMs === file.mtimeMs;
+      const settled = Date.now() - file.mtimeMs >= pollMs;
+      if (!announced && !unchanged && !settled) return { kind: 'wait', afterMs: pollMs };
+
+      const taken = await take(job, shared, file);
+      if ('kind' in taken) {
+        if (taken.kind === 'fail') lastLook.delete(job.id);
+        return taken;
+      }
+      lastLook.delete(job.id);
+      await rm(shared).then(
+        () => job.log.info(`took ${archive} from the share`),
+        (err: Error) => job.log.warn(`result taken, but ${archive} could not be removed from the share: ${err.message}`),
+      );
+      return {
+        kind: 'done',
+        detail: `result ${archive} downloaded`,
+        facts: { downloaded_at: new Date().toISOString(), result_sha256: taken.sha256, result_damage: undefined, last_error: undefined },
+      };
+    },
+  };
+}
+
+/** When the task entered processing/ (for tasks without uploaded_at, e.g. put back by an operator). */
+function enteredProcessingAt(record: TaskRecord): string {
+  return [...record.history].reverse().find((h) => h.state === 'processing')?.at ?? record.updated_at;
+}
+
+async function exists(file: string): Promise<boolean> {
+  return stat(file).then(() => true, () => false);
+}
+
+async function fsyncFile(file: string): Promise<void> {
+  const fh = await open(file, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
