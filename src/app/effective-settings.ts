@@ -3,7 +3,7 @@
  * layered on top (operator edits win). Read live, so an edit through the API or the CLI takes effect
  * for the next task without a restart.
  */
-import type { DestinationConfig } from '../config/schema.js';
+import { destinationSchema, filterSchema, type DestinationConfig, type FilterConfig } from '../config/schema.js';
 import type { LoadedConfig } from '../config/load.js';
 import type { DbData } from '../db/schema.js';
 import type { Store } from '../db/store.js';
@@ -69,4 +69,96 @@ export function parseCode(text: string): { scheme: string; value: string } | und
   const at = text.indexOf(':');
   if (at <= 0 || at === text.length - 1) return undefined;
   return { scheme: text.slice(0, at).trim(), value: text.slice(at + 1).trim() };
+}
+
+/** Where an effective filter comes from: config.yaml, or an operator edit stored in the database. */
+export type SettingSource = 'config' | 'operator';
+
+export interface ListedFilter extends FilterConfig {
+  source: SettingSource;
+}
+
+/** config.filters minus the removed names, plus the operator's (an operator filter replaces the config's of that name). */
+export function listFilters(config: Pick<LoadedConfig, 'filters'>, db: Pick<DbData, 'filters'>): ListedFilter[] {
+  const removed = new Set(db.filters.removed);
+  const added = new Set(db.filters.added.map((f) => f.name));
+  return [
+    ...config.filters.filter((f) => !removed.has(f.name) && !added.has(f.name)).map((f) => ({ ...f, source: 'config' as const })),
+    ...db.filters.added.filter((f) => !removed.has(f.name)).map((f) => ({ ...f, source: 'operator' as const })),
+  ];
+}
+
+export function effectiveFilters(config: Pick<LoadedConfig, 'filters'>, db: Pick<DbData, 'filters'>): FilterConfig[] {
+  return listFilters(config, db).map(({ source: _source, ...filter }) => filter);
+}
+
+export type SettingEditResult<T> = { ok: true; value: T; replaced: boolean } | { ok: false; problems: string[] };
+
+/** Add (or replace, same name) an operator filter; checked with the config's own schema. Marks the store dirty. */
+export function addFilter(store: Store, candidate: unknown): SettingEditResult<FilterConfig> {
+  const parsed = filterSchema.safeParse(candidate);
+  if (!parsed.success) return { ok: false, problems: parsed.error.issues.map((i) => `${i.path.join('.') || 'filter'}: ${i.message}`) };
+  const filter = parsed.data;
+  const { added, removed } = store.data.filters;
+  const at = added.findIndex((f) => f.name === filter.name);
+  if (at >= 0) added[at] = filter;
+  else added.push(filter);
+  store.data.filters.removed = removed.filter((n) => n !== filter.name);
+  store.markDirty();
+  return { ok: true, value: filter, replaced: at >= 0 || removed.includes(filter.name) };
+}
+
+/** Remove a filter, whichever its source; false when no effective filter has that name. Marks the store dirty. */
+export function removeFilter(config: Pick<LoadedConfig, 'filters'>, store: Store, name: string): boolean {
+  if (!listFilters(config, store.data).some((f) => f.name === name)) return false;
+  store.data.filters.added = store.data.filters.added.filter((f) => f.name !== name);
+  if (config.filters.some((f) => f.name === name) && !store.data.filters.removed.includes(name)) store.data.filters.removed.push(name);
+  store.markDirty();
+  return true;
+}
+
+export interface ListedDestination extends DestinationConfig {
+  source: SettingSource;
+}
+
+export function listDestinations(config: Pick<LoadedConfig, 'destinations'>, db: Pick<DbData, 'destinations'>): ListedDestination[] {
+  const fromOperator = new Set(db.destinations.added.map((d) => d.name));
+  return effectiveDestinations(config, db).map((d) => ({ ...d, source: fromOperator.has(d.name) ? 'operator' as const : 'config' as const }));
+}
+
+/** Add (or replace, same name) an operator destination; checked with the config's schema. Marks the store dirty. */
+export function addDestination(store: Store, candidate: unknown): SettingEditResult<DestinationConfig> {
+  const parsed = destinationSchema.safeParse(candidate);
+  if (!parsed.success) return { ok: false, problems: parsed.error.issues.map((i) => `${i.path.join('.') || 'destination'}: ${i.message}`) };
+  const destination = parsed.data;
+  const { added, removed } = store.data.destinations;
+  const at = added.findIndex((d) => d.name === destination.name);
+  if (at >= 0) added[at] = destination;
+  else added.push(destination);
+  store.data.destinations.removed = removed.filter((n) => n !== destination.name);
+  store.markDirty();
+  return { ok: true, value: destination, replaced: at >= 0 || removed.includes(destination.name) };
+}
+
+export function removeDestination(config: Pick<LoadedConfig, 'destinations'>, store: Store, name: string): boolean {
+  if (!effectiveDestinations(config, store.data).some((d) => d.name === name)) return false;
+  store.data.destinations.added = store.data.destinations.added.filter((d) => d.name !== name);
+  if (config.destinations.some((d) => d.name === name) && !store.data.destinations.removed.includes(name)) {
+    store.data.destinations.removed.push(name);
+  }
+  store.markDirty();
+  return true;
+}
+
+/** qc.required as applied: the operator's setting when there is one, else config.yaml's. */
+export function effectiveQcRequired(config: Pick<LoadedConfig, 'qc'>, db: Pick<DbData, 'qc_required'>): { required: boolean; source: SettingSource } {
+  return db.qc_required === null || db.qc_required === undefined
+    ? { required: config.qc.required, source: 'config' }
+    : { required: db.qc_required, source: 'operator' };
+}
+
+/** Set the operator's QC setting; null hands the decision back to config.yaml. Marks the store dirty. */
+export function setQcRequired(store: Store, required: boolean | null): void {
+  store.data.qc_required = required;
+  store.markDirty();
 }

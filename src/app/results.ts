@@ -1,0 +1,32 @@
+/**
+ * The results leg of the flow: unpacker (downloaded → unpacked), QC gate (unpacked → sending or
+ * awaiting_qc) and sender (sending → sent), plus the API routes for QC and the editable settings.
+ */
+import type { Route } from '../api/router.js';
+import { qcRoutes } from '../api/routes/qc.js';
+import { settingsRoutes } from '../api/routes/settings.js';
+import type { Stage } from '../runner/stage.js';
+import { QcOperations, qcGateStage } from '../stages/qc-gate.js';
+import { senderStage, type SenderOptions } from '../stages/sender.js';
+import { unpackerStage } from '../stages/unpacker.js';
+import type { ApplianceParts } from './appliance.js';
+
+export interface ResultsOptions {
+  /** Threads of the Gaussian filter (default: every core). */
+  filterThreads?: number;
+  sender?: Pick<SenderOptions, 'backoff' | 'giveUpAfterMs' | 'timeoutMs'>;
+}
+
+export function resultStages(parts: Pick<ApplianceParts, 'config' | 'store' | 'spool'>, opts: ResultsOptions = {}): Stage[] {
+  const { config, store, spool } = parts;
+  return [
+    unpackerStage({ config, store, threads: opts.filterThreads }),
+    qcGateStage({ config, store }),
+    senderStage({ config, store, spool, ...opts.sender }),
+  ];
+}
+
+export function resultRoutes(parts: Pick<ApplianceParts, 'config' | 'store' | 'spool' | 'runner'>): Route[] {
+  const qc = new QcOperations(parts.spool, { store: parts.store, runner: parts.runner });
+  return [...qcRoutes(qc), ...settingsRoutes(parts.config, parts.store)];
+}

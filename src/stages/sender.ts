@@ -1,0 +1,187 @@
+/**
+ * Sender (sending → sent): C-STOREs every output series of a task to every destination, and back
+ * to the AE that sent the original when a destination is `mirror: true`.
+ *
+ * One association per series and destination. Every accepted SOPInstanceUID is written to
+ * `<task>/delivery.json` right after its association, so a retry sends a destination only what it
+ * has not yet accepted, and a destination that is down never costs the others a resend. The task
+ * is done only when every destination accepted every instance of every series.
+ */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { LoadedConfig } from '../config/load.js';
+import type { DestinationConfig } from '../config/schema.js';
+import type { Store } from '../db/store.js';
+import { sendFiles } from '../dicom/scu.js';
+import { effectiveDestinations } from '../app/effective-settings.js';
+import type { Spool } from '../spool/spool.js';
+import { writeFileDurably } from '../spool/durable.js';
+import { PermanentError, type Stage, type StageJob, type StageOutcome } from '../runner/stage.js';
+import { OUTPUTS_DIR, readSeriesManifest, type OutputSeriesFact, type SeriesManifest } from './unpacker.js';
+
+export const DELIVERY_FILE = 'delivery.json';
+
+/** delivery.json: per target key, per SeriesInstanceUID, the SOPInstanceUIDs the target accepted. */
+export type DeliveryState = Record<string, Record<string, string[]>>;
+
+/** Where one copy of the outputs goes. */
+export interface DeliveryTarget {
+  /** Stable key in delivery.json: the destination name, or "<name>/mirror" for its mirror copy. */
+  key: string;
+  calledAeTitle: string;
+  host: string;
+  port: number;
+}
+
+export interface SenderOptions {
+  config: Pick<LoadedConfig, 'ae_title' | 'destinations'>;
+  /** Operator edits of the destinations (read live). */
+  store: Store;
+  spool: Spool;
+  /** Retry delays (default 5 s doubling up to 5 min). */
+  backoff?: { initialMs: number; maxMs: number };
+  /** Give up (task failed) this long after the first failed attempt (default one day). */
+  giveUpAfterMs?: number;
+  /** Per-association network timeout (default that of the SCU, 30 s). */
+  timeoutMs?: number;
+}
+
+const DAY_MS = 24 * 3600 * 1000;
+
+/**
+ * The targets for a task from `sender` ("ae:<AE>" or "hotfolder"). A mirror destination also sends
+ * to the original sender's AE title at the destination's host and port; a hot-folder task has no
+ * sending AE, so its mirror copies are skipped and `mirrorSkipped` says so.
+ */
+export function deliveryTargets(destinations: readonly DestinationConfig[], sender: string): { targets: DeliveryTarget[]; mirrorSkipped?: string } {
+  const targets: DeliveryTarget[] = [];
+  const senderAe = sender.startsWith('ae:') ? sender.slice(3) : undefined;
+  let mirrorSkipped: string | undefined;
+  for (const d of destinations) {
+    targets.push({ key: d.name, calledAeTitle: d.ae_title, host: d.host, port: d.port });
+    if (!d.mirror) continue;
+    if (senderAe) targets.push({ key: `${d.name}/mirror`, calledAeTitle: senderAe, host: d.host, port: d.port });
+    else mirrorSkipped = `mirror of ${destinations.filter((x) => x.mirror).map((x) => x.name).join(', ')} skipped: the task came from the hot folder, not from a DICOM sender`;
+  }
+  return { targets, mirrorSkipped };
+}
+
+export function senderStage(opts: SenderOptions): Stage {
+  return {
+    name: 'sender',
+    from: 'sending',
+    to: 'sent',
+    concurrency: 2,
+    backoff: opts.backoff ?? { initialMs: 5000, maxMs: 300_000 },
+    giveUpAfterMs: opts.giveUpAfterMs ?? DAY_MS,
+    process: (job) => send(job, opts),
+  };
+}
+
+interface OutputSeries { manifest: SeriesManifest; dir: string }
+
+async function send(job: StageJob, opts: SenderOptions): Promise<StageOutcome> {
+  const outputs = job.record.facts.output_series as OutputSeriesFact[] | undefined;
+  if (!Array.isArray(outputs) || outputs.length === 0) throw new PermanentError('the task has no output series (facts.output_series)');
+  const series: OutputSeries[] = [];
+  for (const o of outputs) {
+    const dir = path.join(job.dir, OUTPUTS_DIR, o.filter);
+    const manifest = await readSeriesManifest(dir).catch(() => {
+      throw new PermanentError(`output series ${o.filter} is missing from ${OUTPUTS_DIR}/ (${o.series_instance_uid})`);
+    });
+    series.push({ manifest, dir });
+  }
+  const destinations = effectiveDestinations(opts.config, opts.store.data);
+  if (destinations.length === 0) throw new PermanentError('no destination is configured (config destinations or "petspool" settings)');
+  const { targets, mirrorSkipped } = deliveryTargets(destinations, job.record.sender);
+
+  const progress = new DeliveryProgress(job, opts.spool, await readDelivery(job.dir), series, mirrorSkipped);
+  const problems = (await Promise.all(targets.map((t) => deliverTo(t, series, progress, opts, job)))).flat();
+  if (problems.length > 0) return { kind: 'retry', reason: problems.join('; ') };
+  return {
+    kind: 'done',
+    detail: `${series.length} series delivered to ${targets.map((t) => t.key).join(', ')}`,
+    facts: { delivery: progress.summary(), delivered_at: new Date().toISOString(), ...(mirrorSkipped ? { mirror_skipped: mirrorSkipped } : {}) },
+    patch: { outputs: series.map((s) => s.manifest.series_instance_uid) },
+  };
+}
+
+/** Send every series this target has not fully accepted; returns what went wrong (empty: all accepted). */
+async function deliverTo(target: DeliveryTarget, series: OutputSeries[], progress: DeliveryProgress,
+  opts: SenderOptions, job: StageJob): Promise<string[]> {
+  const problems: string[] = [];
+  for (const { manifest, dir } of series) {
+    const accepted = progress.accepted(target.key, manifest.series_instance_uid);
+    const pending = manifest.instances.filter((i) => !accepted.has(i.sop_instance_uid));
+    if (pending.length === 0) continue;
+    let result;
+    try {
+      result = await sendFiles({
+        host: target.host, port: target.port, calledAeTitle: target.calledAeTitle, callingAeTitle: opts.config.ae_title,
+        timeoutMs: opts.timeoutMs, files: pending.map((i) => path.join(dir, i.file)), logger: job.log,
+      });
+    } catch (err) {
+      // Down, refused the association, or broke it: the next series would fare no better.
+      problems.push(`${target.key} (${target.calledAeTitle}@${target.host}:${target.port}): ${(err as Error).message}`);
+      break;
+    }
+    await progress.record(target.key, manifest.series_instance_uid, result.acceptedSopInstanceUids);
+    if (result.failed.length > 0) {
+      const first = result.failed[0]!;
+      problems.push(`${target.key}: ${result.failed.length} of ${pending.length} images of ${manifest.filter} not accepted `
+        + `(${path.basename(first.file)}: ${first.message})`);
+    }
+  }
+  return problems;
+}
+
+async function readDelivery(taskDir: string): Promise<DeliveryState> {
+  try {
+    return JSON.parse(await readFile(path.join(taskDir, DELIVERY_FILE), 'utf8')) as DeliveryState;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {};
+    throw new PermanentError(`${DELIVERY_FILE} is unreadable: ${(err as Error).message}`);
+  }
+}
+
+/**
+ * The accepted instances per target and series, written to delivery.json (and a count summary
+ * to task.json's facts) after every association. Writes are chained: targets send in parallel.
+ */
+class DeliveryProgress {
+  private writing: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly job: StageJob, private readonly spool: Spool, private readonly state: DeliveryState,
+    private readonly series: OutputSeries[], private readonly mirrorSkipped: string | undefined) {}
+
+  accepted(target: string, seriesUid: string): Set<string> {
+    return new Set(this.state[target]?.[seriesUid] ?? []);
+  }
+
+  record(target: string, seriesUid: string, uids: string[]): Promise<unknown> {
+    if (uids.length === 0) return this.writing;
+    const byTarget = (this.state[target] ??= {});
+    byTarget[seriesUid] = [...new Set([...(byTarget[seriesUid] ?? []), ...uids])];
+    const snapshot = JSON.stringify(this.state, null, 1) + '\n';
+    const summary = this.summary();
+    this.writing = this.writing.then(async () => {
+      await writeFileDurably(path.join(this.job.dir, DELIVERY_FILE), snapshot);
+      await this.spool.updateTask(this.job.id, 'sending', (r) => ({
+        ...r, facts: { ...r.facts, delivery: summary, ...(this.mirrorSkipped ? { mirror_skipped: this.mirrorSkipped } : {}) },
+      }));
+    });
+    return this.writing;
+  }
+
+  /** "<target>": {"<filter>": "accepted/total"} for task.json, readable with `tasks show`. */
+  summary(): Record<string, Record<string, string>> {
+    const out: Record<string, Record<string, string>> = {};
+    for (const [target, bySeries] of Object.entries(this.state)) {
+      out[target] = {};
+      for (const { manifest } of this.series) {
+        out[target][manifest.filter] = `${bySeries[manifest.series_instance_uid]?.length ?? 0}/${manifest.instances.length}`;
+      }
+    }
+    return out;
+  }
+}

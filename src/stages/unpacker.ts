@@ -1,0 +1,249 @@
+/**
+ * Unpacker (downloaded → unpacked): opens the result archive the downloader left in the task
+ * folder, checks it against what was uploaded, and turns the processed volume into one new DICOM
+ * series per applicable post-filter, with a MIP preview of each.
+ *
+ * Task folder layout it reads and writes:
+ *   metadata.json              what the packer uploaded (shape, scanner, tracer)
+ *   result.zip                 the service's archive (downloader)
+ *   result/                    its extracted contents: {task_id}.npy + metadata.json
+ *   outputs/<filter>/          IM00001.dcm... + series.json (the manifest the sender reads)
+ *   previews/<filter>.png
+ * An output folder is written as outputs/.tmp-<filter>/ and renamed whole, so after a crash it is
+ * either complete (and reused) or gone (start-up recovery removes .tmp- entries).
+ */
+import { readdir, readFile, rm, stat } from 'node:fs/promises';
+import path from 'node:path';
+import type { LoadedConfig } from '../config/load.js';
+import type { FilterConfig } from '../config/schema.js';
+import type { Store } from '../db/store.js';
+import { writeDerivedSeries } from '../dicom/derived-series.js';
+import { splitPart10 } from '../dicom/file-meta.js';
+import { assembleVolume } from '../imaging/assemble-volume.js';
+import { gaussianFilter } from '../imaging/gaussian.js';
+import { mipPng } from '../imaging/mip.js';
+import { readNpy } from '../imaging/npy.js';
+import { voxelCount, type Volume } from '../imaging/volume.js';
+import { parseTaskMetadata, sha256File, type TaskMetadata } from '../remote/metadata.js';
+import { extractZipSafely, ZipRefusedError, type ExtractLimits } from '../remote/zip-extract.js';
+import { effectiveFilters } from '../app/effective-settings.js';
+import { INSTANCES_DIR, TMP_PREFIX } from '../spool/layout.js';
+import { ensureDir, renameDurably, writeFileDurably } from '../spool/durable.js';
+import { PermanentError, type Stage, type StageJob, type StageOutcome } from '../runner/stage.js';
+import { applicableFilters, derivationText, type FilterSubject } from './post-filters.js';
+
+export const UPLOADED_METADATA_FILE = 'metadata.json';
+export const RESULT_ZIP = 'result.zip';
+export const RESULT_DIR = 'result';
+export const OUTPUTS_DIR = 'outputs';
+export const PREVIEWS_DIR = 'previews';
+export const SERIES_MANIFEST = 'series.json';
+
+/** outputs/<filter>/series.json: what the folder holds, so the sender need not parse every file. */
+export interface SeriesManifest {
+  filter: string;
+  fwhm_mm: number;
+  blend: number;
+  series_instance_uid: string;
+  instances: { file: string; sop_instance_uid: string }[];
+}
+
+/** One entry of the task fact `output_series`. */
+export interface OutputSeriesFact {
+  filter: string;
+  series_instance_uid: string;
+  files: number;
+}
+
+export interface UnpackerOptions {
+  config: Pick<LoadedConfig, 'filters' | 'output'>;
+  /** Operator edits of the filters (read live: an edit applies to the next task). */
+  store: Store;
+  /** Threads of the Gaussian filter (default: every core). */
+  threads?: number;
+}
+
+const KiB = 1024;
+
+/**
+ * Limits for a result archive whose volume has `voxels` float32 values: the .npy plus metadata.json,
+ * a little slack for a service that adds a file; a bomb or a wrong volume is stopped early.
+ */
+export function resultArchiveLimits(voxels: number): ExtractLimits {
+  const volumeBytes = voxels * 4;
+  return {
+    maxEntries: 4,
+    maxEntryBytes: volumeBytes + 64 * KiB,
+    maxTotalBytes: 4 * volumeBytes + 1024 * KiB,
+    allowedNames: /^[A-Za-z0-9._-]+$/,
+  };
+}
+
+export function unpackerStage(opts: UnpackerOptions): Stage {
+  return {
+    name: 'unpacker',
+    from: 'downloaded',
+    to: 'unpacked',
+    maxAttempts: 3,
+    process: (job) => unpack(job, opts),
+  };
+}
+
+async function unpack(job: StageJob, opts: UnpackerOptions): Promise<StageOutcome> {
+  const uploaded = await readMetadata(path.join(job.dir, UPLOADED_METADATA_FILE), 'the uploaded metadata.json');
+  const zip = path.join(job.dir, RESULT_ZIP);
+  if (!(await stat(zip).then((s) => s.isFile(), () => false))) throw new PermanentError(`${RESULT_ZIP} is missing from the task folder`);
+
+  const resultDir = path.join(job.dir, RESULT_DIR);
+  await rm(resultDir, { recursive: true, force: true });
+  try {
+    await extractZipSafely(zip, resultDir, resultArchiveLimits(voxelCount(uploaded.shape)));
+  } catch (err) {
+    if (err instanceof ZipRefusedError) return { kind: 'fail', reason: `result archive refused: ${err.message}` };
+    throw err;
+  }
+  const result = await readMetadata(path.join(resultDir, 'metadata.json'), 'the result metadata.json');
+  const resultVolume = await readResultVolume(job.id, resultDir, uploaded, result);
+
+  const instanceFiles = (await readdir(path.join(job.dir, INSTANCES_DIR)).catch(() => [] as string[]))
+    .filter((n) => n.endsWith('.dcm')).map((n) => path.join(job.dir, INSTANCES_DIR, n));
+  if (instanceFiles.length === 0) throw new PermanentError(`the task has no original instances in ${INSTANCES_DIR}/`);
+  const original = await assembleVolume(instanceFiles);
+  if (!sameShape(original.shape, resultVolume.shape)) {
+    throw new PermanentError(`the original series is ${original.shape.join('x')}, the result ${resultVolume.shape.join('x')}`);
+  }
+  const volume: Volume = {
+    data: resultVolume.data, shape: original.shape, spacing: original.spacing,
+    orientation: original.orientation, positions: original.positions,
+  };
+
+  const all = effectiveFilters(opts.config, opts.store.data);
+  const subject = filterSubject(uploaded, job.record.facts);
+  const filters = applicableFilters(all, subject);
+  if (filters.length === 0) {
+    return {
+      kind: 'fail',
+      reason: `no post-filter applies to this task (scanner model ${subject.scannerModel ?? 'unknown'}, `
+        + `tracer ${subject.tracerNames[0] ?? 'unknown'}); add one with "petspool filters add" and retry`,
+    };
+  }
+
+  const outputs: OutputSeriesFact[] = [];
+  for (const filter of filters) {
+    const manifest = await writeFilterOutput(job, filter, {
+      volume, sourceFiles: original.files, processing: result,
+      seriesNumberOffset: opts.config.output.series_number_offset + all.indexOf(filter),
+      threads: opts.threads,
+    });
+    outputs.push({ filter: filter.name, series_instance_uid: manifest.series_instance_uid, files: manifest.instances.length });
+  }
+  const skipped = all.filter((f) => !filters.includes(f)).map((f) => f.name);
+  return {
+    kind: 'done',
+    detail: `${outputs.length} series: ${outputs.map((o) => o.filter).join(', ')}`,
+    facts: {
+      output_series: outputs,
+      ...(skipped.length ? { filters_not_applicable: skipped } : {}),
+      processing_method: result.processing?.method ?? null,
+    },
+  };
+}
+
+async function readMetadata(file: string, what: string): Promise<TaskMetadata> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch {
+    throw new PermanentError(`${what} is missing`);
+  }
+  try {
+    return parseTaskMetadata(JSON.parse(text) as unknown);
+  } catch (err) {
+    throw new PermanentError(`${what}: ${(err as Error).message}`);
+  }
+}
+
+/** The result .npy, checked against its metadata (task, sha256) and the uploaded shape. */
+async function readResultVolume(taskId: string, resultDir: string, uploaded: TaskMetadata, result: TaskMetadata) {
+  if (result.task_id !== taskId) throw new PermanentError(`result metadata.json is for task ${result.task_id}, not ${taskId}`);
+  if (!sameShape(result.shape, uploaded.shape)) {
+    throw new PermanentError(`result shape ${result.shape.join('x')} differs from the uploaded ${uploaded.shape.join('x')}`);
+  }
+  const npy = path.join(resultDir, `${taskId}.npy`);
+  const sha = await sha256File(npy).catch(() => { throw new PermanentError(`the result archive has no ${taskId}.npy`); });
+  if (sha !== result.npy_sha256) throw new PermanentError(`sha256 of ${taskId}.npy does not match the result metadata.json (damaged result)`);
+  let array;
+  try {
+    array = await readNpy(npy);
+  } catch (err) {
+    throw new PermanentError(`${taskId}.npy is unreadable: ${(err as Error).message}`);
+  }
+  if (array.shape.length !== 3 || !sameShape(array.shape, uploaded.shape)) {
+    throw new PermanentError(`${taskId}.npy has shape ${array.shape.join('x')}, the uploaded volume was ${uploaded.shape.join('x')}`);
+  }
+  return { data: array.data, shape: array.shape as [number, number, number] };
+}
+
+function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((n, i) => n === b[i]);
+}
+
+function filterSubject(uploaded: TaskMetadata, facts: Record<string, unknown>): FilterSubject {
+  const names = [facts.radiopharmaceutical, facts.radiopharmaceutical_name, uploaded.radiopharmaceutical.name, uploaded.radiopharmaceutical.code];
+  return {
+    scannerModel: uploaded.scanner_model,
+    tracerNames: names.filter((n): n is string => typeof n === 'string' && n.trim() !== ''),
+  };
+}
+
+interface FilterInputs {
+  volume: Volume;
+  sourceFiles: string[];
+  processing: TaskMetadata;
+  seriesNumberOffset: number;
+  threads?: number;
+}
+
+/** outputs/<filter>/ and previews/<filter>.png; a complete folder for the same settings is reused. */
+async function writeFilterOutput(job: StageJob, filter: FilterConfig, inputs: FilterInputs): Promise<SeriesManifest> {
+  const outputs = path.join(job.dir, OUTPUTS_DIR);
+  const finalDir = path.join(outputs, filter.name);
+  const blend = filter.blend ?? 0;
+  const existing = await readSeriesManifest(finalDir).catch(() => undefined);
+  if (existing && existing.fwhm_mm === filter.fwhm_mm && existing.blend === blend) {
+    job.log.info(`filter ${filter.name}: reusing the complete series written before the restart`);
+    return existing;
+  }
+  await rm(finalDir, { recursive: true, force: true });
+  await ensureDir(outputs);
+  const tmpDir = path.join(outputs, `${TMP_PREFIX}${filter.name}`);
+  await rm(tmpDir, { recursive: true, force: true });
+
+  const started = Date.now();
+  const data = await gaussianFilter(inputs.volume, filter.fwhm_mm, { blend, threads: inputs.threads });
+  const filtered: Volume = { ...inputs.volume, data };
+  const series = await writeDerivedSeries({
+    volume: filtered, sourceFiles: inputs.sourceFiles, outDir: tmpDir, seriesNumberOffset: inputs.seriesNumberOffset,
+    filterName: filter.name, seriesDescriptionTemplate: filter.series_description,
+    derivationDescription: derivationText(filter, inputs.processing.processing),
+  });
+  const instances = [];
+  for (const file of series.files) {
+    instances.push({ file: path.basename(file), sop_instance_uid: splitPart10(await readFile(file)).sopInstanceUid });
+  }
+  const manifest: SeriesManifest = {
+    filter: filter.name, fwhm_mm: filter.fwhm_mm, blend, series_instance_uid: series.seriesInstanceUid, instances,
+  };
+  await writeFileDurably(path.join(tmpDir, SERIES_MANIFEST), JSON.stringify(manifest, null, 2) + '\n');
+  await renameDurably(tmpDir, finalDir);
+
+  const previews = path.join(job.dir, PREVIEWS_DIR);
+  await ensureDir(previews);
+  await writeFileDurably(path.join(previews, `${filter.name}.png`), mipPng(filtered));
+  job.log.info(`filter ${filter.name} (FWHM ${filter.fwhm_mm} mm): ${instances.length} images in ${Date.now() - started} ms`);
+  return manifest;
+}
+
+export async function readSeriesManifest(seriesDir: string): Promise<SeriesManifest> {
+  return JSON.parse(await readFile(path.join(seriesDir, SERIES_MANIFEST), 'utf8')) as SeriesManifest;
+}
