@@ -1,6 +1,6 @@
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { startStoreScp } from '../dicom/scp.js';
+import { startStoreScp, type StoreScpStats } from '../dicom/scp.js';
 import { CollectingIndex } from '../stages/collecting-index.js';
 import { Receiver } from '../stages/receiver.js';
 import { startHotFolder } from '../stages/hot-folder.js';
@@ -16,6 +16,8 @@ export interface Intake {
   services: Service[];
   receiver: Receiver;
   scpPort: number;
+  /** The Store SCP's counters (metrics). */
+  scpStats(): StoreScpStats;
   /** Resolves when the hot folder has nothing queued (tests, submit). */
   hotFolderIdle(): Promise<void>;
 }
@@ -67,6 +69,7 @@ export async function startIntake(parts: ApplianceParts): Promise<Intake> {
     ],
     receiver,
     scpPort: scp.port,
+    scpStats: () => scp.stats(),
     hotFolderIdle: () => hotFolder.idle(),
   };
 }

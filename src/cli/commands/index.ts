@@ -6,6 +6,10 @@ import { doctorCommand } from './doctor.js';
 import { notImplementedYet } from './not-yet.js';
 import { referenceServerCommand } from './reference-server.js';
 import { tasksCommand } from './tasks.js';
+import { synthCommand } from './synth.js';
+import { echoCommand } from './echo.js';
+import { sendCommand } from './send.js';
+import { cleanupCommand } from './cleanup.js';
 import { radiopharmaceuticalsCommand } from './radiopharmaceuticals.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- yargs command modules differ in their argument types
@@ -16,12 +20,12 @@ export const commands: CommandModule<GlobalArgs, any>[] = [
   tasksCommand,
   notImplementedYet('qc <action> [id]', 'list|approve|reject tasks held for quality control'),
   notImplementedYet('submit <dir>', 'put a folder of DICOM files into the flow [--wait] [--out DIR]'),
-  notImplementedYet('echo <target>', 'C-ECHO AET@HOST:PORT'),
-  notImplementedYet('send <dir>', 'C-STORE the DICOM files of DIR --to AET@HOST:PORT'),
+  echoCommand,
+  sendCommand,
   radiopharmaceuticalsCommand,
   notImplementedYet('filters <action> [name]', 'list|add|remove Gaussian post-filters'),
-  notImplementedYet('cleanup', 'remove finished work --older-than 7d [--dry-run]'),
-  notImplementedYet('synth <outdir>', 'write a synthetic PET series'),
+  cleanupCommand,
+  synthCommand,
   referenceServerCommand,
   doctorCommand,
 ];

@@ -1,0 +1,15 @@
+/**
+ * GET /metrics: Prometheus text format 0.0.4. Token-protected like every other route; Prometheus
+ * sends the token with `authorization: { credentials: <api.token> }` in its scrape config (README).
+ */
+import type { Route } from '../router.js';
+import { renderMetrics, type MetricsSources } from '../../app/metrics.js';
+
+export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
+
+export function metricsRoutes(sources: MetricsSources): Route[] {
+  return [{
+    method: 'GET', path: '/metrics',
+    handler: async () => ({ contentType: PROMETHEUS_CONTENT_TYPE, body: await renderMetrics(sources) }),
+  }];
+}
