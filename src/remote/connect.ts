@@ -1,3 +1,4 @@
+import { mkdir } from 'node:fs/promises';
 import type { ApplianceParts, Service } from '../app/appliance.js';
 import type { LoadedConfig } from '../config/load.js';
 import { RemoteClient } from './client.js';
@@ -21,6 +22,11 @@ export async function connectRemote(parts: Pick<ApplianceParts, 'config' | 'log'
   const clientFor = (baseUrl: string) => new RemoteClient({ baseUrl, token: config.remote.token, clientId: config.remote.client_id });
   if (config.remote.url !== 'embedded') return { client: clientFor(config.remote.url), services: [] };
 
+  // Embedded, the share folders are local: make them. (A real share is a mount the operator provides;
+  // creating a folder there would hide a missing mount.) A failure is reported by the uploader's retries.
+  for (const dir of [config.share.outbox, config.share.inbox]) {
+    await mkdir(dir, { recursive: true }).catch((err: Error) => log.warn(`cannot create share folder ${dir}: ${err.message}`));
+  }
   const embedded = await startReferenceService({
     host: '127.0.0.1', port: 0, token: config.remote.token, callbackToken: config.api.token,
     outboxDir: config.share.outbox, inboxDir: config.share.inbox, licences: { active: true },
