@@ -42,7 +42,17 @@ export async function readRadiopharmaceuticals(config: LoadedConfig): Promise<Li
 
 /** Run `work` with the changes reachable right now: the appliance's API, or the spool itself. */
 export async function withOperatorChanges<T>(config: LoadedConfig, work: (changes: OperatorChanges) => Promise<T>): Promise<T> {
-  if (await isSpoolLocked(config.spool_dir)) return work(apiChanges(ApiClient.forConfig(config)));
+  return viaApplianceOrSpool(config, (api) => work(apiChanges(api)), (spool, store) => work(directChanges(spool, store)));
+}
+
+/**
+ * The two ways of one change: `viaApi` when `petspool start` holds the spool, otherwise `direct`
+ * with the spool lock held and the database open (written on return). For commands of other parts
+ * (qc, filters) whose operations are not in OperatorChanges.
+ */
+export async function viaApplianceOrSpool<T>(config: LoadedConfig, viaApi: (api: ApiClient) => Promise<T>,
+  direct: (spool: Spool, store: Store) => Promise<T>): Promise<T> {
+  if (await isSpoolLocked(config.spool_dir)) return viaApi(ApiClient.forConfig(config));
   const spool = new Spool(config.spool_dir);
   await spool.init();
   let release: () => Promise<void>;
@@ -50,12 +60,12 @@ export async function withOperatorChanges<T>(config: LoadedConfig, work: (change
     release = await acquireSpoolLock(spool.root, () => undefined);
   } catch (err) {
     // The appliance started between the check and the lock: ask it instead.
-    if (err instanceof SpoolLockedError) return work(apiChanges(ApiClient.forConfig(config)));
+    if (err instanceof SpoolLockedError) return viaApi(ApiClient.forConfig(config));
     throw err;
   }
   const store = await Store.open(config.database);
   try {
-    return await work(directChanges(spool, store));
+    return await direct(spool, store);
   } finally {
     await store.close();
     await release();
