@@ -1,0 +1,37 @@
+import type { InstanceHeader } from './instance-header.js';
+
+const EXPLICIT_BIG_ENDIAN = '1.2.840.10008.1.2.2';
+const IMPLICIT_LITTLE_ENDIAN = '1.2.840.10008.1.2';
+const NATIVE_SYNTAXES = new Set([IMPLICIT_LITTLE_ENDIAN, '1.2.840.10008.1.2.1', EXPLICIT_BIG_ENDIAN]);
+const UNDEFINED_LENGTH = 0xffffffff;
+
+/**
+ * Does the file hold the pixel data its header promises? A header parser stops quietly at the
+ * end of a truncated file, so this looks at the PixelData element itself: present, its length
+ * inside the file, and (uncompressed) at least rows × columns × samples × bytes × frames long.
+ * Returns a problem an operator can read, or undefined.
+ */
+export function pixelDataProblem(bytes: Buffer, header: InstanceHeader): string | undefined {
+  const bigEndian = header.transferSyntaxUid === EXPLICIT_BIG_ENDIAN;
+  const tag = bigEndian ? Buffer.from([0x7f, 0xe0, 0x00, 0x10]) : Buffer.from([0xe0, 0x7f, 0x10, 0x00]);
+  const at = bytes.lastIndexOf(tag);
+  if (at < 0) return `no pixel data: the file ends after ${bytes.length} bytes (truncated?)`;
+  const explicit = header.transferSyntaxUid !== IMPLICIT_LITTLE_ENDIAN;
+  const lengthAt = explicit ? at + 8 : at + 4;
+  if (lengthAt + 4 > bytes.length) return `truncated in the pixel data element header (file is ${bytes.length} bytes)`;
+  const length = bigEndian ? bytes.readUInt32BE(lengthAt) : bytes.readUInt32LE(lengthAt);
+  const valueStart = lengthAt + 4;
+  if (length === UNDEFINED_LENGTH) {
+    if (NATIVE_SYNTAXES.has(header.transferSyntaxUid)) return 'pixel data has an undefined length in an uncompressed transfer syntax';
+    const end = Buffer.from([0xfe, 0xff, 0xdd, 0xe0, 0, 0, 0, 0]);
+    return bytes.lastIndexOf(end) > valueStart ? undefined : 'truncated: compressed pixel data has no end (sequence delimiter missing)';
+  }
+  if (valueStart + length > bytes.length) {
+    return `truncated: pixel data claims ${length} bytes but the file ends ${bytes.length - valueStart} bytes into it`;
+  }
+  if (!NATIVE_SYNTAXES.has(header.transferSyntaxUid)) return undefined;
+  const expected = (header.rows ?? 0) * (header.columns ?? 0) * (header.samplesPerPixel ?? 1)
+    * Math.ceil((header.bitsAllocated ?? 16) / 8) * (header.numberOfFrames ?? 1);
+  if (length < expected) return `pixel data is ${length} bytes, ${header.rows}×${header.columns}×${header.bitsAllocated ?? 16} bit needs ${expected}`;
+  return undefined;
+}
