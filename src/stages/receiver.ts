@@ -1,7 +1,8 @@
-import { mkdir, rename } from 'node:fs/promises';
+import { mkdir, readFile, rename } from 'node:fs/promises';
 import path from 'node:path';
 import type { InstanceHeader } from '../dicom/instance-header.js';
 import { isDicomDir, readInstanceHeader } from '../dicom/read-header.js';
+import { pixelDataProblem } from '../dicom/pixel-data-check.js';
 import { PET_IMAGE_STORAGE, PET_SOP_CLASSES } from '../dicom/sop-classes.js';
 import type { Spool } from '../spool/spool.js';
 import type { Store } from '../db/store.js';
@@ -26,6 +27,14 @@ const MANDATORY: [keyof InstanceHeader, string][] = [
   ['columns', 'Columns'],
 ];
 
+/** One file's hand-over, reported to listeners (the upload API maps its files to tasks with it). */
+export interface ReceivedFile {
+  /** The path the file had when it was handed to the receiver (e.g. incoming/upload-<id>/<name>). */
+  file: string;
+  sender: string;
+  outcome: ReceiveOutcome;
+}
+
 let arrivalSequence = 0;
 /** Names the Store SCP (and this receiver) give: arrival stamp, then the SOPInstanceUID. */
 const ARRIVAL_NAME = /^\d{14}-\d{6}_.+\.dcm$/;
@@ -38,6 +47,7 @@ const ARRIVAL_NAME = /^\d{14}-\d{6}_.+\.dcm$/;
  */
 export class Receiver {
   private counts = { collected: 0, ignored: 0, quarantined: 0 };
+  private readonly listeners = new Set<(received: ReceivedFile) => void>();
 
   constructor(private readonly spool: Spool, private readonly store: Store, private readonly index: CollectingIndex,
     private readonly log: Logger, private readonly onCollected: () => void = () => undefined) {}
@@ -46,26 +56,47 @@ export class Receiver {
     return { ...this.counts };
   }
 
+  /** Be told the outcome of every file handed over; returns the function that stops it. */
+  onReceived(listener: (received: ReceivedFile) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
   /** A file from the hot folder (or a leftover): read its header first. */
   async receiveFile(file: string, sender: string): Promise<ReceiveOutcome> {
     let header: InstanceHeader;
+    let bytes: Buffer;
     try {
-      header = readInstanceHeader(file);
+      bytes = await readFile(file);
+      header = readInstanceHeader(bytes);
     } catch (err) {
-      if (path.basename(file).toUpperCase() === 'DICOMDIR') return this.ignore(file, undefined, 'DICOMDIR file');
-      return this.quarantine(file, sender, (err as Error).message);
+      const outcome = path.basename(file).toUpperCase() === 'DICOMDIR'
+        ? await this.ignore(file, undefined, 'DICOMDIR file')
+        : await this.quarantine(file, sender, (err as Error).message);
+      return this.reported(file, sender, outcome);
     }
-    return this.receive(file, header, sender);
+    return this.receive(file, header, sender, bytes);
   }
 
   /** An instance whose header is known (the Store SCP parsed it while receiving). */
-  async receive(file: string, header: InstanceHeader, sender: string): Promise<ReceiveOutcome> {
+  async receive(file: string, header: InstanceHeader, sender: string, bytes?: Buffer): Promise<ReceiveOutcome> {
+    return this.reported(file, sender, await this.sort(file, header, sender, bytes));
+  }
+
+  private reported(file: string, sender: string, outcome: ReceiveOutcome): ReceiveOutcome {
+    for (const listener of this.listeners) listener({ file, sender, outcome });
+    return outcome;
+  }
+
+  private async sort(file: string, header: InstanceHeader, sender: string, bytes?: Buffer): Promise<ReceiveOutcome> {
     if (isDicomDir(header)) return this.ignore(file, header, 'DICOMDIR file');
     const isPet = PET_SOP_CLASSES.has(header.sopClassUid) || (header.modality === 'PT' && !header.sopClassUid);
     if (!isPet) return this.ignore(file, header, `${header.modality ?? 'unknown'} instance (SOP class ${header.sopClassUid})`);
     if (header.sopClassUid !== PET_IMAGE_STORAGE || (header.numberOfFrames ?? 1) > 1) {
       return this.quarantine(file, sender, 'multi-frame (Enhanced) PET is not supported: send the series as PET Image Storage (one slice per instance)', header);
     }
+    const pixelProblem = pixelDataProblem(bytes ?? await readFile(file), header);
+    if (pixelProblem) return this.quarantine(file, sender, pixelProblem, header);
     const missing = MANDATORY.filter(([key]) => header[key] === undefined || header[key] === '').map(([, name]) => name);
     if (missing.length) return this.quarantine(file, sender, `missing ${missing.join(', ')}`, header);
     this.store.recordInstance(header, false);
