@@ -42,7 +42,7 @@ export class MetricsRegistry {
     this.counters.set(key, c);
   }
 
-  /** Record one stage job: its duration and how it ended (done, retry, wait, fail, abort). */
+  /** Record one stage job: its duration and how it ended (done, retry, fail, abort). */
   observeStage(stage: string, outcome: string, seconds: number): void {
     const h = this.durations.get(stage) ?? { buckets: STAGE_DURATION_BUCKETS.map(() => 0), sum: 0, count: 0 };
     STAGE_DURATION_BUCKETS.forEach((upper, i) => { if (seconds <= upper) h.buckets[i]! += 1; });
@@ -57,7 +57,10 @@ export class MetricsRegistry {
 
   /** Follow a runner's transitions; returns the function that stops following. */
   watchRunner(runner: Runner): () => void {
-    const listener = (t: StageTransition) => this.observeStage(t.stage, t.outcome, t.durationMs / 1000);
+    // A 'wait' is a look that found nothing to do yet (quiet time, callback pending), not a job.
+    const listener = (t: StageTransition) => {
+      if (t.outcome !== 'wait') this.observeStage(t.stage, t.outcome, t.durationMs / 1000);
+    };
     runner.on('transition', listener);
     return () => runner.off('transition', listener);
   }
@@ -127,7 +130,7 @@ export async function renderMetrics(sources: MetricsSources, now = Date.now()): 
     backlogs.map((b) => [{ folder: b.folder }, Math.round(b.oldestAgeSeconds * 1000) / 1000]));
 
   out.histogram('petspool_stage_duration_seconds', 'Time a stage spent on one job, by stage', registry.stageHistograms());
-  out.metric('petspool_stage_outcomes_total', 'counter', 'Stage jobs by how they ended (done, retry, wait, fail, abort)',
+  out.metric('petspool_stage_outcomes_total', 'counter', 'Stage jobs by how they ended (done, retry, fail, abort)',
     registry.stageOutcomes().map((o) => [{ stage: o.stage, outcome: o.outcome }, o.value]));
 
   out.metric('petspool_bytes_uploaded_total', 'counter', 'Bytes of upload archives written to the share',
