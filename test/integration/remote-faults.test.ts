@@ -1,0 +1,151 @@
+/**
+ * Every way the remote leg is told to fail ends in a retry that later succeeds or a failure with a
+ * clear reason; other tasks keep flowing meanwhile. Real loopback sockets, a temp folder as the
+ * share, the embedded reference service with injected faults.
+ */
+import assert from 'node:assert/strict';
+import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { newTaskId, newTaskRecord } from '../../src/spool/task-record.js';
+import { API_TOKEN, startLeg, type Leg, type LegOptions } from '../helpers/remote-leg.js';
+
+async function withLeg(opts: LegOptions, work: (leg: Leg) => Promise<void>): Promise<void> {
+  const leg = await startLeg(opts);
+  try {
+    await work(leg);
+  } finally {
+    await leg.close();
+  }
+}
+
+async function postReady(leg: Leg, taskId: string): Promise<number> {
+  const res = await fetch(`${leg.api.url}/process_ready`, {
+    method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${API_TOKEN}` },
+    body: JSON.stringify({ task_id: taskId }),
+  });
+  await res.arrayBuffer();
+  return res.status;
+}
+
+/** Every file (not folder) under `dir`, relative. */
+async function filesUnder(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true });
+  return entries.filter((e) => e.isFile()).map((e) => path.relative(dir, path.join(e.parentPath, e.name)));
+}
+
+function retriesOf(leg: Leg, stage: string, id: string): number {
+  return leg.transitions.filter((t) => t.stage === stage && t.taskId === id && t.outcome === 'retry').length;
+}
+
+describe('remote leg faults', { concurrency: true }, () => {
+  it('503 for the first calls: the upload is retried, then succeeds', () => withLeg({ faults: { failNextCalls: 2 } }, async (leg) => {
+    const id = await leg.addValidatedTask();
+    const record = await leg.waitFor(id, 'downloaded');
+    assert.equal(retriesOf(leg, 'uploader', id), 2);
+    assert.equal(record.attempts, 0);
+    assert.equal(record.facts.retrying_since, undefined);
+  }));
+
+  it('share outbox unwritable (ENOTDIR): retried, and flows on once the share is back', () => withLeg(
+    { share: { outbox: './blocked/outbox' } }, async (leg) => {
+      const blocker = path.join(leg.root, 'blocked');
+      await rm(blocker, { recursive: true, force: true });
+      await writeFile(blocker, 'a regular file where the share folder should be\n');
+      const id = await leg.addValidatedTask();
+      await leg.waitFor(id, 'packed');
+      const deadline = Date.now() + 10_000;
+      while (retriesOf(leg, 'uploader', id) < 2) {
+        assert.ok(Date.now() < deadline, 'uploader retries');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const waiting = await leg.parts.spool.locateTask(id);
+      assert.equal(waiting.folder, 'packed');
+      assert.match(String(waiting.record.facts.last_error), /upload folder .*ENOTDIR/);
+      await rm(blocker);
+      await mkdir(path.join(blocker, 'outbox'), { recursive: true });
+      await leg.waitFor(id, 'downloaded');
+    }));
+
+  it('gives up after remote.give_up_after_seconds with the reason', () => withLeg(
+    { share: { outbox: './blocked/outbox' }, remote: { give_up_after_seconds: 1 } }, async (leg) => {
+      const blocker = path.join(leg.root, 'blocked');
+      await rm(blocker, { recursive: true, force: true });
+      await writeFile(blocker, 'not a folder\n');
+      const id = await leg.addValidatedTask();
+      const record = await leg.waitFor(id, 'failed');
+      assert.equal(record.failed_stage, 'uploader');
+      assert.match(record.reason ?? '', /^gave up after \d+ attempts: cannot write to the share's upload folder .*ENOTDIR/);
+    }));
+
+  it('no callback: after the timeout the service is asked, says processing, and the polled result is taken', () => withLeg(
+    { faults: { neverCallBack: true, processingDelayMs: 2500 }, remote: { processing_timeout_seconds: 1 } }, async (leg) => {
+      const id = await leg.addValidatedTask();
+      const record = await leg.waitFor(id, 'downloaded');
+      assert.equal(record.facts.callback_at, undefined, 'found by polling the share');
+      assert.equal(record.facts.remote_state, 'processing', 'GET /tasks was asked while the service worked');
+      assert.ok(record.facts.remote_checked_at);
+    }));
+
+  it('a lost task fails with "lost" while another task flows through; callbacks for it are answered 200 each time', () => withLeg(
+    { faults: { loseTasks: true }, remote: { processing_timeout_seconds: 6 } }, async (leg) => {
+      const lost = await leg.addValidatedTask();
+      await leg.waitFor(lost, 'processing');
+      leg.service.setFaults({});
+      const other = await leg.addValidatedTask({ seed: 2 });
+      assert.equal(await postReady(leg, lost), 200);
+      assert.equal(await postReady(leg, lost), 200);
+      const done = await leg.waitFor(other, 'downloaded');
+      const record = await leg.waitFor(lost, 'failed');
+      const failedAt = record.history.at(-1)!.at;
+      assert.ok(String(done.facts.downloaded_at) < failedAt, `the other task went through while the lost one waited: ${JSON.stringify([done.history, record.history])}`);
+      assert.equal(record.failed_stage, 'downloader');
+      assert.match(record.reason ?? '', new RegExp(`the remote service has lost task ${lost}`));
+    }));
+
+  it('a service without GET /tasks: fails with a clear reason once overdue', () => withLeg(
+    { faults: { noTasksRoute: true, neverCallBack: true, processingDelayMs: 30_000 }, remote: { processing_timeout_seconds: 1 } },
+    async (leg) => {
+      const id = await leg.addValidatedTask();
+      const record = await leg.waitFor(id, 'failed');
+      assert.match(record.reason ?? '', /cannot report on tasks \(it has no GET \/tasks\/\{id\} route\)/);
+    }));
+
+  it('a task the service failed: fails with the service\'s message', () => withLeg(
+    { remote: { processing_timeout_seconds: 1 } }, async (leg) => {
+      // A packed task whose archive is not a zip: the service accepts the request, then fails the task.
+      const id = newTaskId();
+      const archive = `${id}_${leg.config.remote.client_id}.zip`;
+      await leg.parts.spool.createTask('packed', newTaskRecord({ id, sender: 'hotfolder', series_instance_uid: '1', study_instance_uid: '2' }),
+        async (dir) => {
+          await writeFile(path.join(dir, archive), 'this is not a zip archive');
+          await writeFile(path.join(dir, 'metadata.json'), '{}');
+        });
+      leg.parts.runner.nudge('uploader');
+      const record = await leg.waitFor(id, 'failed');
+      assert.match(record.reason ?? '', /^the remote service failed the task: .*not a readable zip archive/);
+    }));
+
+  it('a corrupt result is looked at again, then the task fails as damaged', () => withLeg({ faults: { result: 'corrupt' } }, async (leg) => {
+    const id = await leg.addValidatedTask();
+    const record = await leg.waitFor(id, 'failed');
+    assert.equal(record.failed_stage, 'downloader');
+    assert.match(record.reason ?? '', /^the result archive is damaged: .*(corrupt|CRC).*\(unchanged after 3 looks\)/);
+    assert.ok(!(await readdir(leg.parts.spool.layout.taskDir('failed', id))).includes('result.zip'));
+  }));
+
+  it('a zip-slip result is refused at once and nothing is written outside', () => withLeg({ faults: { result: 'zip-slip' } }, async (leg) => {
+    const id = await leg.addValidatedTask();
+    const record = await leg.waitFor(id, 'failed');
+    assert.match(record.reason ?? '', /^the result archive was refused: entry \.\.\/x escapes the folder/);
+    const written = await filesUnder(leg.root);
+    assert.ok(!written.some((f) => path.basename(f) === 'x'), `no escaped file: ${written.join(', ')}`);
+    assert.ok(!written.some((f) => f.endsWith('result.zip')));
+  }));
+
+  it('a zip bomb result is refused by the size limits', () => withLeg({ faults: { result: 'zip-bomb' } }, async (leg) => {
+    const id = await leg.addValidatedTask();
+    const record = await leg.waitFor(id, 'failed');
+    assert.match(record.reason ?? '', /^the result archive was refused: entry .*\.npy expands to 3 GiB, past the 2 GiB per-entry limit/);
+  }));
+});
