@@ -4,7 +4,11 @@ import { startIntake } from './intake.js';
 import { startApiService } from './api-service.js';
 import { TaskOperations } from './task-operations.js';
 import { validatorStage } from '../stages/validator.js';
-import { RemoteClient } from '../remote/client.js';
+import { callbackUrlFor, connectRemote } from '../remote/connect.js';
+import { packerStage } from '../stages/packer.js';
+import { uploaderStage } from '../stages/uploader.js';
+import { downloaderStage } from '../stages/downloader.js';
+import { processReadyRoutes } from '../api/routes/process-ready.js';
 import { taskRoutes } from '../api/routes/tasks.js';
 import { radiopharmaceuticalRoutes } from '../api/routes/radiopharmaceuticals.js';
 import { metricsRoutes } from '../api/routes/metrics.js';
@@ -18,14 +22,19 @@ import { metrics } from './metrics.js';
 export const assembleAppliance: Assembly = async (parts) => {
   const intake = await startIntake(parts);
   metrics.watchRunner(parts.runner);
-  // Until src/remote/connect.ts (connectRemote: embedded service or config URL) lands, the config URL is used as is.
-  const remote = new RemoteClient({ baseUrl: parts.config.remote.url, token: parts.config.remote.token, clientId: parts.config.remote.client_id });
+  const remote = await connectRemote(parts);
   const routes: Route[] = [
     ...taskRoutes(new TaskOperations(parts.spool, { store: parts.store, runner: parts.runner })),
     ...radiopharmaceuticalRoutes(parts.store),
     ...metricsRoutes({ spool: parts.spool, store: parts.store, scpStats: intake.scpStats }),
     ...maintenanceRoutes(parts.spool, parts.store),
+    ...processReadyRoutes(parts),
   ];
   const api = await startApiService(parts, routes);
-  return { stages: [...intake.stages, validatorStage(parts, remote)], services: [...intake.services, api] };
+  const remoteLeg = [
+    packerStage(parts),
+    uploaderStage(parts, remote.client, { callbackUrl: callbackUrlFor(parts.config, api.url) }),
+    downloaderStage(parts, remote.client),
+  ];
+  return { stages: [...intake.stages, validatorStage(parts, remote.client), ...remoteLeg], services: [...intake.services, ...remote.services, api] };
 };
