@@ -1,8 +1,18 @@
 #!/usr/bin/env bash
 # petspool installer: idempotent; safe to run again (a second run with nothing to do is quick).
 #   ./install.sh            system packages (apt, when missing), npm packages, build
+#   ./install.sh --system   the same, then the systemd service and nightly cleanup timer
+#                           (scripts/install-systemd.sh; a cron entry where systemd is not running)
 set -euo pipefail
 cd "$(dirname "$0")"
+
+system=0
+for arg in "$@"; do
+  case "$arg" in
+    --system) system=1 ;;
+    *) echo "install.sh: unknown option $arg (only --system)" >&2; exit 2 ;;
+  esac
+done
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 die() { printf 'install.sh: %s\n' "$*" >&2; exit 1; }
@@ -46,5 +56,10 @@ npm run --silent build
 for d in incoming received collecting compiled validated packed processing downloaded unpacked awaiting_qc sending sent failed aborted ignored outbox inbox logs; do
   mkdir -p "spool/$d"
 done
+
+if [ "$system" -eq 1 ]; then
+  say "installing the service"
+  if [ "$(id -u)" -eq 0 ]; then scripts/install-systemd.sh; else sudo scripts/install-systemd.sh --user "$(id -un)"; fi
+fi
 
 say "done: try bin/petspool demo"

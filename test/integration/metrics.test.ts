@@ -7,6 +7,7 @@ import { startApplianceProcess } from '../helpers/appliance-process.js';
 import { freePort, runDcmtk } from '../fixtures/dcmtk.js';
 import { synthesizePetSeries } from '../../src/dicom/synth.js';
 import { MetricsRegistry } from '../../src/app/metrics.js';
+import { loadConfig } from '../../src/config/load.js';
 
 /** The value of one sample line (`name{labels} value`), or undefined when absent. */
 function sample(text: string, series: string): number | undefined {
@@ -26,9 +27,8 @@ test('GET /metrics: Prometheus text with counters, task gauges, stage durations;
     await appliance.stop();
     await rm(dir, { recursive: true, force: true });
   });
-  const configText = await import('node:fs/promises').then((fs) => fs.readFile(file, 'utf8'));
-  const dicomPort = Number(/port: (\d+)/.exec(configText.slice(configText.indexOf('dicom:')))![1]);
-  const apiPort = Number(/port: (\d+)/.exec(configText.slice(configText.indexOf('api:')))![1]);
+  const config = loadConfig(file);
+  const [dicomPort, apiPort] = [config.dicom.port, config.api.port];
 
   const pet = await synthesizePetSeries(path.join(dir, 'pet'), { slices: 6, size: 16 });
   const ct = await synthesizePetSeries(path.join(dir, 'ct'), { slices: 3, size: 16, ct: true });
