@@ -13,6 +13,10 @@ import { taskRoutes } from '../api/routes/tasks.js';
 import { radiopharmaceuticalRoutes } from '../api/routes/radiopharmaceuticals.js';
 import { metricsRoutes } from '../api/routes/metrics.js';
 import { maintenanceRoutes } from '../api/routes/maintenance.js';
+import { UploadSessions } from './uploads.js';
+import { uploadRoutes } from '../api/routes/uploads.js';
+import { previewRoutes } from '../api/routes/previews.js';
+import { dashboardRoutes } from '../api/routes/dashboard.js';
 import { metrics } from './metrics.js';
 
 /**
@@ -23,11 +27,16 @@ export const assembleAppliance: Assembly = async (parts) => {
   const intake = await startIntake(parts);
   metrics.watchRunner(parts.runner);
   const remote = await connectRemote(parts);
+  const uploads = new UploadSessions(parts.spool, intake.receiver, parts.log);
+  await uploads.start();
   const routes: Route[] = [
     ...taskRoutes(new TaskOperations(parts.spool, { store: parts.store, runner: parts.runner })),
     ...radiopharmaceuticalRoutes(parts.store),
     ...metricsRoutes({ spool: parts.spool, store: parts.store, scpStats: intake.scpStats }),
     ...maintenanceRoutes(parts.spool, parts.store),
+    ...uploadRoutes(uploads, new TaskOperations(parts.spool)),
+    ...previewRoutes(parts.spool),
+    ...dashboardRoutes(parts),
     ...processReadyRoutes(parts),
   ];
   const api = await startApiService(parts, routes);
@@ -36,5 +45,5 @@ export const assembleAppliance: Assembly = async (parts) => {
     uploaderStage(parts, remote.client, { callbackUrl: callbackUrlFor(parts.config, api.url) }),
     downloaderStage(parts, remote.client),
   ];
-  return { stages: [...intake.stages, validatorStage(parts, remote.client), ...remoteLeg], services: [...intake.services, ...remote.services, api] };
+  return { stages: [...intake.stages, validatorStage(parts, remote.client), ...remoteLeg], services: [...intake.services, ...remote.services, uploads, api] };
 };

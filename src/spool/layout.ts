@@ -4,7 +4,8 @@ import path from 'node:path';
  * The spool folders. A task folder sits in exactly one of the task folders below, and that folder
  * is its state: `ls spool/*` shows where every study is. `incoming` is the drag-and-drop hot
  * folder, `received` is where the Store SCP lands instances (one sub-folder per calling AE),
- * `ignored` keeps non-PET instances until cleanup, `outbox`/`inbox` are the default share folders.
+ * `ignored` keeps non-PET instances until cleanup, `outbox`/`inbox` are the default share folders,
+ * `uploads` stages files sent through the upload API until the upload is complete.
  */
 export const TASK_FOLDERS = [
   'collecting', 'compiled', 'validated', 'packed', 'processing', 'downloaded', 'unpacked',
@@ -12,7 +13,7 @@ export const TASK_FOLDERS = [
 ] as const;
 export type TaskFolder = (typeof TASK_FOLDERS)[number];
 
-export const OTHER_FOLDERS = ['incoming', 'received', 'ignored', 'outbox', 'inbox', 'logs'] as const;
+export const OTHER_FOLDERS = ['incoming', 'received', 'ignored', 'outbox', 'inbox', 'logs', 'uploads'] as const;
 
 /** Task states as the DESIGN.md contract names them, one per task folder. */
 export type TaskState =

@@ -11,6 +11,7 @@ import { echoCommand } from './echo.js';
 import { sendCommand } from './send.js';
 import { cleanupCommand } from './cleanup.js';
 import { radiopharmaceuticalsCommand } from './radiopharmaceuticals.js';
+import { submitCommand } from './submit.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- yargs command modules differ in their argument types
 export const commands: CommandModule<GlobalArgs, any>[] = [
@@ -19,7 +20,7 @@ export const commands: CommandModule<GlobalArgs, any>[] = [
   statusCommand,
   tasksCommand,
   notImplementedYet('qc <action> [id]', 'list|approve|reject tasks held for quality control'),
-  notImplementedYet('submit <dir>', 'put a folder of DICOM files into the flow [--wait] [--out DIR]'),
+  submitCommand,
   echoCommand,
   sendCommand,
   radiopharmaceuticalsCommand,

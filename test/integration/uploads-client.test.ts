@@ -1,0 +1,116 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { PetspoolClient, PetspoolApiError, NoDicomFilesError } from '../../src/index.js';
+import { synthesizePetSeries } from '../../src/dicom/synth.js';
+import { readInstanceHeader } from '../../src/dicom/read-header.js';
+import { newTaskId, newTaskRecord } from '../../src/spool/task-record.js';
+import { startTestAppliance } from '../helpers/appliance.js';
+
+const SLICES = 34;
+
+test('upload API + PetspoolClient: upload, import with problems, tasks, results download', async (t) => {
+  const app = await startTestAppliance({ compilator: { quiet_seconds: 0.5, min_images: 30 } });
+  const work = await mkdtemp(path.join(os.tmpdir(), 'petspool-upload-'));
+  t.after(async () => {
+    await app.stop();
+    await rm(work, { recursive: true, force: true });
+    await rm(app.dir, { recursive: true, force: true });
+  });
+  const url = `http://127.0.0.1:${app.config.api.port}`;
+  const client = new PetspoolClient({ url, token: app.config.api.token, pollMs: 100 });
+
+  // A synthetic series in a sub-folder, plus two files that are not DICOM.
+  const series = path.join(work, 'study');
+  const files = await synthesizePetSeries(path.join(series, 'PET'), { slices: SLICES, size: 32 });
+  await writeFile(path.join(series, 'notes.txt'), 'scanned on the old console\n');
+  await writeFile(path.join(series, 'scan.jpg'), Buffer.alloc(400, 0xff));
+
+  const upload = await client.uploadDicomDir(series);
+  assert.equal(upload.files, SLICES);
+  assert.deepEqual(upload.problems, ['2 files are not DICOM: notes.txt, scan.jpg']);
+
+  const imported = await client.waitForImport(upload.uploadId, { timeoutMs: 20_000 });
+  assert.equal(imported.taskIds.length, 1, `one task: ${JSON.stringify(imported)}`);
+  assert.deepEqual(imported.problems, ['2 files are not DICOM: notes.txt, scan.jpg']);
+  const [taskId] = imported.taskIds;
+
+  const summaries = await client.tasksForUpload(upload.uploadId);
+  assert.equal(summaries.length, 1);
+  assert.equal(summaries[0]!.id, taskId);
+  assert.equal(summaries[0]!.series_instance_uid, readInstanceHeader(files[0]!).seriesInstanceUid);
+  // Every accepted file ended in the task, none was left behind in the hot folder or staging.
+  const { dir: taskDir } = await app.appliance.parts.spool.locateTask(taskId!);
+  assert.equal((await readdir(path.join(taskDir, 'instances'))).length, SLICES);
+  assert.deepEqual(await readdir(path.join(app.config.spool_dir, 'uploads')), []);
+
+  // A finished task with one output series: waitForResults resolves, downloadResults writes it.
+  const doneId = newTaskId();
+  await app.appliance.parts.spool.createTask('sent', newTaskRecord({ id: doneId, sender: 'hotfolder',
+    series_instance_uid: '1.2.3', study_instance_uid: '1.2' }), async (dir) => {
+    await mkdir(path.join(dir, 'outputs', 'fwhm4'), { recursive: true });
+    for (const [i, f] of files.slice(0, 3).entries()) await writeFile(path.join(dir, 'outputs', 'fwhm4', `IM${i + 1}.dcm`), await readFile(f));
+  });
+  const seen: string[] = [];
+  const results = await client.waitForResults([doneId], { timeoutMs: 5000, onProgress: (p) => seen.push(p.state) });
+  assert.equal(results.allDone, true);
+  assert.deepEqual(seen, ['done']);
+  const out = path.join(work, 'out');
+  const downloaded = await client.downloadResults(doneId, out);
+  assert.deepEqual(downloaded.map((s) => [s.series, s.files]), [['fwhm4', 3]]);
+  assert.deepEqual(await readdir(path.join(out, 'fwhm4')), ['IM1.dcm', 'IM2.dcm', 'IM3.dcm']);
+  assert.deepEqual(await readFile(path.join(out, 'fwhm4', 'IM2.dcm')), await readFile(files[1]!));
+});
+
+test('upload API refusals: empty folder, only non-DICOM, wrong token, bad names, closed upload', async (t) => {
+  const app = await startTestAppliance();
+  const work = await mkdtemp(path.join(os.tmpdir(), 'petspool-upload-'));
+  t.after(async () => {
+    await app.stop();
+    await rm(work, { recursive: true, force: true });
+    await rm(app.dir, { recursive: true, force: true });
+  });
+  const url = `http://127.0.0.1:${app.config.api.port}`;
+  const client = new PetspoolClient({ url, token: app.config.api.token, pollMs: 100 });
+
+  const empty = path.join(work, 'empty');
+  await mkdir(empty);
+  await assert.rejects(client.uploadDicomDir(empty), (err: Error) => err instanceof NoDicomFilesError
+    && err.message === `No DICOM files found in ${empty}`);
+
+  const junk = path.join(work, 'junk');
+  await mkdir(junk);
+  await writeFile(path.join(junk, 'a.txt'), 'x');
+  await writeFile(path.join(junk, 'b.txt'), 'y');
+  await writeFile(path.join(junk, 'c.pdf'), '%PDF');
+  await assert.rejects(client.uploadDicomDir(junk), /No DICOM files found in .*junk: 3 files are not DICOM: a.txt, b.txt, c.pdf/);
+
+  await assert.rejects(new PetspoolClient({ url, token: 'wrong' }).uploadDicomDir(junk),
+    (err: Error) => err instanceof PetspoolApiError && err.status === 401);
+
+  const api = (method: string, route: string, body?: string) => fetchStatus(url, app.config.api.token, method, route, body);
+  const { upload_id: id } = JSON.parse((await api('POST', '/uploads')).text) as { upload_id: string };
+  assert.equal((await api('PUT', `/uploads/${id}/files/.hidden`, 'x')).status, 400);
+  assert.equal((await api('PUT', `/uploads/${id}/files/a%2F..%2Fb`, 'x')).status, 400);
+  assert.equal((await api('PUT', '/uploads/0123456789abcdef/files/a.dcm', 'x')).status, 404);
+  const completed = JSON.parse((await api('POST', `/uploads/${id}/complete`)).text) as { state: string; problems: string[] };
+  assert.equal(completed.state, 'imported');
+  assert.deepEqual(completed.problems, ['No DICOM files in this upload']);
+  assert.equal((await api('PUT', `/uploads/${id}/files/a.dcm`, 'x')).status, 409);
+});
+
+/** A raw request, to check answers the typed client never provokes. */
+async function fetchStatus(url: string, token: string, method: string, route: string, body?: string): Promise<{ status: number; text: string }> {
+  const { request } = await import('node:http');
+  return new Promise((resolve, reject) => {
+    const req = request(`${url}${route}`, { method, headers: { authorization: `Bearer ${token}` } }, (res) => {
+      let text = '';
+      res.on('data', (c) => { text += c; });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
