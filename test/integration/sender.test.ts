@@ -1,0 +1,161 @@
+/**
+ * The sender against DCMTK storescp destinations on loopback. storescp runs with
+ * --unique-filenames so that an instance received twice makes two files: counting files and the
+ * SOPInstanceUIDs in them shows both that everything arrived and that nothing was sent twice.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type { DestinationConfig } from '../../src/config/schema.js';
+import { Store } from '../../src/db/store.js';
+import { splitPart10 } from '../../src/dicom/file-meta.js';
+import { silentLogger } from '../../src/log/logger.js';
+import { Runner } from '../../src/runner/runner.js';
+import { Spool } from '../../src/spool/spool.js';
+import { resultStages } from '../../src/app/results.js';
+import { readSeriesManifest, type OutputSeriesFact } from '../../src/stages/unpacker.js';
+import { DCMTK_ENV, freePort, runDcmtk } from '../fixtures/dcmtk.js';
+import { makeTask, waitForTask } from '../helpers/results-task.js';
+import type { LoadedConfig } from '../../src/config/load.js';
+
+interface Storescp { port: number; dir: string; stop(): Promise<void> }
+
+async function startStorescp(dir: string, port?: number): Promise<Storescp> {
+  const listenPort = port ?? await freePort();
+  await mkdir(dir, { recursive: true });
+  const child: ChildProcess = spawn('storescp', ['--unique-filenames', '-od', dir, String(listenPort)], { env: DCMTK_ENV, stdio: 'ignore' });
+  const deadline = Date.now() + 10_000;
+  while ((await runDcmtk('echoscu', ['127.0.0.1', String(listenPort)])).code !== 0) {
+    if (Date.now() > deadline) throw new Error('storescp did not start');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    port: listenPort, dir,
+    stop: () => new Promise<void>((resolve) => {
+      if (child.exitCode !== null) return resolve();
+      child.once('exit', () => resolve());
+      child.kill('SIGTERM');
+    }),
+  };
+}
+
+/** SOPInstanceUID -> how many files storescp wrote for it. */
+async function received(dir: string): Promise<Map<string, number>> {
+  const counts = new Map<string, number>();
+  for (const name of await readdir(dir).catch(() => [] as string[])) {
+    if (name.startsWith('.')) continue;
+    const uid = splitPart10(await readFile(path.join(dir, name))).sopInstanceUid;
+    counts.set(uid, (counts.get(uid) ?? 0) + 1);
+  }
+  return counts;
+}
+
+async function harness(t: { after(fn: () => Promise<void> | void): void }, destinations: DestinationConfig[]) {
+  const root = await mkdtemp(path.join(os.tmpdir(), 'petspool-sender-'));
+  const spool = new Spool(path.join(root, 'spool'));
+  await spool.init();
+  const store = await Store.open(path.join(root, 'db.json'));
+  const config = {
+    ae_title: 'PETSPOOL', destinations, qc: { required: false },
+    filters: [{ name: 'fwhm4', fwhm_mm: 4 }, { name: 'raw', fwhm_mm: 0 }], output: { series_number_offset: 1000 },
+  } as unknown as LoadedConfig;
+  const runner = new Runner(spool, silentLogger, { scanIntervalMs: 50 });
+  runner.register(resultStages({ config, store, spool }, { filterThreads: 1, sender: { backoff: { initialMs: 200, maxMs: 400 }, timeoutMs: 5000 } }));
+  runner.start();
+  t.after(async () => {
+    await runner.stop();
+    await rm(root, { recursive: true, force: true });
+  });
+  return { root, spool, runner };
+}
+
+/** Every SOPInstanceUID of the task's output series. */
+async function outputUids(spool: Spool, id: string): Promise<{ uids: string[]; seriesUids: string[] }> {
+  const { dir, record } = await spool.locateTask(id);
+  const outputs = record.facts.output_series as OutputSeriesFact[];
+  const uids: string[] = [];
+  for (const o of outputs) uids.push(...(await readSeriesManifest(path.join(dir, 'outputs', o.filter))).instances.map((i) => i.sop_instance_uid));
+  return { uids, seriesUids: outputs.map((o) => o.series_instance_uid) };
+}
+
+test('every slice of every filter\'s series arrives; outputs are recorded', async (t) => {
+  const pacs = await startStorescp(await mkdtemp(path.join(os.tmpdir(), 'petspool-scp-')));
+  t.after(async () => { await pacs.stop(); await rm(pacs.dir, { recursive: true, force: true }); });
+  const { spool } = await harness(t, [{ name: 'pacs', ae_title: 'PACS', host: '127.0.0.1', port: pacs.port, mirror: false }]);
+  const task = await makeTask(spool, { result: 'reference' });
+  assert.equal(await waitForTask(spool, task.id, ['sent', 'failed']), 'sent');
+  const { uids, seriesUids } = await outputUids(spool, task.id);
+  assert.equal(uids.length, 24);
+  const got = await received(pacs.dir);
+  assert.deepEqual([...got.keys()].sort(), [...uids].sort());
+  assert.ok([...got.values()].every((n) => n === 1), 'each instance once');
+  const { record } = await spool.locateTaskIn('sent', task.id);
+  assert.deepEqual(record.outputs, seriesUids);
+  assert.deepEqual(record.facts.delivery, { pacs: { fwhm4: '12/12', raw: '12/12' } });
+});
+
+test('a destination down at first gets everything once it is up, and the other is not sent to again', async (t) => {
+  const up = await startStorescp(await mkdtemp(path.join(os.tmpdir(), 'petspool-scp-')));
+  const laterDir = await mkdtemp(path.join(os.tmpdir(), 'petspool-scp-'));
+  const laterPort = await freePort();
+  let later: Storescp | undefined;
+  t.after(async () => {
+    await up.stop();
+    await later?.stop();
+    await rm(up.dir, { recursive: true, force: true });
+    await rm(laterDir, { recursive: true, force: true });
+  });
+  const { spool } = await harness(t, [
+    { name: 'pacs', ae_title: 'PACS', host: '127.0.0.1', port: up.port, mirror: false },
+    { name: 'workstation', ae_title: 'WS', host: '127.0.0.1', port: laterPort, mirror: false },
+  ]);
+  const task = await makeTask(spool, { result: 'reference' });
+  assert.equal(await waitForTask(spool, task.id, ['sending']), 'sending');
+  // Wait for at least two failed attempts while the workstation is down.
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const { record, folder } = await spool.locateTask(task.id);
+    assert.equal(folder, 'sending');
+    if (record.attempts >= 2) {
+      assert.match(String(record.facts.last_error), /workstation \(WS@127\.0\.0\.1:\d+\)/);
+      assert.deepEqual(record.facts.delivery, { pacs: { fwhm4: '12/12', raw: '12/12' } });
+      break;
+    }
+    assert.ok(Date.now() < deadline, 'no retry recorded');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.equal((await received(up.dir)).size, 24);
+
+  later = await startStorescp(laterDir, laterPort);
+  assert.equal(await waitForTask(spool, task.id, ['sent', 'failed'], 20_000), 'sent');
+  const { uids } = await outputUids(spool, task.id);
+  for (const dir of [up.dir, laterDir]) {
+    const got = await received(dir);
+    assert.deepEqual([...got.keys()].sort(), [...uids].sort(), dir);
+    assert.ok([...got.values()].every((n) => n === 1), `nothing twice in ${dir}`);
+  }
+});
+
+test('mirror: true also sends to the AE that sent the original; a hot-folder task has none and says so', async (t) => {
+  const scp = await startStorescp(await mkdtemp(path.join(os.tmpdir(), 'petspool-scp-')));
+  t.after(async () => { await scp.stop(); await rm(scp.dir, { recursive: true, force: true }); });
+  const { spool } = await harness(t, [{ name: 'pacs', ae_title: 'PACS', host: '127.0.0.1', port: scp.port, mirror: true }]);
+
+  const fromModality = await makeTask(spool, { result: 'reference', sender: 'ae:MODALITY' });
+  assert.equal(await waitForTask(spool, fromModality.id, ['sent', 'failed']), 'sent');
+  const a = (await spool.locateTaskIn('sent', fromModality.id)).record;
+  assert.deepEqual(Object.keys(a.facts.delivery as object).sort(), ['pacs', 'pacs/mirror']);
+  const { uids } = await outputUids(spool, fromModality.id);
+  const got = await received(scp.dir);
+  assert.deepEqual([...got.keys()].sort(), [...uids].sort());
+  assert.ok([...got.values()].every((n) => n === 2), 'one copy to PACS, one to the mirror AE');
+
+  const fromHotFolder = await makeTask(spool, { result: 'reference', sender: 'hotfolder' });
+  assert.equal(await waitForTask(spool, fromHotFolder.id, ['sent', 'failed']), 'sent');
+  const b = (await spool.locateTaskIn('sent', fromHotFolder.id)).record;
+  assert.deepEqual(Object.keys(b.facts.delivery as object), ['pacs']);
+  assert.match(String(b.facts.mirror_skipped), /hot folder/);
+});
