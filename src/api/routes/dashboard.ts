@@ -43,8 +43,8 @@ export function dashboardRoutes(deps: { config: LoadedConfig; spool: Spool; stor
   const { config, spool, store } = deps;
   return [
     { method: 'GET', path: '/', auth: false, handler: () => redirect('/dashboard/') },
+    { method: 'GET', path: '/dashboard/', auth: false, handler: () => asset('index.html') },  // before /dashboard, whose pattern matches a trailing slash too
     { method: 'GET', path: '/dashboard', auth: false, handler: () => redirect('/dashboard/') },
-    { method: 'GET', path: '/dashboard/', auth: false, handler: () => asset('index.html') },
     { method: 'GET', path: '/dashboard/:file', auth: false, handler: (req) => asset(req.params.file!) },
     { method: 'GET', path: '/login', auth: false, handler: () => asset('login.html') },
     {
