@@ -23,12 +23,13 @@ node_major=$(node -p 'process.versions.node.split(".")[0]')
 [ "$node_major" -ge 20 ] || die "Node.js $(node -v) is too old: petspool needs Node.js 20 or newer"
 
 # System packages: what runs the appliance (7z) and what its tests and benchmarks use as
-# reference peers (DCMTK, dicom3tools, Debian's numpy/scipy, chromium for the dashboard test).
+# reference peers (DCMTK, dicom3tools, Orthanc, Debian's numpy/scipy, chromium for the dashboard test).
 need=()
 have_cmd() { command -v "$1" >/dev/null 2>&1; }
 have_cmd 7z         || need+=(p7zip-full)
 have_cmd storescu   || need+=(dcmtk)
 have_cmd dciodvfy   || need+=(dicom3tools)
+have_cmd Orthanc    || [ -x /usr/sbin/Orthanc ] || need+=(orthanc)   # /usr/sbin is not always on PATH
 have_cmd unzip      || need+=(unzip)
 /usr/bin/python3 -c 'import numpy' 2>/dev/null || need+=(python3-numpy)
 /usr/bin/python3 -c 'import scipy.ndimage' 2>/dev/null || need+=(python3-scipy)
