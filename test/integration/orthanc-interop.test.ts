@@ -42,7 +42,7 @@ after(async () => {
   if (skip) return;
   await app?.stop();
   await orthanc?.stop();
-  await rm(work, { recursive: true, force: true });
+  await Promise.all([work, app?.dir].filter(Boolean).map((d) => rm(d, { recursive: true, force: true })));
 });
 
 const reached = (t: TaskRecord, state: TaskState) => t.history.some((h) => h.state === state);
