@@ -9,7 +9,7 @@
  *   since the previous look, or older than one poll interval.
  * - It is copied under a temporary name, fsynced, checked (sound zip within the size limits; the
  *   sha256 of the .npy matches metadata.json) and only then renamed to `result.zip` and removed
- *   from the share. The unpacker extracts it.
+ *   from the share, together with the upload it answers. The unpacker extracts it.
  * - A damaged archive may still be being written: it is looked at again and fails the task when it
  *   stays damaged. An archive that breaks the rules (an entry escaping the folder, a zip bomb) is
  *   refused at once.
@@ -179,6 +179,9 @@ export function downloaderStage(parts: Pick<ApplianceParts, 'config'>, remote: R
         () => job.log.info(`took ${archive} from the share`),
         (err: Error) => job.log.warn(`result taken, but ${archive} could not be removed from the share: ${err.message}`),
       );
+      // The service is done with the upload; the task folder keeps its own copy.
+      await rm(path.join(config.share.outbox, archive), { force: true })
+        .catch((err: Error) => job.log.warn(`the upload ${archive} could not be removed from the share: ${err.message}`));
       return {
         kind: 'done',
         detail: `result ${archive} downloaded`,

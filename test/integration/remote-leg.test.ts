@@ -44,9 +44,9 @@ describe('remote leg round trip on loopback', () => {
     assert.ok(!files.some((f) => f.endsWith('.npy') || f.startsWith('.tmp-')), `no loose .npy or temporaries: ${files.join(', ')}`);
     const png = await readFile(path.join(dir, 'previews', 'original.png'));
     assert.equal(png.subarray(1, 4).toString(), 'PNG');
-    // The result was taken off the share; the upload is where the service found it, complete.
+    // The result and the upload it answers are off the share.
     assert.deepEqual(await readdir(leg.config.share.inbox), []);
-    assert.deepEqual(await readdir(leg.config.share.outbox), [archive]);
+    assert.deepEqual(await readdir(leg.config.share.outbox), []);
     // result.zip holds the processed volume and its checksum matches.
     const out = await mkdtemp(path.join(os.tmpdir(), 'petspool-result-'));
     try {
@@ -64,7 +64,8 @@ describe('remote leg round trip on loopback', () => {
     const dir = leg.parts.spool.layout.taskDir('downloaded', id);
     const out = await mkdtemp(path.join(os.tmpdir(), 'petspool-upload-'));
     try {
-      const archive = path.join(leg.config.share.outbox, `${id}_${leg.config.remote.client_id}.zip`);
+      // The task folder keeps the archive that was uploaded.
+      const archive = path.join(dir, `${id}_${leg.config.remote.client_id}.zip`);
       const names = (await extractZipSafely(archive, out, limits)).map((p) => path.basename(p)).sort();
       assert.deepEqual(names, [`${id}.npy`, 'metadata.json']);
       const npy = path.join(out, `${id}.npy`);
