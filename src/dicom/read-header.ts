@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import type { InstanceHeader, RadiopharmaceuticalInfo } from './instance-header.js';
+import { walkStructure } from './structure-check.js';
 
 /** One element as dcmjs reads it: VR and the parsed values (strings, numbers or nested items). */
 interface DcmjsElement { vr: string; Value?: unknown[] }
@@ -10,6 +11,7 @@ interface DcmjsModule {
     DicomMessage: {
       readFile(buffer: ArrayBuffer, options: Record<string, unknown>): { meta: DcmjsDict; dict: DcmjsDict };
     };
+    DicomMetaDictionary: { dictionary: Record<string, { vr: string; name: string } | undefined> };
   };
 }
 
@@ -19,6 +21,7 @@ const dcmjs = createRequire(import.meta.url)('dcmjs') as DcmjsModule;
 const PIXEL_DATA = '7FE00010';
 const DICOMDIR_SOP_CLASS = '1.2.840.10008.1.3.10';
 const PREAMBLE_AND_PREFIX = 132;
+const UID_SYNTAX = /^[0-9]+(\.[0-9]+)*$/;
 
 /**
  * Reads the header of a DICOM Part-10 file (everything before PixelData, so pixel bytes are
@@ -33,6 +36,9 @@ export function readInstanceHeader(source: string | Buffer): InstanceHeader {
     throw new Error(`not a DICOM file: ${bytes.length} bytes is shorter than the 132-byte preamble and DICM prefix`);
   }
   if (bytes.toString('latin1', 128, 132) !== 'DICM') throw new Error('not a DICOM file: no DICM prefix');
+  // dcmjs stops quietly at some defects (the header then only looks incomplete): name them first.
+  const defect = walkStructure(bytes).problem;
+  if (defect) throw new Error(defect.startsWith('truncated') ? defect : `malformed DICOM file: ${defect}`);
 
   let meta: DcmjsDict;
   let dict: DcmjsDict;
@@ -56,13 +62,20 @@ export function readInstanceHeader(source: string | Buffer): InstanceHeader {
   if (!sopInstanceUid) throw new Error('missing SOPInstanceUID');
   const sopClassUid = str(dict, '00080016');
   if (!sopClassUid) throw new Error('missing SOPClassUID');
+  const studyInstanceUid = str(dict, '0020000D') ?? '';
+  const seriesInstanceUid = str(dict, '0020000E') ?? '';
+  const uids = { SOPClassUID: sopClassUid, SOPInstanceUID: sopInstanceUid, StudyInstanceUID: studyInstanceUid, SeriesInstanceUID: seriesInstanceUid };
+  for (const [keyword, uid] of Object.entries(uids)) {
+    // dcmjs already dropped characters other than digits and dots; what is left must still be a UID.
+    if (uid !== '' && !UID_SYNTAX.test(uid)) throw new Error(`invalid ${keyword} "${uid}": not digits separated by single dots`);
+  }
 
   return {
     transferSyntaxUid,
     sopClassUid,
     sopInstanceUid,
-    studyInstanceUid: str(dict, '0020000D') ?? '',
-    seriesInstanceUid: str(dict, '0020000E') ?? '',
+    studyInstanceUid,
+    seriesInstanceUid,
     modality: str(dict, '00080060'),
     frameOfReferenceUid: str(dict, '00200052'),
 
@@ -155,7 +168,8 @@ function strings(dict: DcmjsDict, tag: string): string[] | undefined {
 
 function str(dict: DcmjsDict, tag: string): string | undefined {
   const value = dict[tag]?.Value?.[0];
-  if (value === undefined || value === null) return undefined;
+  // A binary value (wrong VR) is no text; String() of a large typed array can even throw.
+  if (typeof value !== 'string' && typeof value !== 'number') return undefined;
   const text = String(value).trim();
   return text === '' ? undefined : text;
 }
@@ -171,10 +185,23 @@ function personName(dict: DcmjsDict, tag: string): string | undefined {
 
 /** DS/IS/US values: dcmjs may hand back numbers or strings; either becomes a finite number. */
 function numbers(dict: DcmjsDict, tag: string): number[] | undefined {
-  const values = dict[tag]?.Value;
-  if (!values || values.length === 0) return undefined;
+  const element = dict[tag];
+  const values = element?.Value;
+  if (!element || !values || values.length === 0) return undefined;
+  checkVr(element, tag);
   const out = values.map((v) => (typeof v === 'number' ? v : Number.parseFloat(String(v))));
   return out.every(Number.isFinite) ? out : undefined;
+}
+
+/**
+ * A number sent with another VR than the standard's is a different number (US bytes read where
+ * DS text belongs give garbage that still parses): refuse it rather than compute with it.
+ */
+function checkVr(element: DcmjsElement, tag: string): void {
+  const entry = dcmjs.data.DicomMetaDictionary.dictionary[`(${tag.slice(0, 4)},${tag.slice(4)})`];
+  // Lower-case dictionary VRs (xs, ox) mean "either of two"; those are left alone.
+  if (!entry || entry.vr !== entry.vr.toUpperCase() || entry.vr === element.vr) return;
+  throw new Error(`malformed DICOM file: ${entry.name} (${tag.slice(0, 4)},${tag.slice(4)}) has VR ${element.vr}, the standard says ${entry.vr}`);
 }
 
 function num(dict: DcmjsDict, tag: string): number | undefined {
