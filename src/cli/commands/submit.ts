@@ -4,7 +4,7 @@
  * appliance (the one running on this config's spool) or, with --url, one elsewhere. Everything
  * after finding the appliance is src/app/submit-flow.ts.
  * Exit: 0 all tasks done (or submitted, without --wait), 1 a task failed or nothing to import,
- * 3 no appliance to talk to, 4 timed out.
+ * 2 wrong token or usage, 3 no appliance to talk to, 4 timed out.
  */
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
@@ -52,7 +52,9 @@ export const submitCommand: CommandModule<GlobalArgs, Args> = {
         dir, wait: Boolean(args.wait), outDir: args.out ? path.resolve(args.out) : undefined, timeoutMs: args.timeout * 1000,
       }, reporter);
     } catch (err) {
-      if (err instanceof PetspoolApiError) throw new CliError(err.message, err.status === 0 ? EXIT.UNAVAILABLE : EXIT.FAILED);
+      if (err instanceof PetspoolApiError) {
+        throw new CliError(err.message, err.status === 0 ? EXIT.UNAVAILABLE : err.status === 401 ? EXIT.CONFIG : EXIT.FAILED);
+      }
       throw err;
     }
     if (args.json) printJson(outcome);
@@ -96,7 +98,7 @@ function consoleReporter(out: NodeJS.WriteStream): SubmitReporter {
       for (const p of problems) out.write(`problem: ${p}\n`);
       out.write(`${tasks.length} task${tasks.length === 1 ? '' : 's'}:\n`);
       for (const t of tasks) {
-        out.write(`  ${t.id}  ${t.images || '?'} images  ${t.series_description ?? ''}`.trimEnd() + '\n');
+        out.write(`  ${t.id}  ${t.series_description ?? ''}`.trimEnd() + '\n');
         order.push(t.id);
       }
     },
