@@ -94,8 +94,11 @@ export function effectiveFilters(config: Pick<LoadedConfig, 'filters'>, db: Pick
 
 export type SettingEditResult<T> = { ok: true; value: T; replaced: boolean } | { ok: false; problems: string[] };
 
-/** Add (or replace, same name) an operator filter; checked with the config's own schema. Marks the store dirty. */
-export function addFilter(store: Store, candidate: unknown): SettingEditResult<FilterConfig> {
+/**
+ * Add an operator filter, or replace the filter of that name (an operator's or config.yaml's);
+ * checked with the config's own schema. Marks the store dirty.
+ */
+export function addFilter(config: Pick<LoadedConfig, 'filters'>, store: Store, candidate: unknown): SettingEditResult<FilterConfig> {
   const parsed = filterSchema.safeParse(candidate);
   if (!parsed.success) return { ok: false, problems: parsed.error.issues.map((i) => `${i.path.join('.') || 'filter'}: ${i.message}`) };
   const filter = parsed.data;
@@ -103,9 +106,10 @@ export function addFilter(store: Store, candidate: unknown): SettingEditResult<F
   const at = added.findIndex((f) => f.name === filter.name);
   if (at >= 0) added[at] = filter;
   else added.push(filter);
+  const replaced = at >= 0 || (!removed.includes(filter.name) && config.filters.some((f) => f.name === filter.name));
   store.data.filters.removed = removed.filter((n) => n !== filter.name);
   store.markDirty();
-  return { ok: true, value: filter, replaced: at >= 0 || removed.includes(filter.name) };
+  return { ok: true, value: filter, replaced };
 }
 
 /** Remove a filter, whichever its source; false when no effective filter has that name. Marks the store dirty. */
@@ -126,8 +130,8 @@ export function listDestinations(config: Pick<LoadedConfig, 'destinations'>, db:
   return effectiveDestinations(config, db).map((d) => ({ ...d, source: fromOperator.has(d.name) ? 'operator' as const : 'config' as const }));
 }
 
-/** Add (or replace, same name) an operator destination; checked with the config's schema. Marks the store dirty. */
-export function addDestination(store: Store, candidate: unknown): SettingEditResult<DestinationConfig> {
+/** Add an operator destination, or replace the one of that name (operator's or config's). Marks the store dirty. */
+export function addDestination(config: Pick<LoadedConfig, 'destinations'>, store: Store, candidate: unknown): SettingEditResult<DestinationConfig> {
   const parsed = destinationSchema.safeParse(candidate);
   if (!parsed.success) return { ok: false, problems: parsed.error.issues.map((i) => `${i.path.join('.') || 'destination'}: ${i.message}`) };
   const destination = parsed.data;
@@ -135,9 +139,10 @@ export function addDestination(store: Store, candidate: unknown): SettingEditRes
   const at = added.findIndex((d) => d.name === destination.name);
   if (at >= 0) added[at] = destination;
   else added.push(destination);
+  const replaced = at >= 0 || (!removed.includes(destination.name) && config.destinations.some((d) => d.name === destination.name));
   store.data.destinations.removed = removed.filter((n) => n !== destination.name);
   store.markDirty();
-  return { ok: true, value: destination, replaced: at >= 0 || removed.includes(destination.name) };
+  return { ok: true, value: destination, replaced };
 }
 
 export function removeDestination(config: Pick<LoadedConfig, 'destinations'>, store: Store, name: string): boolean {

@@ -20,7 +20,7 @@ async function edited<T>(store: Store, result: SettingEditResult<T>) {
 export function settingsRoutes(config: LoadedConfig, store: Store): Route[] {
   return [
     { method: 'GET', path: '/settings/filters', handler: () => ({ body: listFilters(config, store.data) }) },
-    { method: 'POST', path: '/settings/filters', handler: (req) => edited(store, addFilter(store, req.body)) },
+    { method: 'POST', path: '/settings/filters', handler: (req) => edited(store, addFilter(config, store, req.body)) },
     {
       method: 'POST', path: '/settings/filters/:name/remove',
       handler: async (req) => {
@@ -30,7 +30,7 @@ export function settingsRoutes(config: LoadedConfig, store: Store): Route[] {
       },
     },
     { method: 'GET', path: '/settings/destinations', handler: () => ({ body: listDestinations(config, store.data) }) },
-    { method: 'POST', path: '/settings/destinations', handler: (req) => edited(store, addDestination(store, req.body)) },
+    { method: 'POST', path: '/settings/destinations', handler: (req) => edited(store, addDestination(config, store, req.body)) },
     {
       method: 'POST', path: '/settings/destinations/:name/remove',
       handler: async (req) => {

@@ -48,14 +48,15 @@ const add: CommandModule<GlobalArgs, AddArgs> = {
       ...(args['scanner-model']?.length ? { scanner_models: args['scanner-model'] } : {}),
       ...(args.radiopharmaceutical?.length ? { radiopharmaceuticals: args.radiopharmaceutical } : {}),
     };
-    const result = await viaApplianceOrSpool<SettingEditResult<FilterConfig>>(configFrom(args),
+    const config = configFrom(args);
+    const result = await viaApplianceOrSpool<SettingEditResult<FilterConfig>>(config,
       async (api) => {
         const answer = await api.request('POST', '/settings/filters', filter);
         const body = answer.body as { value?: FilterConfig; replaced?: boolean; problems?: string[] };
         if (answer.status === 201 && body.value) return { ok: true, value: body.value, replaced: body.replaced ?? false };
         return { ok: false, problems: body?.problems ?? [errorOf(answer)] };
       },
-      async (_spool, store) => addFilter(store, filter));
+      async (_spool, store) => addFilter(config, store, filter));
     if (!result.ok) throw new CliError(`filter ${args.name} refused:\n${result.problems.map((p) => `  - ${p}`).join('\n')}`, EXIT.CONFIG);
     process.stdout.write(`${result.replaced ? 'replaced' : 'added'} filter ${result.value.name} (FWHM ${result.value.fwhm_mm} mm); `
       + 'it applies to tasks unpacked from now on\n');
