@@ -11,6 +11,12 @@ import { startTestAppliance } from '../helpers/appliance.js';
 
 const SLICES = 34;
 
+test("the package root exports the client: import { PetspoolClient } from 'petspool'", async () => {
+  const packageName: string = 'petspool'; // a variable: resolved at run time through package.json "exports"
+  const root = (await import(packageName)) as typeof import('../../src/index.js');
+  assert.equal(root.PetspoolClient, PetspoolClient);
+});
+
 test('upload API + PetspoolClient: upload, import with problems, tasks, results download', async (t) => {
   const app = await startTestAppliance({ compilator: { quiet_seconds: 0.5, min_images: 30 } });
   const work = await mkdtemp(path.join(os.tmpdir(), 'petspool-upload-'));
