@@ -18,6 +18,7 @@ import { uploadRoutes } from '../api/routes/uploads.js';
 import { previewRoutes } from '../api/routes/previews.js';
 import { dashboardRoutes } from '../api/routes/dashboard.js';
 import { metrics } from './metrics.js';
+import { resultRoutes, resultStages } from './results.js';
 
 /**
  * The stages and services of `petspool start`, in flow order. Each part returns its stages,
@@ -34,6 +35,7 @@ export const assembleAppliance: Assembly = async (parts) => {
     ...radiopharmaceuticalRoutes(parts.store),
     ...metricsRoutes({ spool: parts.spool, store: parts.store, scpStats: intake.scpStats }),
     ...maintenanceRoutes(parts.spool, parts.store),
+    ...resultRoutes(parts),
     ...uploadRoutes(uploads, new TaskOperations(parts.spool)),
     ...previewRoutes(parts.spool),
     ...dashboardRoutes(parts),
@@ -45,5 +47,5 @@ export const assembleAppliance: Assembly = async (parts) => {
     uploaderStage(parts, remote.client, { callbackUrl: callbackUrlFor(parts.config, api.url) }),
     downloaderStage(parts, remote.client),
   ];
-  return { stages: [...intake.stages, validatorStage(parts, remote.client), ...remoteLeg], services: [...intake.services, ...remote.services, uploads, api] };
+  return { stages: [...intake.stages, validatorStage(parts, remote.client), ...remoteLeg, ...resultStages(parts)], services: [...intake.services, ...remote.services, uploads, api] };
 };
