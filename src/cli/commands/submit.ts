@@ -100,6 +100,9 @@ function consoleReporter(out: NodeJS.WriteStream): SubmitReporter {
       for (const t of tasks) {
         out.write(`  ${t.id}  ${t.series_description ?? ''}`.trimEnd() + '\n');
         order.push(t.id);
+        // Until its first progress report a task is drawn as the import left it.
+        lines.set(t.id, progressLine({ id: t.id, state: t.state, reason: t.reason, stage: Math.max(0, TASK_STAGES.indexOf(t.state)),
+          stages: TASK_STAGES.length, finished: false }));
       }
     },
     progress: (t) => {
