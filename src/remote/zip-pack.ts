@@ -14,6 +14,9 @@ export interface PackZipOptions {
  * Name for an archive being written: hidden and ending in `.tmp`, so watchers of the folder (the
  * downloader polls `*.zip` in the share) never pick up a half-written archive.
  */
+/** Names temporaryNameFor gives, for the start-up sweep of leftovers in the share. */
+export const TEMPORARY_NAME = /^\..+\.\d+-[0-9a-f]{8}\.tmp$/;
+
 export function temporaryNameFor(finalPath: string): string {
   return path.join(path.dirname(finalPath), `.${path.basename(finalPath)}.${process.pid}-${randomBytes(4).toString('hex')}.tmp`);
 }

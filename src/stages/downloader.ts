@@ -44,6 +44,11 @@ export interface DownloaderOptions {
   pollMs?: number;
   /** Retry backoff when the share or the service cannot be reached (default poll interval doubling to 5 min). */
   backoff?: { initialMs: number; maxMs: number };
+  /**
+   * With the embedded service: when it started. It runs inside the appliance, so a task uploaded
+   * before (by a run that was stopped or killed) was never processed and is uploaded again.
+   */
+  embeddedSince?: number;
 }
 
 interface FileLook { size: number; mtimeMs: number }
@@ -62,6 +67,9 @@ export function downloaderStage(parts: Pick<ApplianceParts, 'config'>, remote: R
     const now = Date.now();
     const facts = job.record.facts;
     const since = Date.parse(String(facts.uploaded_at ?? enteredProcessingAt(job.record)));
+    if (opts.embeddedSince !== undefined && since < opts.embeddedSince) {
+      return { kind: 'done', to: 'packed', detail: 'the embedded processing service restarted with the appliance: uploading again' };
+    }
     if (!(now - since >= timeoutMs)) return { kind: 'wait', afterMs: pollMs };
     const lastAsked = Date.parse(String(facts.remote_checked_at ?? ''));
     if (now - lastAsked < askEveryMs) return { kind: 'wait', afterMs: pollMs };
