@@ -45,7 +45,7 @@ export const assembleAppliance: Assembly = async (parts) => {
   const remoteLeg = [
     packerStage(parts),
     uploaderStage(parts, remote.client, { callbackUrl: callbackUrlFor(parts.config, api.url) }),
-    downloaderStage(parts, remote.client),
+    downloaderStage(parts, remote.client, { embeddedSince: remote.embeddedSince }),
   ];
   return { stages: [...intake.stages, validatorStage(parts, remote.client), ...remoteLeg, ...resultStages(parts)], services: [...intake.services, ...remote.services, uploads, api] };
 };
