@@ -7,6 +7,12 @@ export class PduReader {
   private chunks: Buffer[] = [];
   private buffered = 0;
 
+  /**
+   * `maxPduLength`: largest PDU body accepted; a header announcing more throws at once, before
+   * any of it is buffered (a peer announcing 4 GB must not make us wait for, or keep, 4 GB).
+   */
+  constructor(private readonly maxPduLength = Number.POSITIVE_INFINITY) {}
+
   /** Adds socket bytes; returns the complete PDUs (header included) now available. */
   push(data: Buffer): Buffer[] {
     this.chunks.push(data);
@@ -14,7 +20,11 @@ export class PduReader {
     const pdus: Buffer[] = [];
     while (this.buffered >= 6) {
       const head = this.peek(6);
-      const total = 6 + head.readUInt32BE(2);
+      const bodyLength = head.readUInt32BE(2);
+      if (bodyLength > this.maxPduLength) {
+        throw new Error(`PDU type 0x${head[0]!.toString(16)} announces ${bodyLength} bytes, more than the ${this.maxPduLength} accepted`);
+      }
+      const total = 6 + bodyLength;
       if (this.buffered < total) break;
       pdus.push(this.take(total));
     }

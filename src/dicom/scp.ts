@@ -20,6 +20,14 @@ type Association = dimseAssociation.Association;
  * eight 16 KB ones: fewer reads, fewer PDV headers, fewer copies.
  */
 const MAX_RECEIVE_PDU = 1024 * 1024;
+/** A command set is a handful of short elements; more than this is not a command. */
+const MAX_COMMAND_BYTES = 64 * 1024;
+/**
+ * An association (or a connection that never associates) that completes no PDU for this long is
+ * aborted. Counted from whole PDUs, not bytes, so a peer trickling a byte now and then cannot hold
+ * a slot forever; long enough for a scanner pausing between series on an open association.
+ */
+const DEFAULT_IDLE_TIMEOUT_MS = 60_000;
 
 export interface StoreScpOptions {
   host: string;
@@ -34,6 +42,8 @@ export interface StoreScpOptions {
   logger: Logger;
   /** Called after the instance is durable on disk and Success was sent. */
   onStored: (instance: StoredInstance) => void;
+  /** Abort a connection that completes no PDU for this long (default 60 s; tests shorten it). */
+  idleTimeoutMs?: number;
 }
 
 export interface StoredInstance {
@@ -129,12 +139,15 @@ export async function startStoreScp(opts: StoreScpOptions): Promise<StoreScp> {
 
 /** One association: dcmjs-dimse's Scp for negotiation, our own P-DATA handling. */
 class StoreAssociation extends dimse.Scp {
-  private readonly reader = new PduReader();
+  private readonly reader = new PduReader(MAX_RECEIVE_PDU);
   private readonly context: ScpContext;
   private association: Association | undefined;
   private callingAeTitle = '';
   private counted = false;
   private commandChunks: Buffer[] = [];
+  private commandBytes = 0;
+  private associateRequested = false;
+  private idleTimer: NodeJS.Timeout | undefined;
   private incoming: IncomingInstance | undefined;
   /** Responses leave in request order: each instance's work waits for the previous one. */
   private work: Promise<void> = Promise.resolve();
@@ -146,9 +159,19 @@ class StoreAssociation extends dimse.Scp {
     socket.removeAllListeners('data');
     socket.on('data', (data: Buffer) => this.onData(data));
     socket.once('close', () => {
+      clearTimeout(this.idleTimer);
       if (this.counted) context.stats.activeAssociations--;
     });
-    this.on('networkError', (err: Error) => context.opts.logger.debug(`DICOM association: ${err.message}`));
+    // dcmjs-dimse reports PDUs it cannot read (unknown type, garbage items) here; it would leave the socket open.
+    this.on('networkError', (err: Error) => this.protocolError(err.message));
+    this.armIdleTimer();
+  }
+
+  private armIdleTimer(): void {
+    clearTimeout(this.idleTimer);
+    const ms = this.context.opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
+    this.idleTimer = setTimeout(() => this.protocolError(`no complete PDU for ${ms / 1000} s`), ms);
+    this.idleTimer.unref();
   }
 
   associationRequested(association: Association): void {
@@ -197,20 +220,28 @@ class StoreAssociation extends dimse.Scp {
 
   abort(): void {
     this.context.opts.logger.debug(`association from ${this.callingAeTitle} aborted by the peer`);
+    this.socket.destroy();
   }
 
   private onData(data: Buffer): void {
     (this as unknown as NetworkInternals).lastPduTime = Date.now();
-    let pdus: Buffer[];
+    // Anything thrown here would escape a socket event handler and end the process: one bad
+    // peer must only cost its own association.
     try {
-      pdus = this.reader.push(data);
+      for (const pdu of this.reader.push(data)) {
+        if (this.socket.destroyed) return;
+        this.armIdleTimer();
+        if (pdu[0] === 0x04) {
+          this.onPData(pdu);
+        } else {
+          // A second A-ASSOCIATE-RQ on one connection would count a second association slot.
+          if (pdu[0] === 0x01 && this.associateRequested) throw new Error('second A-ASSOCIATE-RQ on one association');
+          if (pdu[0] === 0x01) this.associateRequested = true;
+          void (this as unknown as NetworkInternals)._processPdu(pdu);
+        }
+      }
     } catch (err) {
       this.protocolError(`unreadable PDU stream: ${(err as Error).message}`);
-      return;
-    }
-    for (const pdu of pdus) {
-      if (pdu[0] === 0x04) this.onPData(pdu);
-      else void (this as unknown as NetworkInternals)._processPdu(pdu);
     }
   }
 
@@ -221,8 +252,9 @@ class StoreAssociation extends dimse.Scp {
       return;
     }
     let offset = 6;
-    while (offset + 6 <= pdu.length) {
-      const itemLength = pdu.readUInt32BE(offset);
+    while (offset < pdu.length) {
+      const itemLength = offset + 4 <= pdu.length ? pdu.readUInt32BE(offset) : 0;
+      if (itemLength < 2 || offset + 4 + itemLength > pdu.length) throw new Error('a PDV item does not fit its P-DATA-TF PDU');
       const presentationContextId = pdu[offset + 4];
       const control = pdu[offset + 5];
       const value = pdu.subarray(offset + 6, offset + 4 + itemLength);
@@ -231,9 +263,12 @@ class StoreAssociation extends dimse.Scp {
       const isLast = (control & 0x02) !== 0;
       if (isCommand) {
         this.commandChunks.push(value);
+        this.commandBytes += value.length;
+        if (this.commandBytes > MAX_COMMAND_BYTES) throw new Error(`DIMSE command set longer than ${MAX_COMMAND_BYTES} bytes`);
         if (isLast) {
           const command = parseCommand(Buffer.concat(this.commandChunks));
           this.commandChunks = [];
+          this.commandBytes = 0;
           this.onCommand(command, presentationContextId);
         }
       } else {
@@ -252,6 +287,10 @@ class StoreAssociation extends dimse.Scp {
   }
 
   private onCommand(command: DimseCommand, presentationContextId: number): void {
+    const context = this.association?.getPresentationContexts().find((pc) => pc.id === presentationContextId);
+    if (!context || context.context.getResult() !== PresentationContextResult.Accept) {
+      throw new Error(`command on presentation context ${presentationContextId}, which was not accepted`);
+    }
     if (command.commandField === CommandField.CStoreRequest && command.hasDataset) {
       this.incoming = { command, presentationContextId, chunks: [] };
     } else if (command.commandField === CommandField.CEchoRequest) {
@@ -310,6 +349,7 @@ class StoreAssociation extends dimse.Scp {
   }
 
   private protocolError(message: string): void {
+    if (this.socket.destroyed) return;
     this.context.opts.logger.warn(`association from ${this.callingAeTitle || 'unknown AE'} aborted: ${message}`);
     this.sendAbort();
     this.socket.destroy();
