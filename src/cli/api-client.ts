@@ -6,6 +6,14 @@
 import type { LoadedConfig } from '../config/load.js';
 import { CliError, EXIT } from './exit-codes.js';
 
+/** The API did not answer; `refused` when the connection was refused, so the request surely did nothing. */
+export class ApplianceUnreachableError extends CliError {
+  constructor(message: string, readonly refused: boolean) {
+    super(message, EXIT.UNAVAILABLE);
+    this.name = 'ApplianceUnreachableError';
+  }
+}
+
 export interface ApiAnswer { status: number; body: unknown }
 
 export class ApiClient {
@@ -33,8 +41,8 @@ export class ApiClient {
       });
     } catch (err) {
       const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
-      throw new CliError(`the appliance is running on this spool but its API at ${this.baseUrl} does not answer (${cause}); `
-        + `check api.host and api.port in ${this.configPath}, or wait until it has finished starting`, EXIT.UNAVAILABLE);
+      throw new ApplianceUnreachableError(`the appliance is running on this spool but its API at ${this.baseUrl} does not answer (${cause}); `
+        + `check api.host and api.port in ${this.configPath}, or wait until it has finished starting`, cause === 'ECONNREFUSED');
     }
     const text = await res.text();
     let parsed: unknown = text;

@@ -7,6 +7,7 @@
  *    database and lets go. The operation itself is the same code either way (TaskOperations,
  *    addRadiopharmaceutical): the API routes call it too.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { LoadedConfig } from '../config/load.js';
 import { Store } from '../db/store.js';
 import { Spool } from '../spool/spool.js';
@@ -17,7 +18,7 @@ import {
   addRadiopharmaceutical, listRadiopharmaceuticals, type AddRadiopharmaceuticalResult, type ListedRadiopharmaceutical,
 } from '../app/effective-settings.js';
 import type { RadiopharmaceuticalEntry } from '../rules/radiopharmaceuticals.js';
-import { ApiClient, errorOf, type ApiAnswer } from './api-client.js';
+import { ApiClient, ApplianceUnreachableError, errorOf, type ApiAnswer } from './api-client.js';
 import { CliError, EXIT } from './exit-codes.js';
 
 /** The changes an operator command can make, wherever they are carried out. */
@@ -40,6 +41,9 @@ export async function readRadiopharmaceuticals(config: LoadedConfig): Promise<Li
   return listRadiopharmaceuticals(store.data);
 }
 
+/** How long a change waits for another CLI command that holds the spool for its own change. */
+const OTHER_COMMAND_WAIT_MS = 5000;
+
 /** Run `work` with the changes reachable right now: the appliance's API, or the spool itself. */
 export async function withOperatorChanges<T>(config: LoadedConfig, work: (changes: OperatorChanges) => Promise<T>): Promise<T> {
   return viaApplianceOrSpool(config, (api) => work(apiChanges(api)), (spool, store) => work(directChanges(spool, store)));
@@ -52,23 +56,36 @@ export async function withOperatorChanges<T>(config: LoadedConfig, work: (change
  */
 export async function viaApplianceOrSpool<T>(config: LoadedConfig, viaApi: (api: ApiClient) => Promise<T>,
   direct: (spool: Spool, store: Store) => Promise<T>): Promise<T> {
-  if (await isSpoolLocked(config.spool_dir)) return viaApi(ApiClient.forConfig(config));
-  const spool = new Spool(config.spool_dir);
-  await spool.init();
-  let release: () => Promise<void>;
-  try {
-    release = await acquireSpoolLock(spool.root, () => undefined);
-  } catch (err) {
-    // The appliance started between the check and the lock: ask it instead.
-    if (err instanceof SpoolLockedError) return viaApi(ApiClient.forConfig(config));
-    throw err;
-  }
-  const store = await Store.open(config.database);
-  try {
-    return await direct(spool, store);
-  } finally {
-    await store.close();
-    await release();
+  const deadline = Date.now() + OTHER_COMMAND_WAIT_MS;
+  for (;;) {
+    if (await isSpoolLocked(config.spool_dir)) {
+      try {
+        return await viaApi(ApiClient.forConfig(config));
+      } catch (err) {
+        // Nobody listens, so nothing was done: the lock may be another CLI command's short hold
+        // rather than the appliance's. Look again until that command is done (or give the error).
+        if (!(err instanceof ApplianceUnreachableError && err.refused) || Date.now() > deadline) throw err;
+        await sleep(200);
+        continue;
+      }
+    }
+    const spool = new Spool(config.spool_dir);
+    await spool.init();
+    let release: () => Promise<void>;
+    try {
+      release = await acquireSpoolLock(spool.root, () => undefined);
+    } catch (err) {
+      // Taken between the check and the lock (the appliance starting, another command): look again.
+      if (err instanceof SpoolLockedError && Date.now() <= deadline) continue;
+      throw err;
+    }
+    const store = await Store.open(config.database);
+    try {
+      return await direct(spool, store);
+    } finally {
+      await store.close();
+      await release();
+    }
   }
 }
 

@@ -41,7 +41,11 @@ test('offline: list, show, retry and abort work on the spool folders directly', 
   const validatedId = await taskIn(spool, 'validated', 'PET Brain');
   const doneId = await taskIn(spool, 'sent', 'PET Legs');
 
-  const list = await runCli(['tasks', 'list', '--json', '--config', file]);
+  // The read-only commands, side by side (each is a separate process).
+  const [list, failedOnlyRun, badState, table, show, showJsonRun, unknown] = await Promise.all([
+    ['tasks', 'list', '--json'], ['tasks', 'list', '--state', 'failed', '--json'], ['tasks', 'list', '--state', 'sleeping'],
+    ['tasks', 'list'], ['tasks', 'show', failedId], ['tasks', 'show', failedId, '--json'], ['tasks', 'show', '20990101-000000-abcdef'],
+  ].map((args) => runCli([...args, '--config', file])));
   assert.equal(list.code, 0, list.stderr);
   const tasks = JSON.parse(list.stdout) as Record<string, unknown>[];
   assert.deepEqual(tasks.map((t) => [t.id, t.state]).sort(), [[failedId, 'failed'], [validatedId, 'validated'], [doneId, 'done']].sort());
@@ -51,54 +55,51 @@ test('offline: list, show, retry and abort work on the spool folders directly', 
     }
     assert.equal(t.reason, t.id === failedId ? 'PatientWeight missing on all 81 slices' : null);
   }
-  const failedOnly = JSON.parse((await runCli(['tasks', 'list', '--state', 'failed', '--json', '--config', file])).stdout) as { id: string }[];
+  const failedOnly = JSON.parse(failedOnlyRun.stdout) as { id: string }[];
   assert.deepEqual(failedOnly.map((t) => t.id), [failedId]);
-  const badState = await runCli(['tasks', 'list', '--state', 'sleeping', '--config', file]);
   assert.equal(badState.code, 2);
   assert.match(badState.stderr, /unknown state "sleeping"; one of collecting, compiled/);
 
-  const table = await runCli(['tasks', 'list', '--config', file]);
   assert.equal(table.code, 0);
   assert.match(table.stdout, /^ID\s+STATE\s+IMAGES\s+SENDER/);
   assert.match(table.stdout, new RegExp(`${failedId}\\s+failed\\s+81\\s+ae:SCANNER1 .*PET WB\\s+PatientWeight missing`));
   assert.match(table.stdout, /3 tasks/);
 
-  const show = await runCli(['tasks', 'show', failedId, '--config', file]);
   assert.equal(show.code, 0, show.stderr);
   assert.match(show.stdout, /state\s+failed/);
   assert.match(show.stdout, /reason\s+PatientWeight missing on all 81 slices/);
   assert.match(show.stdout, /\d{4}-\d\d-\d\dT[\d:.]+Z\s+compiled\s+made by the test in compiled/);
   assert.match(show.stdout, /\d{4}-\d\d-\d\dT[\d:.]+Z\s+failed\s+validator: PatientWeight missing/);
   assert.match(show.stdout, /reason\.json\n\s+\{\n\s+"stage": "validator"/);
-  const showJson = JSON.parse((await runCli(['tasks', 'show', failedId, '--json', '--config', file])).stdout);
+  const showJson = JSON.parse(showJsonRun.stdout);
   assert.equal(showJson.folder, 'failed');
   assert.equal(showJson.record.id, failedId);
   assert.equal(showJson.reason_json.from, 'compiled');
   assert.deepEqual(showJson.files, ['reason.json', 'task.json']);
 
-  const unknown = await runCli(['tasks', 'show', '20990101-000000-abcdef', '--config', file]);
   assert.equal(unknown.code, 1);
   assert.match(unknown.stderr, new RegExp(`no task 20990101-000000-abcdef in ${spool.root.replace(/[/.]/g, '\\$&')}`));
 
-  const notFailed = await runCli(['tasks', 'retry', doneId, '--config', file]);
+  // Three changes at once: each command waits for the others' short hold of the spool.
+  const [notFailed, retry, abort] = await Promise.all([
+    runCli(['tasks', 'retry', doneId, '--config', file]),
+    runCli(['tasks', 'retry', failedId, '--config', file]),
+    runCli(['tasks', 'abort', validatedId, '--reason', 'wrong patient', '--config', file]),
+  ]);
   assert.equal(notFailed.code, 1);
   assert.match(notFailed.stderr, new RegExp(`task ${doneId} is done, not failed: nothing to retry`));
-
-  const retry = await runCli(['tasks', 'retry', failedId, '--config', file]);
   assert.equal(retry.code, 0, retry.stderr);
   assert.match(retry.stdout, /is compiled again \(retry of validator\)/);
   const back = await spool.locateTask(failedId);
   assert.equal(back.folder, 'compiled');
   assert.equal(back.record.reason, null);
-
-  const abort = await runCli(['tasks', 'abort', validatedId, '--reason', 'wrong patient', '--config', file]);
   assert.equal(abort.code, 0, abort.stderr);
   assert.equal((await spool.locateTask(validatedId)).record.reason, 'wrong patient');
   assert.equal((await spool.locateTask(validatedId)).folder, 'aborted');
-  const again = await runCli(['tasks', 'abort', validatedId, '--config', file]);
+  const [again, defaultReason] = await Promise.all([runCli(['tasks', 'abort', validatedId, '--config', file]),
+    runCli(['tasks', 'abort', failedId, '--config', file])]);
   assert.equal(again.code, 1);
   assert.match(again.stderr, /is aborted: nothing to abort/);
-  const defaultReason = await runCli(['tasks', 'abort', failedId, '--config', file]);
   assert.equal(defaultReason.code, 0);
   assert.equal((await spool.locateTask(failedId)).record.reason, 'aborted by operator');
 
@@ -120,6 +121,9 @@ test('with the appliance running, retry and abort go through its API', async () 
   });
   const refusedId = await placeCompiledTask(spool);
   const waitingId = await taskIn(spool, 'sent', 'PET done');
+  // Failed before the appliance starts: no stage touches it, so aborting it cannot race a stage.
+  const parkedId = await taskIn(spool, 'compiled', 'PET parked');
+  await spool.failTask(parkedId, 'compiled', 'validator', 'Units missing on all 81 slices');
   const appliance = await startApplianceProcess(file);
   cleanups.push(() => appliance.stop());
 
@@ -131,15 +135,16 @@ test('with the appliance running, retry and abort go through its API', async () 
   assert.equal(await isSpoolLocked(spool.root), true, 'the appliance holds the spool: a direct change is impossible');
 
   // The same spool with a wrong api.token: the command must be talking to the appliance's API.
+  // And with a port nobody listens on: unreachable is exit 3 with a clear message.
+  const original = YAML.parse(await readFile(file, 'utf8'));
   const wrongToken = path.join(dir, 'wrong-token.yaml');
-  await writeFile(wrongToken, YAML.stringify({ ...YAML.parse(await readFile(file, 'utf8')), api: { host: '127.0.0.1', port: apiPort, token: 'nope' } }));
-  const refused = await runCli(['tasks', 'retry', refusedId, '--config', wrongToken]);
+  await writeFile(wrongToken, YAML.stringify({ ...original, api: { host: '127.0.0.1', port: apiPort, token: 'nope' } }));
+  const wrongPort = path.join(dir, 'wrong-port.yaml');
+  await writeFile(wrongPort, YAML.stringify({ ...original, api: { host: '0.0.0.0', port: await freePort(), token: 'api-secret' } }));
+  const [refused, unreachable] = await Promise.all([
+    runCli(['tasks', 'retry', refusedId, '--config', wrongToken]), runCli(['tasks', 'abort', parkedId, '--config', wrongPort])]);
   assert.equal(refused.code, 2);
   assert.match(refused.stderr, /refused api\.token from .*wrong-token\.yaml \(401\)/);
-  // And with a port nobody listens on: unreachable is exit 3 with a clear message.
-  const wrongPort = path.join(dir, 'wrong-port.yaml');
-  await writeFile(wrongPort, YAML.stringify({ ...YAML.parse(await readFile(file, 'utf8')), api: { host: '0.0.0.0', port: await freePort(), token: 'api-secret' } }));
-  const unreachable = await runCli(['tasks', 'abort', refusedId, '--config', wrongPort]);
   assert.equal(unreachable.code, 3);
   assert.match(unreachable.stderr, /the appliance is running on this spool but its API at http:\/\/127\.0\.0\.1:\d+ does not answer \(ECONNREFUSED\)/);
 
@@ -154,19 +159,19 @@ test('with the appliance running, retry and abort go through its API', async () 
   });
   assert.deepEqual(validated.record.history.slice(0, 4).map((h) => h.state), ['compiled', 'failed', 'compiled', 'validated']);
 
-  const conflict = await runCli(['tasks', 'retry', waitingId, '--config', file]);
+  const [conflict, unknown] = await Promise.all([runCli(['tasks', 'retry', waitingId, '--config', file]),
+    runCli(['tasks', 'abort', '20990101-000000-abcdef', '--config', file])]);
   assert.equal(conflict.code, 1);
   assert.match(conflict.stderr, /is done, not failed: nothing to retry/);
-  const unknown = await runCli(['tasks', 'abort', '20990101-000000-abcdef', '--config', file]);
   assert.equal(unknown.code, 1);
   assert.match(unknown.stderr, /no task 20990101-000000-abcdef in /);
-  const abort = await runCli(['tasks', 'abort', refusedId, '--reason', 'not needed', '--config', file]);
+  const abort = await runCli(['tasks', 'abort', parkedId, '--reason', 'not needed', '--config', file]);
   assert.equal(abort.code, 0, abort.stderr);
-  assert.equal((await spool.locateTask(refusedId)).folder, 'aborted');
+  assert.equal((await spool.locateTask(parkedId)).folder, 'aborted');
 
   // Reading needs no API: the folders answer while the appliance runs.
   const list = JSON.parse((await runCli(['tasks', 'list', '--json', '--config', file])).stdout) as { id: string; state: string; reason: string | null }[];
-  assert.deepEqual(list.find((t) => t.id === refusedId), { ...list.find((t) => t.id === refusedId), state: 'aborted', reason: 'not needed' });
+  assert.deepEqual(list.find((t) => t.id === parkedId), { ...list.find((t) => t.id === parkedId), state: 'aborted', reason: 'not needed' });
   assert.equal(await appliance.stop(), 0);
 });
 
