@@ -182,11 +182,11 @@ export class Runner extends EventEmitter {
       case 'fail':
         log.error(`failed: ${outcome.reason}`);
         this.notBefore.delete(id);
-        return this.spool.failTask(id, stage.from, stage.name, outcome.reason);
+        return this.spool.failTask(id, stage.from, stage.name, outcome.reason, outcome.patch);
       case 'abort':
         log.warn(`aborted: ${outcome.reason}`);
         this.notBefore.delete(id);
-        return this.spool.abortTask(id, stage.from, outcome.reason);
+        return this.spool.abortTask(id, stage.from, outcome.reason, outcome.patch);
     }
   }
 }

@@ -11,9 +11,9 @@ export type StageOutcome =
   /** Nothing to do yet (waiting for a callback, quiet time): look again later, no attempt counted. */
   | { kind: 'wait'; afterMs: number; facts?: Record<string, unknown> }
   /** The task cannot go on: failed/ with the reason; an operator may retry it. */
-  | { kind: 'fail'; reason: string }
+  | { kind: 'fail'; reason: string; patch?: RecordPatch }
   /** The task is abandoned (e.g. an incomplete series idle too long). */
-  | { kind: 'abort'; reason: string };
+  | { kind: 'abort'; reason: string; patch?: RecordPatch };
 
 /** Fields of task.json a stage may set when it moves a task on. */
 export type RecordPatch = Partial<Pick<TaskRecord, 'images' | 'outputs' | 'series_description' | 'modality'>>;

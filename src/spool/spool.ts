@@ -108,20 +108,20 @@ export class Spool {
   }
 
   /** Move a task to failed/ with reason.json; `retry` later puts it back into `from`. */
-  async failTask(taskId: string, from: TaskFolder, stage: string, reason: string): Promise<TaskRecord> {
+  async failTask(taskId: string, from: TaskFolder, stage: string, reason: string, patch?: Partial<TaskRecord>): Promise<TaskRecord> {
     return this.withTask(taskId, async () => {
       const src = this.layout.taskDir(from, taskId);
       const record = await readTaskRecord(src);
       const failure: FailureReason = { stage, from, reason, at: new Date().toISOString(), attempts: record.attempts };
       await writeFile(path.join(src, REASON_FILE), JSON.stringify(failure, null, 2) + '\n');
       return this.moveUnlocked(taskId, from, 'failed', `${stage}: ${reason}`,
-        (r) => ({ ...r, failed_stage: stage, failed_from: from, reason }));
+        (r) => ({ ...r, ...patch, failed_stage: stage, failed_from: from, reason }));
     });
   }
 
   /** Abort a task (operator, or an incomplete series idle too long); aborted tasks are not retried. */
-  async abortTask(taskId: string, from: TaskFolder, reason: string): Promise<TaskRecord> {
-    return this.moveTask(taskId, from, 'aborted', reason, (r) => ({ ...r, reason }));
+  async abortTask(taskId: string, from: TaskFolder, reason: string, patch?: Partial<TaskRecord>): Promise<TaskRecord> {
+    return this.moveTask(taskId, from, 'aborted', reason, (r) => ({ ...r, ...patch, reason }));
   }
 
   /** Put a failed task back into the folder of the stage that failed, with a fresh attempt count. */

@@ -34,12 +34,15 @@ export function compilatorStage(parts: ApplianceParts, index: CollectingIndex): 
       }
       if (!result.canStillComplete) {
         index.forget(task.id);
-        return { kind: 'fail', reason: `${result.reason} (${task.headers.length} images)` };
+        return { kind: 'fail', reason: `${result.reason} (${task.headers.length} images)`, patch: { images: task.headers.length } };
       }
       const abortMs = rules.abort_incomplete_after_seconds * 1000;
       if (idleMs >= abortMs) {
         index.forget(task.id);
-        return { kind: 'abort', reason: `incomplete after ${Math.round(idleMs / 1000)} s without new images: ${result.reason}` };
+        return {
+          kind: 'abort', reason: `incomplete after ${Math.round(idleMs / 1000)} s without new images: ${result.reason}`,
+          patch: { images: task.headers.length },
+        };
       }
       return { kind: 'wait', afterMs: Math.min(RECHECK_MS, abortMs - idleMs) + 10 };
     },

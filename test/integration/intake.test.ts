@@ -76,6 +76,7 @@ test('an incomplete series is aborted after the idle limit with what was missing
     return ts.length === 1 && ts[0].state === 'aborted' ? ts : undefined;
   }, 15_000);
   assert.match(task.reason ?? '', /14 of 15 slices/);
+  assert.equal(task.images, 14);
   assert.match(task.reason ?? '', /gap of [\d.]+ mm at z=/);
   assert.match(task.reason ?? '', /incomplete after \d+ s without new images/);
 });
