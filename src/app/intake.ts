@@ -30,7 +30,7 @@ export interface Intake {
 export async function startIntake(parts: ApplianceParts): Promise<Intake> {
   const { config, spool, store, log } = parts;
   const index = await CollectingIndex.rebuild(spool, log);
-  const receiver = new Receiver(spool, store, index, log);
+  const receiver = new Receiver(spool, store, index, config.compilator, log);
   const receivedDir = spool.layout.folder('received');
   const inFlight = new Set<string>();
 

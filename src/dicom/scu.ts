@@ -67,7 +67,12 @@ export async function echo(peer: PeerAddress): Promise<void> {
  * file counts: one that could not be read, whose context the peer rejected or that got no
  * Success response is listed in `failed`.
  */
-export async function sendFiles(opts: PeerAddress & { files: string[]; logger?: Logger }): Promise<SendResult> {
+export async function sendFiles(opts: PeerAddress & {
+  files: string[];
+  logger?: Logger;
+  /** Awaited after each Success, before the next file is sent (lets a caller journal delivery durably). */
+  onAccepted?: (sopInstanceUid: string) => Promise<void> | void;
+}): Promise<SendResult> {
   const logger = opts.logger ?? silentLogger;
   const result: SendResult = { sent: 0, failed: [], acceptedSopInstanceUids: [] };
   const readable: { file: string; facts: Omit<Part10Parts, 'dataset'> }[] = [];
@@ -108,6 +113,7 @@ export async function sendFiles(opts: PeerAddress & { files: string[]; logger?: 
         if (response.status === 0 || (response.status & 0xf000) === 0xb000) {
           result.sent++;
           result.acceptedSopInstanceUids.push(facts.sopInstanceUid);
+          await opts.onAccepted?.(facts.sopInstanceUid);
         } else {
           result.failed.push({ file, status: response.status, message: response.errorComment || `C-STORE status 0x${response.status.toString(16).toUpperCase()}` });
         }

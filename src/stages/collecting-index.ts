@@ -16,6 +16,8 @@ export interface OpenTask {
   seriesInstanceUid: string;
   sopInstanceUids: Set<string>;
   headers: InstanceHeader[];
+  /** Where each placed instance is, by SOPInstanceUID (to compare a duplicate with it). */
+  files: Map<string, string>;
   /** ms epoch of the last instance placed in the task. */
   lastArrival: number;
   /** Instances assigned to the task whose file is not yet in its folder. */
@@ -48,7 +50,7 @@ export class CollectingIndex {
     }
     const task: OpenTask = {
       id: newTaskId(), key, sender, seriesInstanceUid: header.seriesInstanceUid,
-      sopInstanceUids: new Set([header.sopInstanceUid]), headers: [], lastArrival: Date.now(), pending: 1,
+      sopInstanceUids: new Set([header.sopInstanceUid]), headers: [], files: new Map(), lastArrival: Date.now(), pending: 1,
       closed: false, ready: Promise.resolve(),
     };
     task.ready = createFolder(task);
@@ -57,10 +59,17 @@ export class CollectingIndex {
     return { task, created: true };
   }
 
+  /** The open task that would take an instance of this series from this sender, if any. */
+  openTask(seriesInstanceUid: string, sender: string): OpenTask | undefined {
+    const task = this.byKey.get(taskKey(seriesInstanceUid, sender));
+    return task && !task.closed ? task : undefined;
+  }
+
   /** The instance's file is in the task folder now. */
-  placed(task: OpenTask, header: InstanceHeader): void {
+  placed(task: OpenTask, header: InstanceHeader, file: string): void {
     task.pending--;
     task.headers.push(header);
+    task.files.set(header.sopInstanceUid, file);
     task.lastArrival = Date.now();
   }
 
@@ -96,7 +105,7 @@ export class CollectingIndex {
   async adopt(record: TaskRecord, dir: string, log: Logger): Promise<OpenTask> {
     const task: OpenTask = {
       id: record.id, key: taskKey(record.series_instance_uid, record.sender), sender: record.sender,
-      seriesInstanceUid: record.series_instance_uid, sopInstanceUids: new Set(), headers: [],
+      seriesInstanceUid: record.series_instance_uid, sopInstanceUids: new Set(), headers: [], files: new Map(),
       lastArrival: Date.parse(record.created_at), pending: 0, closed: false, ready: Promise.resolve(),
     };
     const instancesDir = path.join(dir, INSTANCES_DIR);
@@ -107,6 +116,7 @@ export class CollectingIndex {
         const header = readInstanceHeader(file);
         task.headers.push(header);
         task.sopInstanceUids.add(header.sopInstanceUid);
+        task.files.set(header.sopInstanceUid, file);
         task.lastArrival = Math.max(task.lastArrival, (await stat(file)).mtimeMs);
       } catch (err) {
         log.error(`unreadable instance ${name} in collecting task: ${(err as Error).message}`, { task: record.id });

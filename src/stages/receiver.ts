@@ -1,4 +1,4 @@
-import { mkdir, readFile, rename } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { InstanceHeader } from '../dicom/instance-header.js';
 import { isDicomDir, readInstanceHeader } from '../dicom/read-header.js';
@@ -12,12 +12,18 @@ import { newTaskRecord } from '../spool/task-record.js';
 import { safeName } from '../dicom/instance-store.js';
 import { CollectingIndex, type OpenTask } from './collecting-index.js';
 import { quarantineFile } from './quarantine.js';
+import { checkCompleteness } from '../rules/completeness.js';
+import type { Config } from '../config/schema.js';
+
+type CompletenessRules = Config['compilator'];
 
 export type ReceiveOutcome =
   | { kind: 'collected'; taskId: string; newTask: boolean }
   | { kind: 'ignored'; why: string }
   | { kind: 'quarantined'; taskId: string; reason: string }
-  | { kind: 'skipped'; why: string };
+  | { kind: 'skipped'; why: string }
+  /** A retransmission of an instance the task already holds (same bytes): acknowledged, not kept twice. */
+  | { kind: 'duplicate'; taskId: string };
 
 /** What the mandatory-attribute check looks at, with the names an operator knows. */
 const MANDATORY: [keyof InstanceHeader, string][] = [
@@ -50,7 +56,8 @@ export class Receiver {
   private readonly listeners = new Set<(received: ReceivedFile) => void>();
 
   constructor(private readonly spool: Spool, private readonly store: Store, private readonly index: CollectingIndex,
-    private readonly log: Logger, private readonly onCollected: () => void = () => undefined) {}
+    private readonly rules: CompletenessRules, private readonly log: Logger,
+    private readonly onCollected: () => void = () => undefined) {}
 
   stats(): Readonly<Record<'collected' | 'ignored' | 'quarantined', number>> {
     return { ...this.counts };
@@ -104,11 +111,20 @@ export class Receiver {
   }
 
   private async collect(file: string, header: InstanceHeader, sender: string): Promise<ReceiveOutcome> {
+    const open = this.index.openTask(header.seriesInstanceUid, sender);
+    const stored = open?.files.get(header.sopInstanceUid);
+    if (open && stored && await this.isRetransmission(open, stored, file)) {
+      await rm(file);
+      this.store.count('instances_retransmitted');
+      this.log.info(`instance ${header.sopInstanceUid} received again with the same bytes: kept once`, { task: open.id, stage: 'receiver' });
+      return { kind: 'duplicate', taskId: open.id };
+    }
     const { task, created } = this.index.assign(header, sender, (t) => this.createTaskFolder(t, header));
+    let placedName = '';
     try {
       await task.ready;
-      const name = ARRIVAL_NAME.test(path.basename(file)) ? path.basename(file) : `${arrivalStamp()}_${safeName(header.sopInstanceUid)}.dcm`;
-      await rename(file, path.join(this.spool.layout.taskDir('collecting', task.id), INSTANCES_DIR, name));
+      placedName = ARRIVAL_NAME.test(path.basename(file)) ? path.basename(file) : `${arrivalStamp()}_${safeName(header.sopInstanceUid)}.dcm`;
+      await rename(file, path.join(this.spool.layout.taskDir('collecting', task.id), INSTANCES_DIR, placedName));
     } catch (err) {
       this.index.unassign(task, header.sopInstanceUid);
       if ((err as NodeJS.ErrnoException).code === 'ENOENT' && !(await this.spool.hasTask('collecting', task.id))) {
@@ -118,10 +134,22 @@ export class Receiver {
       }
       throw err;
     }
-    this.index.placed(task, header);
+    this.index.placed(task, header, path.join(this.spool.layout.taskDir('collecting', task.id), INSTANCES_DIR, placedName));
     this.counts.collected++;
     this.onCollected();
     return { kind: 'collected', taskId: task.id, newTask: created };
+  }
+
+  /**
+   * An instance the open task already holds is a retransmission — a sender retrying after a broken
+   * association or an appliance restart — when the task is still incomplete and the bytes are the
+   * same: it is acknowledged and kept once. A duplicate in a complete task is a re-sent series and
+   * starts a new task (DESIGN.md: never a merged volume).
+   */
+  private async isRetransmission(task: OpenTask, stored: string, file: string): Promise<boolean> {
+    if (checkCompleteness(task.headers, { minImages: this.rules.min_images, maxGapRatio: this.rules.max_gap_ratio }).ready) return false;
+    const [a, b] = await Promise.all([readFile(stored).catch(() => undefined), readFile(file)]);
+    return a !== undefined && a.equals(b);
   }
 
   private async createTaskFolder(task: OpenTask, first: InstanceHeader): Promise<void> {

@@ -2,12 +2,16 @@
  * Sender (sending → sent): C-STOREs every output series of a task to every destination, and back
  * to the AE that sent the original when a destination is `mirror: true`.
  *
- * One association per series and destination. Every accepted SOPInstanceUID is written to
- * `<task>/delivery.json` right after its association, so a retry sends a destination only what it
- * has not yet accepted, and a destination that is down never costs the others a resend. The task
- * is done only when every destination accepted every instance of every series.
+ * One association per series and destination. Every accepted SOPInstanceUID is appended to the
+ * journal `<task>/delivery.log` (and fdatasynced) as soon as its Success arrives, before the next
+ * instance is sent, so a retry — even after the appliance was killed mid-association — sends a
+ * destination only what it has not yet accepted, and a destination that is down never costs the
+ * others a resend. (The one window left: a kill between a Success and its journal line, at most one
+ * instance per association, which the destination then receives twice with the same
+ * SOPInstanceUID.) The task is done only when every destination accepted every instance of every
+ * series.
  */
-import { readFile } from 'node:fs/promises';
+import { open, readFile, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { LoadedConfig } from '../config/load.js';
 import type { DestinationConfig } from '../config/schema.js';
@@ -15,18 +19,18 @@ import type { Store } from '../db/store.js';
 import { sendFiles } from '../dicom/scu.js';
 import { effectiveDestinations } from '../app/effective-settings.js';
 import type { Spool } from '../spool/spool.js';
-import { writeFileDurably } from '../spool/durable.js';
 import { PermanentError, type Stage, type StageJob, type StageOutcome } from '../runner/stage.js';
 import { OUTPUTS_DIR, readSeriesManifest, type OutputSeriesFact, type SeriesManifest } from './unpacker.js';
 
-export const DELIVERY_FILE = 'delivery.json';
+/** The delivery journal: one line "<target key>\t<SeriesInstanceUID>\t<SOPInstanceUID>" per accepted instance. */
+export const DELIVERY_FILE = 'delivery.log';
 
-/** delivery.json: per target key, per SeriesInstanceUID, the SOPInstanceUIDs the target accepted. */
-export type DeliveryState = Record<string, Record<string, string[]>>;
+/** Per target key, per SeriesInstanceUID, the SOPInstanceUIDs the target accepted. */
+export type DeliveryState = Record<string, Record<string, Set<string>>>;
 
 /** Where one copy of the outputs goes. */
 export interface DeliveryTarget {
-  /** Stable key in delivery.json: the destination name, or "<name>/mirror" for its mirror copy. */
+  /** Stable key in the delivery journal: the destination name, or "<name>/mirror" for its mirror copy. */
   key: string;
   calledAeTitle: string;
   host: string;
@@ -96,7 +100,12 @@ async function send(job: StageJob, opts: SenderOptions): Promise<StageOutcome> {
   const { targets, mirrorSkipped } = deliveryTargets(destinations, job.record.sender);
 
   const progress = new DeliveryProgress(job, opts.spool, await readDelivery(job.dir), series, mirrorSkipped);
-  const problems = (await Promise.all(targets.map((t) => deliverTo(t, series, progress, opts, job)))).flat();
+  let problems: string[];
+  try {
+    problems = (await Promise.all(targets.map((t) => deliverTo(t, series, progress, opts, job)))).flat();
+  } finally {
+    await progress.close();
+  }
   if (problems.length > 0) return { kind: 'retry', reason: problems.join('; ') };
   return {
     kind: 'done',
@@ -119,13 +128,15 @@ async function deliverTo(target: DeliveryTarget, series: OutputSeries[], progres
       result = await sendFiles({
         host: target.host, port: target.port, calledAeTitle: target.calledAeTitle, callingAeTitle: opts.config.ae_title,
         timeoutMs: opts.timeoutMs, files: pending.map((i) => path.join(dir, i.file)), logger: job.log,
+        onAccepted: (sop) => progress.accept(target.key, manifest.series_instance_uid, sop),
       });
     } catch (err) {
       // Down, refused the association, or broke it: the next series would fare no better.
       problems.push(`${target.key} (${target.calledAeTitle}@${target.host}:${target.port}): ${(err as Error).message}`);
       break;
+    } finally {
+      await progress.saveSummary();
     }
-    await progress.record(target.key, manifest.series_instance_uid, result.acceptedSopInstanceUids);
     if (result.failed.length > 0) {
       const first = result.failed[0]!;
       problems.push(`${target.key}: ${result.failed.length} of ${pending.length} images of ${manifest.filter} not accepted `
@@ -135,21 +146,31 @@ async function deliverTo(target: DeliveryTarget, series: OutputSeries[], progres
   return problems;
 }
 
+/** The journal read back; a torn last line (the appliance killed mid-write) is ignored. */
 async function readDelivery(taskDir: string): Promise<DeliveryState> {
+  let text: string;
   try {
-    return JSON.parse(await readFile(path.join(taskDir, DELIVERY_FILE), 'utf8')) as DeliveryState;
+    text = await readFile(path.join(taskDir, DELIVERY_FILE), 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {};
     throw new PermanentError(`${DELIVERY_FILE} is unreadable: ${(err as Error).message}`);
   }
+  const state: DeliveryState = {};
+  for (const line of text.split('\n').slice(0, -1)) {
+    const [target, series, sop] = line.split('\t');
+    if (!target || !series || !sop) continue;
+    ((state[target] ??= {})[series] ??= new Set()).add(sop);
+  }
+  return state;
 }
 
 /**
- * The accepted instances per target and series, written to delivery.json (and a count summary
- * to task.json's facts) after every association. Writes are chained: targets send in parallel.
+ * The accepted instances per target and series: the journal on disk, and a count summary in
+ * task.json's facts after every association. Journal writes are chained: targets send in parallel.
  */
 class DeliveryProgress {
   private writing: Promise<unknown> = Promise.resolve();
+  private journal: Promise<FileHandle> | undefined;
 
   constructor(private readonly job: StageJob, private readonly spool: Spool, private readonly state: DeliveryState,
     private readonly series: OutputSeries[], private readonly mirrorSkipped: string | undefined) {}
@@ -158,19 +179,30 @@ class DeliveryProgress {
     return new Set(this.state[target]?.[seriesUid] ?? []);
   }
 
-  record(target: string, seriesUid: string, uids: string[]): Promise<unknown> {
-    if (uids.length === 0) return this.writing;
-    const byTarget = (this.state[target] ??= {});
-    byTarget[seriesUid] = [...new Set([...(byTarget[seriesUid] ?? []), ...uids])];
-    const snapshot = JSON.stringify(this.state, null, 1) + '\n';
-    const summary = this.summary();
+  /** Journal one accepted instance durably; resolves once it is on disk. */
+  async accept(target: string, seriesUid: string, sop: string): Promise<void> {
+    ((this.state[target] ??= {})[seriesUid] ??= new Set()).add(sop);
+    this.journal ??= open(path.join(this.job.dir, DELIVERY_FILE), 'a');
+    const journal = this.journal;
     this.writing = this.writing.then(async () => {
-      await writeFileDurably(path.join(this.job.dir, DELIVERY_FILE), snapshot);
-      await this.spool.updateTask(this.job.id, 'sending', (r) => ({
-        ...r, facts: { ...r.facts, delivery: summary, ...(this.mirrorSkipped ? { mirror_skipped: this.mirrorSkipped } : {}) },
-      }));
+      const fh = await journal;
+      await fh.write(`${target}\t${seriesUid}\t${sop}\n`);
+      await fh.datasync();
     });
+    await this.writing;
+  }
+
+  saveSummary(): Promise<unknown> {
+    const summary = this.summary();
+    this.writing = this.writing.then(() => this.spool.updateTask(this.job.id, 'sending', (r) => ({
+      ...r, facts: { ...r.facts, delivery: summary, ...(this.mirrorSkipped ? { mirror_skipped: this.mirrorSkipped } : {}) },
+    })));
     return this.writing;
+  }
+
+  async close(): Promise<void> {
+    await this.writing.catch(() => undefined);
+    if (this.journal) await (await this.journal).close();
   }
 
   /** "<target>": {"<filter>": "accepted/total"} for task.json, readable with `tasks show`. */
@@ -179,7 +211,7 @@ class DeliveryProgress {
     for (const [target, bySeries] of Object.entries(this.state)) {
       out[target] = {};
       for (const { manifest } of this.series) {
-        out[target][manifest.filter] = `${bySeries[manifest.series_instance_uid]?.length ?? 0}/${manifest.instances.length}`;
+        out[target][manifest.filter] = `${bySeries[manifest.series_instance_uid]?.size ?? 0}/${manifest.instances.length}`;
       }
     }
     return out;

