@@ -66,7 +66,7 @@ async function pushUnacked(s: SeriesUnderTest, port: number): Promise<void> {
   for (const uid of result?.acceptedSopInstanceUids ?? []) s.acked.add(uid);
 }
 
-test(`the appliance SIGKILLed ${KILLS} times mid-flow: every complete series delivered exactly once, nothing acknowledged lost`,
+test(`the appliance SIGKILLed ${KILLS} times mid-flow: every complete series delivered once per SOPInstanceUID, nothing acknowledged lost`,
   { timeout: 420_000 }, async (t) => {
     const work = await mkdtemp(path.join(os.tmpdir(), 'petspool-crash-all-'));
     const destinationDir = path.join(work, 'pacs');
@@ -100,6 +100,8 @@ test(`the appliance SIGKILLed ${KILLS} times mid-flow: every complete series del
 
     let appliance = startAppliance(configFile);
     const statesAtKill = new Set<string>();
+    // Each task being sent has one association in flight per destination (one here).
+    let sendingAtKills = 0;
     try {
       for (let kill = 0; kill < KILLS; kill++) {
         await appliance.ready;
@@ -113,7 +115,10 @@ test(`the appliance SIGKILLed ${KILLS} times mid-flow: every complete series del
         await new Promise((r) => setTimeout(r, Math.random() * 40));
         appliance.child.kill('SIGKILL');
         await appliance.exited;
-        for (const task of await new Spool(config.spool_dir).listTasks()) statesAtKill.add(task.record.state);
+        for (const task of await new Spool(config.spool_dir).listTasks()) {
+          statesAtKill.add(task.record.state);
+          if (task.record.state === 'sending') sendingAtKills++;
+        }
         await Promise.all(pushes);
         appliance = startAppliance(configFile);
       }
@@ -179,7 +184,10 @@ test(`the appliance SIGKILLed ${KILLS} times mid-flow: every complete series del
           assert.ok(t.record.reason, `task ${t.record.id} aborted with a reason`);
         }
       }
-      assert.ok(resentAfterKill <= 2, `${resentAfterKill} instances received twice (same SOPInstanceUID) after kills`);
+      // At most one instance per association in flight at a kill: the one answered but not yet journalled.
+      assert.ok(resentAfterKill <= sendingAtKills,
+        `${resentAfterKill} instances received twice (same SOPInstanceUID); ${sendingAtKills} associations were in flight at the kills`);
+      t.diagnostic(`${resentAfterKill} instances received twice after kills (bound ${sendingAtKills})`);
       const incomplete = series.find((x) => !x.complete)!;
       const d = tasks.filter((t) => t.record.study_instance_uid === incomplete.studyUid && t.record.images >= 10);
       assert.ok(d.length >= 1 && d.every((t) => /19 of 20 slices/.test(t.record.reason ?? '')), `D aborted for its missing slice: ${d.map((t) => t.record.reason).join('; ')}`);
