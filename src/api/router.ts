@@ -31,6 +31,18 @@ export interface Route {
   handler(req: ApiRequest): Promise<ApiResponse> | ApiResponse;
 }
 
+/**
+ * Refusals of operations the API shares with the CLI (task operations, uploads) say what kind
+ * they are; the server answers them with the matching status.
+ */
+export type OperationProblem = 'not_found' | 'conflict' | 'invalid';
+export const STATUS_OF_PROBLEM: Record<OperationProblem, number> = { not_found: 404, conflict: 409, invalid: 400 };
+
+export function operationProblemOf(err: unknown): OperationProblem | undefined {
+  const problem = (err as { problem?: unknown } | null)?.problem;
+  return typeof problem === 'string' && problem in STATUS_OF_PROBLEM ? problem as OperationProblem : undefined;
+}
+
 /** An error a handler throws to answer with a status and a message. */
 export class HttpError extends Error {
   constructor(readonly status: number, message: string) {

@@ -2,7 +2,7 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import { timingSafeEqual } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../log/logger.js';
-import { HttpError, Router, type ApiRequest, type ApiResponse, type Route } from './router.js';
+import { HttpError, Router, STATUS_OF_PROBLEM, operationProblemOf, type ApiRequest, type ApiResponse, type Route } from './router.js';
 
 const MAX_JSON_BODY = 1024 * 1024;
 export const SESSION_COOKIE = 'petspool_token';
@@ -62,8 +62,11 @@ async function handle(router: Router, opts: ApiServerOptions, req: IncomingMessa
     };
     send(res, await route.handler(request));
   } catch (err) {
+    const problem = operationProblemOf(err);
     if (err instanceof HttpError) {
       send(res, { status: err.status, body: { error: err.message } });
+    } else if (problem) {
+      send(res, { status: STATUS_OF_PROBLEM[problem], body: { error: (err as Error).message } });
     } else {
       opts.log.error(`API ${req.method} ${url.pathname} failed: ${(err as Error).stack ?? String(err)}`);
       send(res, { status: 500, body: { error: (err as Error).message } });

@@ -18,7 +18,7 @@ import { readInstanceHeader } from '../dicom/read-header.js';
 import type { Spool } from '../spool/spool.js';
 import type { Logger } from '../log/logger.js';
 import type { ReceivedFile, ReceiveOutcome } from '../stages/receiver.js';
-import { fsyncDir, renameDurably } from '../spool/durable.js';
+import { fsyncPath, renameDurably } from '../spool/durable.js';
 import { TMP_PREFIX } from '../spool/layout.js';
 
 export type UploadState = 'uploading' | 'importing' | 'imported';
@@ -163,7 +163,7 @@ export class UploadSessions {
       await rm(session.stagingDir, { recursive: true, force: true });
     } else {
       session.state = 'importing';
-      await fsyncDir(session.stagingDir);
+      await fsyncPath(session.stagingDir);
       await renameDurably(session.stagingDir, session.hotDir);
       this.log.info(`upload ${id}: ${session.accepted.size} file(s) handed to the hot folder`, { stage: 'uploads' });
     }

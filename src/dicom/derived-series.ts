@@ -4,7 +4,8 @@
  * references its source instance, and stores the new voxels as int16 with a per-slice
  * RescaleSlope. Output is Explicit VR Little Endian, each file fsynced.
  */
-import { mkdir, open } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
+import { fsyncPath } from '../spool/durable.js';
 import { join } from 'node:path';
 import type { Volume } from '../imaging/volume.js';
 import { formatDS } from './ds.js';
@@ -139,14 +140,6 @@ function checkVolume(volume: Volume, sourceCount: number): void {
   if (volume.data.length !== slices * rows * columns) throw new Error('volume data length does not match its shape');
 }
 
-async function fsyncDirectory(path: string): Promise<void> {
-  const handle = await open(path, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
 
 export async function writeDerivedSeries(options: DerivedSeriesOptions): Promise<DerivedSeries> {
   const { volume, sourceFiles } = options;
@@ -219,6 +212,6 @@ export async function writeDerivedSeries(options: DerivedSeriesOptions): Promise
     }
   };
   await Promise.all(Array.from({ length: Math.min(SLICES_IN_FLIGHT, slices) }, worker));
-  await fsyncDirectory(options.outDir);
+  await fsyncPath(options.outDir);
   return { seriesInstanceUid, files };
 }

@@ -1,4 +1,4 @@
-import { copyFile, mkdir, mkdtemp, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { readNpy, writeNpy } from '../imaging/npy.js';
@@ -6,7 +6,8 @@ import { medianFilterInWorkers } from './median-filter-parallel.js';
 import { parseTaskMetadata, sha256File, type TaskMetadata } from './metadata.js';
 import { corruptZipInPlace, writeCraftedZip, writeZipBomb, ZIP_BOMB_BYTES, type ReferenceFaults } from './reference-faults.js';
 import { extractZipSafely } from './zip-extract.js';
-import { packZip, temporaryNameFor } from './zip-pack.js';
+import { packZip } from './zip-pack.js';
+import { copyIntoShare } from './share-copy.js';
 
 export const PROCESSING_METHOD = 'median-3x3x3';
 export const PROCESSING_DESCRIPTION =
@@ -86,7 +87,7 @@ async function writeResult(kind: NonNullable<ReferenceFaults['result']>, target:
       const local = path.join(work, path.basename(target));
       await packZip(local, [npy, json]);
       await corruptZipInPlace(local);
-      return copyIntoPlace(local, target);
+      return copyIntoShare(local, target);
     }
     case 'zip-slip':
       // The escaping entry comes first, so an unsafe extractor writes outside before anything else.
@@ -102,15 +103,3 @@ async function writeResult(kind: NonNullable<ReferenceFaults['result']>, target:
   }
 }
 
-async function copyIntoPlace(source: string, target: string): Promise<void> {
-  const temporary = temporaryNameFor(target);
-  try {
-    await copyFile(source, temporary);
-    const fh = await open(temporary, 'r');
-    await fh.sync().finally(() => fh.close());
-    await rename(temporary, target);
-  } catch (err) {
-    await rm(temporary, { force: true });
-    throw err;
-  }
-}

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { open, rename, rm, stat } from 'node:fs/promises';
+import { rename, rm, stat } from 'node:fs/promises';
+import { fsyncPath } from '../spool/durable.js';
 import path from 'node:path';
 import Seven from 'node-7z';
 
@@ -41,9 +42,9 @@ export async function packZip(zipPath: string, files: string[], opts: PackZipOpt
   const temporary = temporaryNameFor(zipPath);
   try {
     await run7zAdd(bin, temporary, files.map((f) => path.resolve(f)), level, path.basename(zipPath));
-    await fsyncFile(temporary);
+    await fsyncPath(temporary);
     await rename(temporary, zipPath);
-    await fsyncFile(path.dirname(zipPath));
+    await fsyncPath(path.dirname(zipPath));
   } catch (err) {
     await rm(temporary, { force: true }).catch(() => undefined);
     throw err;
@@ -82,11 +83,3 @@ function run7zAdd(bin: string, archive: string, files: string[], level: number, 
   });
 }
 
-async function fsyncFile(file: string): Promise<void> {
-  const fh = await open(file, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}

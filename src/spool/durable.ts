@@ -3,9 +3,11 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { TMP_PREFIX } from './layout.js';
 
-/** fsync a directory so that entries created or renamed in it survive a power cut. */
-export async function fsyncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
+/**
+ * fsync a file (its bytes survive a power cut) or a folder (entries created or renamed in it do).
+ */
+export async function fsyncPath(target: string): Promise<void> {
+  const fh = await open(target, 'r');
   try {
     await fh.sync();
   } finally {
@@ -34,7 +36,7 @@ export async function writeFileDurably(file: string, data: string | Uint8Array):
     await rm(tmp, { force: true });
     throw err;
   }
-  await fsyncDir(dir);
+  await fsyncPath(dir);
 }
 
 /** rename(2) then fsync both parents: after this returns the move survives a crash. */
@@ -42,8 +44,8 @@ export async function renameDurably(from: string, to: string): Promise<void> {
   await rename(from, to);
   const a = path.dirname(from);
   const b = path.dirname(to);
-  await fsyncDir(b);
-  if (a !== b) await fsyncDir(a);
+  await fsyncPath(b);
+  if (a !== b) await fsyncPath(a);
 }
 
 export async function ensureDir(dir: string): Promise<void> {

@@ -4,7 +4,7 @@ import {
   FINISHED_FOLDERS, REASON_FILE, SpoolLayout, TASK_FOLDERS, OTHER_FOLDERS, TMP_PREFIX, isTaskId, stateOfFolder,
   type TaskFolder,
 } from './layout.js';
-import { fsyncDir, renameDurably } from './durable.js';
+import { fsyncPath, renameDurably } from './durable.js';
 import { readTaskRecord, withState, writeTaskRecord, type TaskRecord } from './task-record.js';
 import { KeyedMutex } from './keyed-mutex.js';
 
@@ -243,5 +243,5 @@ async function removeTemporaryEntries(dir: string, removed: string[], depth: num
       await removeTemporaryEntries(p, removed, depth - 1);
     }
   }
-  if (changed) await fsyncDir(dir);
+  if (changed) await fsyncPath(dir);
 }

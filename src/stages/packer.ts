@@ -19,7 +19,7 @@ import { AXIS_ORDER } from '../imaging/volume.js';
 import { sha256File, type TaskMetadata } from '../remote/metadata.js';
 import { packZip } from '../remote/zip-pack.js';
 import { PermanentError, type Stage, type StageJob, type StageOutcome } from '../runner/stage.js';
-import { fsyncDir, renameDurably, writeFileDurably } from '../spool/durable.js';
+import { fsyncPath, renameDurably, writeFileDurably } from '../spool/durable.js';
 import { INSTANCES_DIR, TMP_PREFIX } from '../spool/layout.js';
 import { IncompleteHeaderError, seriesMetadata } from './series-metadata.js';
 
@@ -91,7 +91,7 @@ export function packerStage(parts: Pick<ApplianceParts, 'config' | 'store'>): St
         };
       } finally {
         await rm(work, { recursive: true, force: true });
-        await fsyncDir(job.dir).catch(() => undefined);
+        await fsyncPath(job.dir).catch(() => undefined);
       }
     },
   };

@@ -6,14 +6,13 @@
  * are retried with backoff until remote.give_up_after_seconds; the service refusing the request
  * fails the task with its words.
  */
-import { copyFile, open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { ApplianceParts } from '../app/appliance.js';
 import { RemoteUnavailableError, type RemoteClient } from '../remote/client.js';
-import { temporaryNameFor } from '../remote/zip-pack.js';
 import { PermanentError, type Stage, type StageJob, type StageOutcome } from '../runner/stage.js';
-import { fsyncDir } from '../spool/durable.js';
 import { archiveNameFor, METADATA_FILE } from './packer.js';
+import { copyIntoShare } from '../remote/share-copy.js';
 
 export interface UploaderOptions {
   /** Where the service calls back: `{api}/process_ready` (connect.ts callbackUrlFor). */
@@ -67,17 +66,3 @@ async function readMetadata(taskDir: string): Promise<unknown> {
   }
 }
 
-/** Copy, fsync, rename, fsync the folder: the share never shows a partial `target`. */
-async function copyIntoShare(source: string, target: string): Promise<void> {
-  const temporary = temporaryNameFor(target);
-  try {
-    await copyFile(source, temporary);
-    const fh = await open(temporary, 'r');
-    await fh.sync().finally(() => fh.close());
-    await rename(temporary, target);
-  } catch (err) {
-    await rm(temporary, { force: true }).catch(() => undefined);
-    throw err;
-  }
-  await fsyncDir(path.dirname(target));
-}

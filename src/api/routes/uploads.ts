@@ -3,46 +3,35 @@
  * sends a file (raw body), POST /uploads/:id/complete hands it to the hot folder, GET /uploads/:id
  * follows the import and GET /uploads/:id/tasks lists the tasks its files went to.
  */
-import { HttpError, type Route } from '../router.js';
-import { UploadError, type UploadSessions } from '../../app/uploads.js';
+import type { Route } from '../router.js';
+import type { UploadSessions } from '../../app/uploads.js';
 import type { TaskOperations } from '../../app/task-operations.js';
-
-const STATUS_OF: Record<UploadError['problem'], number> = { not_found: 404, conflict: 409, invalid: 400 };
-
-async function answering<T>(work: () => Promise<T>): Promise<T> {
-  try {
-    return await work();
-  } catch (err) {
-    if (err instanceof UploadError) throw new HttpError(STATUS_OF[err.problem], err.message);
-    throw err;
-  }
-}
 
 export function uploadRoutes(uploads: UploadSessions, tasks: TaskOperations): Route[] {
   return [
-    { method: 'POST', path: '/uploads', handler: () => answering(async () => ({ status: 201, body: await uploads.create() })) },
+    { method: 'POST', path: '/uploads', handler: async () => ({ status: 201, body: await uploads.create() }) },
     {
       method: 'PUT', path: '/uploads/:id/files/:name', raw: true,
-      handler: (req) => answering(async () => {
+      handler: async (req) => {
         try {
           return { body: await uploads.addFile(req.params.id!, req.params.name!, req.raw!) };
         } catch (err) {
           req.raw!.resume(); // read the refused body to its end so the client gets the answer, not a reset
           throw err;
         }
-      }),
+      },
     },
     {
       method: 'POST', path: '/uploads/:id/complete',
-      handler: (req) => answering(async () => ({ body: await uploads.complete(req.params.id!) })),
+      handler: async (req) => ({ body: await uploads.complete(req.params.id!) }),
     },
-    { method: 'GET', path: '/uploads/:id', handler: (req) => answering(async () => ({ body: uploads.status(req.params.id!) })) },
+    { method: 'GET', path: '/uploads/:id', handler: async (req) => ({ body: uploads.status(req.params.id!) }) },
     {
       method: 'GET', path: '/uploads/:id/tasks',
-      handler: (req) => answering(async () => {
+      handler: async (req) => {
         const ids = new Set(uploads.status(req.params.id!).task_ids);
         return { body: (await tasks.list()).filter((t) => ids.has(t.id)) };
-      }),
+      },
     },
   ];
 }
