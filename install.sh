@@ -51,8 +51,13 @@ if [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ]; then
   touch "$stamp"
 fi
 
-say "building"
-npm run --silent build
+# Build only when a source changed since the last build (a second run with nothing to do is quick).
+built=dist/.petspool-built
+if [ ! -f "$built" ] || [ -n "$(find src test bench tsconfig.json package.json -newer "$built" -print -quit)" ]; then
+  say "building"
+  npm run --silent build
+  touch "$built"
+fi
 
 for d in incoming received collecting compiled validated packed processing downloaded unpacked awaiting_qc sending sent failed aborted ignored outbox inbox logs; do
   mkdir -p "spool/$d"
