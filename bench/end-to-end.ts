@@ -1,0 +1,83 @@
+/**
+ * Benchmark: end-to-end overhead. 400 PET slices of 256×256 are C-STOREd into an appliance child
+ * process with the embedded reference service and two filters; the clock runs from the last input
+ * instance acknowledged to the last output instance acknowledged at a destination SCP (both seen
+ * from this process), minus compilator.quiet_seconds (waiting on purpose) and minus the reference
+ * service's own processing time (the remote's work, not petspool's). Target ≤ 2 s.
+ * Prints the time in each task state, so the next engineer sees where the time goes.
+ * Run: node dist/bench/end-to-end.js
+ */
+import { fileURLToPath } from 'node:url';
+import { runSeriesThroughFlow } from './series-through-flow.js';
+import { secondsPerState } from './appliance-process.js';
+
+const SLICES = 400;
+const SIZE = 256;
+const QUIET_SECONDS = 1;
+const FILTERS = [{ name: 'fwhm4', fwhm_mm: 4 }, { name: 'fwhm6', fwhm_mm: 6 }];
+export const END_TO_END_TARGET_SECONDS = 2;
+
+export interface EndToEndBenchResult {
+  slices: number;
+  filters: number;
+  /** Last input acknowledged → last output acknowledged at the destination. */
+  totalSeconds: number;
+  quietSeconds: number;
+  serviceProcessingSeconds: number;
+  /** totalSeconds − quietSeconds − serviceProcessingSeconds: petspool's own share. */
+  overheadSeconds: number;
+  /**
+   * Time in each task state after the last input was acknowledged, in flow order: collecting is
+   * counted from the last acknowledgement (quiet wait + completeness check), processing includes
+   * the service's work (upload, service, callback, download).
+   */
+  stages: { state: string; seconds: number }[];
+}
+
+export async function benchEndToEnd(): Promise<EndToEndBenchResult> {
+  const run = await runSeriesThroughFlow({ slices: SLICES, size: SIZE, filters: FILTERS, quietSeconds: QUIET_SECONDS, timeoutMs: 150_000 });
+  const totalSeconds = (run.lastOutputAckMs - run.lastInputAckMs) / 1000;
+  const serviceProcessingSeconds = run.serviceProcessingMs / 1000;
+  return {
+    slices: SLICES,
+    filters: FILTERS.length,
+    totalSeconds,
+    quietSeconds: QUIET_SECONDS,
+    serviceProcessingSeconds,
+    overheadSeconds: totalSeconds - QUIET_SECONDS - serviceProcessingSeconds,
+    stages: secondsPerState(run.task).map((s, i) => i === 0 && s.state === 'collecting'
+      ? { state: s.state, seconds: (Date.parse(run.task.history[1]!.at) - run.lastInputAckEpochMs) / 1000 }
+      : s),
+  };
+}
+
+export function formatEndToEnd(r: EndToEndBenchResult): string {
+  return [
+    `end to end: ${r.slices} × ${SIZE}² slices, ${r.filters} filters, embedded reference service, destination SCP on loopback`,
+    `  last input ack → last output ack   ${r.totalSeconds.toFixed(3)} s`,
+    `  − compilator.quiet_seconds         ${r.quietSeconds.toFixed(3)} s`,
+    `  − reference service processing     ${r.serviceProcessingSeconds.toFixed(3)} s`,
+    `  = petspool overhead                ${r.overheadSeconds.toFixed(3)} s   (target ≤ ${END_TO_END_TARGET_SECONDS} s)`,
+    '  time per task state after the last input ack (task history; each state lasts until the next stage moved the task on):',
+    ...r.stages.map((s) => `    ${s.state.padEnd(12)} ${s.seconds.toFixed(3).padStart(8)} s${stageNote(s.state, r)}`),
+  ].join('\n');
+}
+
+/** What a state's time is made of, where that is not obvious from its name. */
+function stageNote(state: string, r: EndToEndBenchResult): string {
+  switch (state) {
+    case 'collecting': return `   quiet wait ${r.quietSeconds} s + completeness check → compiler`;
+    case 'compiled': return '   validator (header rules, licence check)';
+    case 'validated': return '   packer (volume assembly from the DICOM files, .npy, zip)';
+    case 'packed': return '   uploader (copy to the share, POST /processing)';
+    case 'processing': return `   of which the service's own ${r.serviceProcessingSeconds.toFixed(3)} s; the rest: callback, download`;
+    case 'downloaded': return '   unpacker (unzip, checks, Gaussian filters, new DICOM series)';
+    case 'unpacked': return '   QC gate (off)';
+    case 'sending': return '   sender (C-STORE of every output series)';
+    default: return '';
+  }
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  console.log(formatEndToEnd(await benchEndToEnd()));
+}

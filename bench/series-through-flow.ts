@@ -1,0 +1,109 @@
+/**
+ * One synthetic PET series through the whole flow: C-STORE into an appliance child process, the
+ * embedded reference service, the filters, and every output series C-STOREd to a destination SCP
+ * in this process. Records the moments the end-to-end benchmark needs (last input acknowledged,
+ * last output acknowledged), the task's history, the service's own processing time (its log
+ * field processing_ms) and the appliance's peak RSS.
+ */
+import fs from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { FilterConfig } from '../src/config/schema.js';
+import { startStoreScp } from '../src/dicom/scp.js';
+import { sendFiles } from '../src/dicom/scu.js';
+import { synthesizePetSeries } from '../src/dicom/synth.js';
+import { silentLogger } from '../src/log/logger.js';
+import type { TaskRecord } from '../src/spool/task-record.js';
+import { BENCH_DESTINATION_AE, startApplianceProcess, writeBenchConfig } from './appliance-process.js';
+
+export interface FlowOptions {
+  slices: number;
+  size: number;
+  filters: FilterConfig[];
+  quietSeconds: number;
+  timeoutMs: number;
+}
+
+export interface FlowRun {
+  task: TaskRecord;
+  /** performance.now() in this process when the appliance acknowledged the last input instance. */
+  lastInputAckMs: number;
+  /** The same moment in wall-clock ms (Date.now()), to compare with the task history's timestamps. */
+  lastInputAckEpochMs: number;
+  /** performance.now() in this process when the destination acknowledged the last output instance. */
+  lastOutputAckMs: number;
+  /** The reference service's own time for the task (unzip, median, zip), from its log. */
+  serviceProcessingMs: number;
+  outputInstances: number;
+  peakRssMb: number;
+}
+
+/**
+ * The destination keeps its files on tmpfs when there is one: its own fsyncs are the destination's
+ * cost, not petspool's (a PACS answers from its own storage at its own speed).
+ */
+function destinationRoot(): string {
+  return fs.existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir();
+}
+
+export async function runSeriesThroughFlow(opts: FlowOptions): Promise<FlowRun> {
+  const work = await mkdtemp(path.join(os.tmpdir(), 'petspool-bench-flow-'));
+  const destinationDir = await mkdtemp(path.join(destinationRoot(), 'petspool-bench-destination-'));
+  let outputInstances = 0;
+  let lastOutputAckMs = 0;
+  const destination = await startStoreScp({
+    host: '127.0.0.1', port: 0, aeTitle: BENCH_DESTINATION_AE, allowedCallingAeTitles: [], maxAssociations: 8, minFreeMb: 0,
+    receivedDir: destinationDir, logger: silentLogger,
+    onStored: () => { outputInstances++; lastOutputAckMs = performance.now(); },
+  });
+  try {
+    const input = await synthesizePetSeries(path.join(work, 'input'), { slices: opts.slices, size: opts.size });
+    const { configPath, config } = await writeBenchConfig({
+      work, destinationPort: destination.port, quietSeconds: opts.quietSeconds, filters: opts.filters,
+    });
+    const appliance = await startApplianceProcess(configPath, config);
+    try {
+      let lastInputAckMs = 0;
+      let lastInputAckEpochMs = 0;
+      const sent = await sendFiles({
+        host: '127.0.0.1', port: config.dicom.port, calledAeTitle: config.ae_title, callingAeTitle: 'BENCH-SCANNER', files: input,
+        onAccepted: () => { lastInputAckMs = performance.now(); lastInputAckEpochMs = Date.now(); },
+      });
+      if (sent.failed.length) throw new Error(`C-STORE into the appliance failed for ${sent.failed.length} instances: ${sent.failed[0]!.message}`);
+
+      const expected = opts.filters.length * input.length;
+      const deadline = Date.now() + opts.timeoutMs;
+      let task: TaskRecord | undefined;
+      while (outputInstances < expected || !(task = await appliance.taskIn('sent'))) {
+        const failed = (await appliance.taskIn('failed')) ?? (await appliance.taskIn('aborted'));
+        if (failed) throw new Error(`task ${failed.id} ${failed.state}: ${failed.reason}`);
+        if (Date.now() > deadline) throw new Error(`timed out: ${outputInstances}/${expected} output instances delivered`);
+        await sleep(50);
+      }
+      return {
+        task, lastInputAckMs, lastInputAckEpochMs, lastOutputAckMs, outputInstances,
+        serviceProcessingMs: await serviceProcessingMs(() => appliance.logEntries(), task.id),
+        peakRssMb: appliance.peakRssMb(),
+      };
+    } finally {
+      await appliance.stop();
+    }
+  } finally {
+    await destination.close();
+    await rm(work, { recursive: true, force: true });
+    await rm(destinationDir, { recursive: true, force: true });
+  }
+}
+
+/** The processing_ms the reference service logged for the task (the log file is written asynchronously). */
+async function serviceProcessingMs(entries: () => Promise<Record<string, unknown>[]>, taskId: string): Promise<number> {
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    const entry = (await entries()).find((e) => e.task === taskId && typeof e.processing_ms === 'number');
+    if (entry) return entry.processing_ms as number;
+    if (Date.now() > deadline) throw new Error(`the reference service logged no processing_ms for task ${taskId}`);
+    await sleep(100);
+  }
+}
