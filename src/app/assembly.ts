@@ -19,6 +19,7 @@ import { previewRoutes } from '../api/routes/previews.js';
 import { dashboardRoutes } from '../api/routes/dashboard.js';
 import { metrics } from './metrics.js';
 import { resultRoutes, resultStages } from './results.js';
+import type { LoadedConfig } from '../config/load.js';
 
 /**
  * The stages and services of `petspool start`, in flow order. Each part returns its stages,
@@ -42,10 +43,21 @@ export const assembleAppliance: Assembly = async (parts) => {
     ...processReadyRoutes(parts),
   ];
   const api = await startApiService(parts, routes);
+  const backoff = retryBackoff(parts.config);
   const remoteLeg = [
     packerStage(parts),
-    uploaderStage(parts, remote.client, { callbackUrl: callbackUrlFor(parts.config, api.url) }),
-    downloaderStage(parts, remote.client, { embeddedSince: remote.embeddedSince }),
+    uploaderStage(parts, remote.client, { callbackUrl: callbackUrlFor(parts.config, api.url), backoff }),
+    downloaderStage(parts, remote.client, { embeddedSince: remote.embeddedSince, backoff }),
   ];
-  return { stages: [...intake.stages, validatorStage(parts, remote.client), ...remoteLeg, ...resultStages(parts)], services: [...intake.services, ...remote.services, uploads, api] };
+  return {
+    stages: [...intake.stages, validatorStage(parts, remote.client, { backoff }), ...remoteLeg, ...resultStages(parts, { sender: { backoff } })],
+    services: [...intake.services, ...remote.services, uploads, api],
+  };
 };
+
+/** config `retry` as a stage backoff; undefined leaves each stage its own default. */
+function retryBackoff(config: Pick<LoadedConfig, 'retry'>): { initialMs: number; maxMs: number } | undefined {
+  if (!config.retry) return undefined;
+  const initialMs = config.retry.initial_seconds * 1000;
+  return { initialMs, maxMs: Math.max(initialMs, config.retry.max_seconds * 1000) };
+}

@@ -75,6 +75,14 @@ export const configSchema = z.object({
   }).strict(),
   qc: z.object({ required: z.boolean({ error: 'must be true or false' }) }).strict(),
   alerts: z.object({ stage_age_seconds: positiveInt('seconds') }).strict(),
+  /**
+   * Optional: backoff of the retries that wait for something outside to heal (remote service,
+   * share, destinations). Absent: each stage's own default (about 1-5 s doubling to 5 min).
+   */
+  retry: z.object({
+    initial_seconds: z.number({ error: 'must be a number > 0' }).positive('must be a number > 0'),
+    max_seconds: z.number({ error: 'must be a number > 0' }).positive('must be a number > 0'),
+  }).strict().optional(),
 }).strict();
 
 export type Config = z.infer<typeof configSchema>;

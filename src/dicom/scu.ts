@@ -115,7 +115,9 @@ export async function sendFiles(opts: PeerAddress & {
           result.acceptedSopInstanceUids.push(facts.sopInstanceUid);
           await opts.onAccepted?.(facts.sopInstanceUid);
         } else {
-          result.failed.push({ file, status: response.status, message: response.errorComment || `C-STORE status 0x${response.status.toString(16).toUpperCase()}` });
+          // The status always leads: an operator reads "0xA700" in last_error even when the peer explains itself.
+          const status = `C-STORE status 0x${response.status.toString(16).toUpperCase()}`;
+          result.failed.push({ file, status: response.status, message: response.errorComment ? `${status}: ${response.errorComment}` : status });
         }
       } catch (err) {
         result.failed.push({ file, status: null, message: (err as Error).message });

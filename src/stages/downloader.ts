@@ -15,8 +15,9 @@
  *   refused at once.
  * - Without a result remote.processing_timeout_seconds after the upload, the service is asked
  *   (GET /tasks/{id}); a task it lost, failed or cannot report on fails with that reason.
+ * - `tasks retry` of a task this stage failed sends it back to packed/: it is uploaded again.
  */
-import { copyFile, open, rm, stat } from 'node:fs/promises';
+import { copyFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Stats } from 'node:fs';
 import type { ApplianceParts } from '../app/appliance.js';
@@ -25,7 +26,7 @@ import { readResultArchive, ResultArchiveError } from '../remote/result-archive.
 import { checkZip, DEFAULT_ARCHIVE_LIMITS, ZipRefusedError, type ExtractLimits } from '../remote/zip-extract.js';
 import type { Stage, StageJob, StageOutcome } from '../runner/stage.js';
 import type { TaskRecord } from '../spool/task-record.js';
-import { renameDurably, tmpNameIn } from '../spool/durable.js';
+import { fsyncPath, renameDurably, tmpNameIn } from '../spool/durable.js';
 import { archiveNameFor } from './packer.js';
 
 export const RESULT_FILE = 'result.zip';
@@ -126,7 +127,7 @@ export function downloaderStage(parts: Pick<ApplianceParts, 'config'>, remote: R
         if ((err as NodeJS.ErrnoException).code === 'ENOENT' && !(await exists(shared))) return { kind: 'wait', afterMs: pollMs };
         throw err;
       }
-      await fsyncFile(temporary);
+      await fsyncPath(temporary);
       try {
         await checkZip(temporary, RESULT_LIMITS);
       } catch (err) {
@@ -161,6 +162,7 @@ export function downloaderStage(parts: Pick<ApplianceParts, 'config'>, remote: R
     async process(job: StageJob): Promise<StageOutcome> {
       const archive = archiveNameFor(job.id, config.remote.client_id);
       const shared = path.join(inbox, archive);
+      if (retriedAfterFailure(job.record)) return uploadAgain(shared);
       let file: Stats;
       try {
         file = await stat(shared);
@@ -199,6 +201,27 @@ export function downloaderStage(parts: Pick<ApplianceParts, 'config'>, remote: R
   };
 }
 
+/**
+ * Put back by `tasks retry` after this stage failed it (the service lost or failed the task, or its
+ * result was refused): waiting again would only repeat the failure, so the task is processed again.
+ */
+function retriedAfterFailure(record: TaskRecord): boolean {
+  const [before, last] = record.history.slice(-2);
+  return before?.state === 'failed' && last?.state === 'processing';
+}
+
+/** Back to the uploader, without a result of the failed round that could be mistaken for the new one. */
+async function uploadAgain(shared: string): Promise<StageOutcome> {
+  await rm(shared, { force: true });
+  return {
+    kind: 'done', to: 'packed', detail: 'retried after the remote leg failed: uploading again',
+    facts: {
+      uploaded_at: undefined, callback_at: undefined, remote_checked_at: undefined, remote_state: undefined,
+      remote_done_at: undefined, result_damage: undefined, last_error: undefined,
+    },
+  };
+}
+
 /** When the task entered processing/ (for tasks without uploaded_at, e.g. put back by an operator). */
 function enteredProcessingAt(record: TaskRecord): string {
   return [...record.history].reverse().find((h) => h.state === 'processing')?.at ?? record.updated_at;
@@ -208,11 +231,3 @@ async function exists(file: string): Promise<boolean> {
   return stat(file).then(() => true, () => false);
 }
 
-async function fsyncFile(file: string): Promise<void> {
-  const fh = await open(file, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}

@@ -24,7 +24,8 @@ const LICENCE_MEANING: Record<Extract<LicenceCheck, { ok: false }>['code'], stri
   407: 'no model for these reconstruction parameters',
 };
 
-export function validatorStage(parts: ApplianceParts, remote: RemoteClient): Stage {
+export function validatorStage(parts: ApplianceParts, remote: RemoteClient,
+  opts: { backoff?: { initialMs: number; maxMs: number } } = {}): Stage {
   const { config, store } = parts;
   return {
     name: 'validator',
@@ -32,7 +33,7 @@ export function validatorStage(parts: ApplianceParts, remote: RemoteClient): Sta
     to: 'validated',
     concurrency: 2,
     giveUpAfterMs: config.remote.give_up_after_seconds * 1000,
-    backoff: { initialMs: 1000, maxMs: 300_000 },
+    backoff: opts.backoff ?? { initialMs: 1000, maxMs: 300_000 },
     async process(job: StageJob): Promise<StageOutcome> {
       const headers = await readHeaders(path.join(job.dir, INSTANCES_DIR));
       const result = validateSeries(headers, {
