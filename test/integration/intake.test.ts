@@ -31,15 +31,15 @@ async function tasksOfSeries(uid: string): Promise<TaskRecord[]> {
   return (await app.tasks()).filter((t) => t.series_instance_uid === uid);
 }
 
-test('a complete series pushed with storescu becomes one compiled task; a CT series never becomes a task', async () => {
+test('a complete series pushed with storescu becomes one task that is compiled and validated; a CT series never becomes a task', async () => {
   const pet = await synthesizePetSeries(path.join(work, 'pet1'), { slices: 20, size: 32, seed: 1 });
   const ct = await synthesizePetSeries(path.join(work, 'ct1'), { slices: 3, size: 32, ct: true });
   await storescu('SCANNER1', [...pet, ...ct]);
   const seriesUid = (await import('../../src/dicom/read-header.js')).readInstanceHeader(pet[0]).seriesInstanceUid;
   const ctUid = (await import('../../src/dicom/read-header.js')).readInstanceHeader(ct[0]).seriesInstanceUid;
-  const [task] = await app.waitFor('the series to compile', async () => {
+  const [task] = await app.waitFor('the series to be validated', async () => {
     const ts = await tasksOfSeries(seriesUid);
-    return ts.length === 1 && reached(ts[0], 'compiled') ? ts : undefined;
+    return ts.length === 1 && reached(ts[0], 'validated') ? ts : undefined;
   });
   assert.equal(task.images, 20);
   assert.equal(task.sender, 'ae:SCANNER1');
