@@ -2,12 +2,15 @@
  * `npm run bench`: every benchmark in one run, one summary table with the ratios, and the machine
  * facts that make the figures readable (date, CPU, cores, load average before and after: other
  * work on the machine shows up in the ratios). `--json FILE` also writes the rows as JSON;
- * `--only ingest,filter` runs some of them.
+ * `--only ingest,filter,end-to-end,memory,ingest-history` runs some of them.
  */
 import { cpus, loadavg, totalmem } from 'node:os';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { benchIngest } from './ingest.js';
 import { benchFilter } from './filter.js';
+import { benchEndToEnd, END_TO_END_TARGET_SECONDS, formatEndToEnd } from './end-to-end.js';
+import { benchMemory, formatMemory, MEMORY_TARGET_MB } from './memory.js';
+import { benchIngestHistory, formatIngestHistory, INGEST_HISTORY_TARGET_RATIO } from './ingest-history.js';
 
 /** One line of the summary table. `reference` and `ratio` are absent for figures without a reference peer. */
 export interface BenchRow {
@@ -16,11 +19,14 @@ export interface BenchRow {
   reference?: string;
   ratio?: number;
   target?: string;
+  /** Whether the figure meets its target; absent for figures without one. */
+  pass?: boolean;
 }
 
 export interface Benchmark {
   name: string;
-  run(): Promise<BenchRow[]>;
+  /** The summary rows, and optionally a detailed report printed as soon as the benchmark ends. */
+  run(): Promise<{ rows: BenchRow[]; details?: string }>;
 }
 
 const seconds = (s: number) => `${s.toFixed(3)} s`;
@@ -29,13 +35,15 @@ const ingest: Benchmark = {
   name: 'ingest',
   run: async () => {
     const r = await benchIngest();
-    return [
+    // "Flat": the long series may not need more than 10 % over the short one.
+    const shortestMb = r.peakRssMb[0]!.mb;
+    return { rows: [
       { benchmark: `ingest ${r.slices} × 256² slices (storescu → SCP)`, petspool: seconds(r.petspoolSeconds),
-        reference: `DCMTK storescp ${seconds(r.dcmtkSeconds)}`, ratio: r.ratio, target: '≤ 1.0' },
+        reference: `DCMTK storescp ${seconds(r.dcmtkSeconds)}`, ratio: r.ratio, target: '≤ 1.0', pass: r.ratio <= 1 },
       { benchmark: `ingest durability floor (fdatasync+rename+dir fsync, ${r.slices} files)`, petspool: seconds(r.durabilityFloorSeconds) },
       ...r.peakRssMb.map(({ slices, mb }) => ({ benchmark: `SCP peak RSS after ${slices} slices`, petspool: `${mb} MB`,
-        target: 'flat with series length' })),
-    ];
+        target: 'flat with series length', pass: mb <= shortestMb * 1.1 })),
+    ] };
   },
 };
 
@@ -44,23 +52,65 @@ const filter: Benchmark = {
   run: async () => {
     const r = await benchFilter();
     const what = `Gaussian FWHM ${r.fwhmMm} mm on ${r.shape.join('×')}`;
-    return [
-      { benchmark: what, petspool: seconds(r.petspoolSeconds), reference: `scipy ${seconds(r.scipySeconds)}`, ratio: r.ratio, target: '≤ 0.5' },
+    const sharedRatio = r.petspoolSharedSeconds / r.scipySeconds;
+    return { rows: [
+      { benchmark: what, petspool: seconds(r.petspoolSeconds), reference: `scipy ${seconds(r.scipySeconds)}`, ratio: r.ratio, target: '≤ 0.5',
+        pass: r.ratio <= 0.5 },
       { benchmark: `${what}, shared-memory input`, petspool: seconds(r.petspoolSharedSeconds), reference: `scipy ${seconds(r.scipySeconds)}`,
-        ratio: r.petspoolSharedSeconds / r.scipySeconds, target: '≤ 0.5' },
+        ratio: sharedRatio, target: '≤ 0.5', pass: sharedRatio <= 0.5 },
       { benchmark: 'Gaussian max abs difference to scipy', petspool: `${r.maxAbsDifference.toExponential(2)} (volume max ${r.volumeMax.toFixed(0)})` },
-    ];
+    ] };
   },
 };
 
-// ---------------------------------------------------------------------------------------------
-// Issue 8 benchmarks go here: end-to-end overhead (last instance acknowledged → last output
-// acknowledged, minus quiet_seconds and the reference service's processing; target ≤ 2 s for
-// 400 × 256² and two filters), peak RSS for a 1000-slice series through the whole flow
-// (target ≤ 1.5 GB), ingest rate with 100 000 instances of history vs an empty database
-// (target within 10 %). Write each as a Benchmark in its own bench/<name>.ts and list it here.
-// ---------------------------------------------------------------------------------------------
-const BENCHMARKS: Benchmark[] = [ingest, filter];
+const endToEnd: Benchmark = {
+  name: 'end-to-end',
+  run: async () => {
+    const r = await benchEndToEnd();
+    const slowest = [...r.stages].sort((a, b) => b.seconds - a.seconds).slice(0, 3);
+    return {
+      rows: [{
+        benchmark: `end-to-end overhead, ${r.slices} × 256², ${r.filters} filters (last ack in → last ack out)`,
+        petspool: seconds(r.overheadSeconds),
+        reference: `${seconds(r.totalSeconds)} − quiet ${r.quietSeconds} s − service ${seconds(r.serviceProcessingSeconds)}`,
+        target: `≤ ${END_TO_END_TARGET_SECONDS} s`, pass: r.overheadSeconds <= END_TO_END_TARGET_SECONDS,
+      }, {
+        benchmark: 'end-to-end: slowest task states',
+        petspool: slowest.map((st) => `${st.state} ${st.seconds.toFixed(2)} s`).join(', '),
+      }],
+      details: formatEndToEnd(r),
+    };
+  },
+};
+
+const memory: Benchmark = {
+  name: 'memory',
+  run: async () => {
+    const r = await benchMemory();
+    return {
+      rows: [{ benchmark: `appliance peak RSS, ${r.slices} × 256² slices through the whole flow`, petspool: `${r.peakRssMb.toFixed(0)} MB`,
+        target: `≤ ${MEMORY_TARGET_MB} MB (1.5 GiB)`, pass: r.peakRssMb <= MEMORY_TARGET_MB }],
+      details: formatMemory(r),
+    };
+  },
+};
+
+const ingestHistory: Benchmark = {
+  name: 'ingest-history',
+  run: async () => {
+    const r = await benchIngestHistory();
+    return {
+      rows: [{
+        benchmark: `ingest ${r.slices} slices, ${r.historyInstances} instances of history vs empty database (median of ${r.runs})`,
+        petspool: seconds(r.historyMedian), reference: `empty ${seconds(r.emptyMedian)}`, ratio: r.ratio,
+        target: `≤ ${INGEST_HISTORY_TARGET_RATIO.toFixed(2)}`, pass: r.ratio <= INGEST_HISTORY_TARGET_RATIO,
+      }],
+      details: formatIngestHistory(r),
+    };
+  },
+};
+
+const BENCHMARKS: Benchmark[] = [ingest, filter, endToEnd, memory, ingestHistory];
 
 function machine(): { cpu: string; cores: number; memoryGb: number; node: string } {
   const model = /model name\s*:\s*(.+)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? cpus()[0]?.model ?? 'unknown';
@@ -68,8 +118,9 @@ function machine(): { cpu: string; cores: number; memoryGb: number; node: string
 }
 
 function table(rows: BenchRow[]): string {
-  const cells = rows.map((r) => [r.benchmark, r.petspool, r.reference ?? '', r.ratio === undefined ? '' : r.ratio.toFixed(2), r.target ?? '']);
-  const head = ['benchmark', 'petspool', 'reference', 'ratio', 'target'];
+  const cells = rows.map((r) => [r.benchmark, r.petspool, r.reference ?? '', r.ratio === undefined ? '' : r.ratio.toFixed(2), r.target ?? '',
+    r.pass === undefined ? '' : r.pass ? 'PASS' : 'MISS']);
+  const head = ['benchmark', 'petspool', 'reference', 'ratio', 'target', 'status'];
   const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
   const line = (c: string[]) => `| ${c.map((v, i) => v.padEnd(widths[i]!)).join(' | ')} |`;
   return [line(head), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...cells.map(line)].join('\n');
@@ -88,9 +139,12 @@ async function main(): Promise<void> {
   const rows: BenchRow[] = [];
   for (const b of chosen) {
     const started = performance.now();
-    process.stdout.write(`running ${b.name}... `);
-    rows.push(...await b.run());
+    // Per benchmark: other work on the machine during one of them shows up in its figures.
+    process.stdout.write(`running ${b.name} (load average ${loadavg()[0]!.toFixed(2)})... `);
+    const { rows: benchRows, details } = await b.run();
+    rows.push(...benchRows);
     console.log(`${((performance.now() - started) / 1000).toFixed(0)} s`);
+    if (details) console.log(details);
   }
   const loadAfter = loadavg();
   console.log(`load average after: ${loadAfter.map((l) => l.toFixed(2)).join(' ')}\n`);
