@@ -28,6 +28,7 @@ import type { Stage, StageJob, StageOutcome } from '../runner/stage.js';
 import type { TaskRecord } from '../spool/task-record.js';
 import { fsyncPath, renameDurably, tmpNameIn } from '../spool/durable.js';
 import { archiveNameFor } from './packer.js';
+import { metrics } from '../app/metrics.js';
 
 export const RESULT_FILE = 'result.zip';
 
@@ -146,6 +147,7 @@ export function downloaderStage(parts: Pick<ApplianceParts, 'config'>, remote: R
         return damaged(job, file, `sha256 of ${job.id}.npy does not match its metadata.json`);
       }
       await renameDurably(temporary, path.join(job.dir, RESULT_FILE));
+      metrics.add('bytes_downloaded_total', file.size);
       return { sha256: content.npySha256 };
     } finally {
       await rm(temporary, { force: true });

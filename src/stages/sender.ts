@@ -21,6 +21,7 @@ import { effectiveDestinations } from '../app/effective-settings.js';
 import type { Spool } from '../spool/spool.js';
 import { PermanentError, type Stage, type StageJob, type StageOutcome } from '../runner/stage.js';
 import { OUTPUTS_DIR, readSeriesManifest, type OutputSeriesFact, type SeriesManifest } from './unpacker.js';
+import { metrics } from '../app/metrics.js';
 
 /** The delivery journal: one line "<target key>\t<SeriesInstanceUID>\t<SOPInstanceUID>" per accepted instance. */
 export const DELIVERY_FILE = 'delivery.log';
@@ -132,12 +133,14 @@ async function deliverTo(target: DeliveryTarget, series: OutputSeries[], progres
       });
     } catch (err) {
       // Down, refused the association, or broke it: the next series would fare no better.
+      metrics.add('cstore_failures_total', pending.length, { role: 'scu', destination: target.key });
       problems.push(`${target.key} (${target.calledAeTitle}@${target.host}:${target.port}): ${(err as Error).message}`);
       break;
     } finally {
       await progress.saveSummary();
     }
     if (result.failed.length > 0) {
+      metrics.add('cstore_failures_total', result.failed.length, { role: 'scu', destination: target.key });
       const first = result.failed[0]!;
       problems.push(`${target.key}: ${result.failed.length} of ${pending.length} images of ${manifest.filter} not accepted `
         + `(${path.basename(first.file)}: ${first.message})`);

@@ -13,6 +13,7 @@ import { RemoteUnavailableError, type RemoteClient } from '../remote/client.js';
 import { PermanentError, type Stage, type StageJob, type StageOutcome } from '../runner/stage.js';
 import { archiveNameFor, METADATA_FILE } from './packer.js';
 import { copyIntoShare } from '../remote/share-copy.js';
+import { metrics } from '../app/metrics.js';
 
 export interface UploaderOptions {
   /** Where the service calls back: `{api}/process_ready` (connect.ts callbackUrlFor). */
@@ -40,6 +41,7 @@ export function uploaderStage(parts: Pick<ApplianceParts, 'config'>, remote: Rem
       }
       try {
         await copyIntoShare(source, path.join(outbox, archive));
+        metrics.add('bytes_uploaded_total', (await stat(source)).size);
       } catch (err) {
         const e = err as NodeJS.ErrnoException;
         return { kind: 'retry', reason: `cannot write to the share's upload folder ${outbox}: ${e.code ?? ''} ${e.message}`.trim() };

@@ -58,6 +58,13 @@ test('storescu in, reference service, two filters out to a storescp that is down
       const before = await dciodvfyErrors(input[0]);
       const after = await dciodvfyErrors(path.join(pacsDir, files[0]));
       assert.deepEqual([...after].filter((e) => !before.has(e)), [], 'dciodvfy: no error the input did not have');
+      const metrics = await (await fetch(`http://127.0.0.1:${app.config.api.port}/metrics`, {
+        headers: { authorization: `Bearer ${app.config.api.token}` },
+      })).text();
+      const sample = (name: string) => Number(metrics.split('\n').find((l) => l.startsWith(`${name} `))?.split(' ')[1] ?? NaN);
+      assert.ok(sample('petspool_bytes_uploaded_total') > 10_000, 'the upload counted');
+      assert.ok(sample('petspool_bytes_downloaded_total') > 0, 'the download counted');
+      assert.ok(sample('petspool_cstore_failures_total{role="scu",destination="pacs"}') >= 24, 'the refused delivery counted');
     } finally {
       await pacs.stop();
     }
