@@ -13,12 +13,7 @@ import {
 
 /** config.destinations minus the removed names, plus the added ones (an added name replaces the config's). */
 export function effectiveDestinations(config: Pick<LoadedConfig, 'destinations'>, db: Pick<DbData, 'destinations'>): DestinationConfig[] {
-  const removed = new Set(db.destinations.removed);
-  const added = new Set(db.destinations.added.map((d) => d.name));
-  return [
-    ...config.destinations.filter((d) => !removed.has(d.name) && !added.has(d.name)),
-    ...db.destinations.added.filter((d) => !removed.has(d.name)),
-  ];
+  return withoutSource(listLayered(config.destinations, db.destinations));
 }
 
 /** The tracer table the validator matches against: the seed plus operator-added entries. */
@@ -71,25 +66,58 @@ export function parseCode(text: string): { scheme: string; value: string } | und
   return { scheme: text.slice(0, at).trim(), value: text.slice(at + 1).trim() };
 }
 
-/** Where an effective filter comes from: config.yaml, or an operator edit stored in the database. */
+/** Where an effective setting comes from: config.yaml, or an operator edit stored in the database. */
 export type SettingSource = 'config' | 'operator';
 
-export interface ListedFilter extends FilterConfig {
-  source: SettingSource;
-}
+/** Operator edits of a named list from config.yaml: entries added (or replacing a config entry), names removed. */
+interface NamedLayer<T extends { name: string }> { added: T[]; removed: string[] }
 
-/** config.filters minus the removed names, plus the operator's (an operator filter replaces the config's of that name). */
-export function listFilters(config: Pick<LoadedConfig, 'filters'>, db: Pick<DbData, 'filters'>): ListedFilter[] {
-  const removed = new Set(db.filters.removed);
-  const added = new Set(db.filters.added.map((f) => f.name));
+type Listed<T> = T & { source: SettingSource };
+
+function listLayered<T extends { name: string }>(fromConfig: readonly T[], layer: NamedLayer<T>): Listed<T>[] {
+  const removed = new Set(layer.removed);
+  const added = new Set(layer.added.map((x) => x.name));
   return [
-    ...config.filters.filter((f) => !removed.has(f.name) && !added.has(f.name)).map((f) => ({ ...f, source: 'config' as const })),
-    ...db.filters.added.filter((f) => !removed.has(f.name)).map((f) => ({ ...f, source: 'operator' as const })),
+    ...fromConfig.filter((x) => !removed.has(x.name) && !added.has(x.name)).map((x) => ({ ...x, source: 'config' as const })),
+    ...layer.added.filter((x) => !removed.has(x.name)).map((x) => ({ ...x, source: 'operator' as const })),
   ];
 }
 
+function withoutSource<T>(listed: Listed<T>[]): T[] {
+  return listed.map(({ source: _source, ...rest }) => rest as T);
+}
+
+/** Add an entry, or replace the one of that name; true when it replaced one (operator's or config's). */
+function addLayered<T extends { name: string }>(fromConfig: readonly T[], layer: NamedLayer<T>, item: T): boolean {
+  const at = layer.added.findIndex((x) => x.name === item.name);
+  if (at >= 0) layer.added[at] = item;
+  else layer.added.push(item);
+  const replaced = at >= 0 || (!layer.removed.includes(item.name) && fromConfig.some((x) => x.name === item.name));
+  layer.removed = layer.removed.filter((n) => n !== item.name);
+  return replaced;
+}
+
+/** Remove an entry whichever its source (a config entry is hidden); false when none has that name. */
+function removeLayered<T extends { name: string }>(fromConfig: readonly T[], layer: NamedLayer<T>, name: string): boolean {
+  if (!listLayered(fromConfig, layer).some((x) => x.name === name)) return false;
+  layer.added = layer.added.filter((x) => x.name !== name);
+  if (fromConfig.some((x) => x.name === name) && !layer.removed.includes(name)) layer.removed.push(name);
+  return true;
+}
+
+function problemsOf(issues: { path: PropertyKey[]; message: string }[], what: string): string[] {
+  return issues.map((i) => `${i.path.map(String).join('.') || what}: ${i.message}`);
+}
+
+export type ListedFilter = Listed<FilterConfig>;
+
+/** config.filters minus the removed names, plus the operator's (an operator filter replaces the config's of that name). */
+export function listFilters(config: Pick<LoadedConfig, 'filters'>, db: Pick<DbData, 'filters'>): ListedFilter[] {
+  return listLayered(config.filters, db.filters);
+}
+
 export function effectiveFilters(config: Pick<LoadedConfig, 'filters'>, db: Pick<DbData, 'filters'>): FilterConfig[] {
-  return listFilters(config, db).map(({ source: _source, ...filter }) => filter);
+  return withoutSource(listFilters(config, db));
 }
 
 export type SettingEditResult<T> = { ok: true; value: T; replaced: boolean } | { ok: false; problems: string[] };
@@ -100,59 +128,38 @@ export type SettingEditResult<T> = { ok: true; value: T; replaced: boolean } | {
  */
 export function addFilter(config: Pick<LoadedConfig, 'filters'>, store: Store, candidate: unknown): SettingEditResult<FilterConfig> {
   const parsed = filterSchema.safeParse(candidate);
-  if (!parsed.success) return { ok: false, problems: parsed.error.issues.map((i) => `${i.path.join('.') || 'filter'}: ${i.message}`) };
-  const filter = parsed.data;
-  const { added, removed } = store.data.filters;
-  const at = added.findIndex((f) => f.name === filter.name);
-  if (at >= 0) added[at] = filter;
-  else added.push(filter);
-  const replaced = at >= 0 || (!removed.includes(filter.name) && config.filters.some((f) => f.name === filter.name));
-  store.data.filters.removed = removed.filter((n) => n !== filter.name);
+  if (!parsed.success) return { ok: false, problems: problemsOf(parsed.error.issues, 'filter') };
+  const replaced = addLayered(config.filters, store.data.filters, parsed.data);
   store.markDirty();
-  return { ok: true, value: filter, replaced };
+  return { ok: true, value: parsed.data, replaced };
 }
 
 /** Remove a filter, whichever its source; false when no effective filter has that name. Marks the store dirty. */
 export function removeFilter(config: Pick<LoadedConfig, 'filters'>, store: Store, name: string): boolean {
-  if (!listFilters(config, store.data).some((f) => f.name === name)) return false;
-  store.data.filters.added = store.data.filters.added.filter((f) => f.name !== name);
-  if (config.filters.some((f) => f.name === name) && !store.data.filters.removed.includes(name)) store.data.filters.removed.push(name);
-  store.markDirty();
-  return true;
+  const removed = removeLayered(config.filters, store.data.filters, name);
+  if (removed) store.markDirty();
+  return removed;
 }
 
-export interface ListedDestination extends DestinationConfig {
-  source: SettingSource;
-}
+export type ListedDestination = Listed<DestinationConfig>;
 
 export function listDestinations(config: Pick<LoadedConfig, 'destinations'>, db: Pick<DbData, 'destinations'>): ListedDestination[] {
-  const fromOperator = new Set(db.destinations.added.map((d) => d.name));
-  return effectiveDestinations(config, db).map((d) => ({ ...d, source: fromOperator.has(d.name) ? 'operator' as const : 'config' as const }));
+  return listLayered(config.destinations, db.destinations);
 }
 
 /** Add an operator destination, or replace the one of that name (operator's or config's). Marks the store dirty. */
 export function addDestination(config: Pick<LoadedConfig, 'destinations'>, store: Store, candidate: unknown): SettingEditResult<DestinationConfig> {
   const parsed = destinationSchema.safeParse(candidate);
-  if (!parsed.success) return { ok: false, problems: parsed.error.issues.map((i) => `${i.path.join('.') || 'destination'}: ${i.message}`) };
-  const destination = parsed.data;
-  const { added, removed } = store.data.destinations;
-  const at = added.findIndex((d) => d.name === destination.name);
-  if (at >= 0) added[at] = destination;
-  else added.push(destination);
-  const replaced = at >= 0 || (!removed.includes(destination.name) && config.destinations.some((d) => d.name === destination.name));
-  store.data.destinations.removed = removed.filter((n) => n !== destination.name);
+  if (!parsed.success) return { ok: false, problems: problemsOf(parsed.error.issues, 'destination') };
+  const replaced = addLayered(config.destinations, store.data.destinations, parsed.data);
   store.markDirty();
-  return { ok: true, value: destination, replaced };
+  return { ok: true, value: parsed.data, replaced };
 }
 
 export function removeDestination(config: Pick<LoadedConfig, 'destinations'>, store: Store, name: string): boolean {
-  if (!effectiveDestinations(config, store.data).some((d) => d.name === name)) return false;
-  store.data.destinations.added = store.data.destinations.added.filter((d) => d.name !== name);
-  if (config.destinations.some((d) => d.name === name) && !store.data.destinations.removed.includes(name)) {
-    store.data.destinations.removed.push(name);
-  }
-  store.markDirty();
-  return true;
+  const removed = removeLayered(config.destinations, store.data.destinations, name);
+  if (removed) store.markDirty();
+  return removed;
 }
 
 /** qc.required as applied: the operator's setting when there is one, else config.yaml's. */

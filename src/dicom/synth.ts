@@ -16,6 +16,7 @@ import {
   setElement,
   writePart10File,
 } from './write-part10.js';
+import { uniformGenerator } from '../util/prng.js';
 
 export interface SynthOptions {
   /** Number of slices (default 81). */
@@ -126,18 +127,6 @@ const INT16_MAX = 32767;
 
 // ---------------------------------------------------------------------------------------------
 // Phantom
-
-/** Deterministic uniform numbers in [0, 1) (mulberry32). */
-function uniformGenerator(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Deterministic standard normal numbers (Box-Muller on the uniform generator). */
 function normalGenerator(seed: number): () => number {

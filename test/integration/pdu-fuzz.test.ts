@@ -10,6 +10,7 @@ import { echo, sendFiles } from '../../src/dicom/scu.js';
 import { synthesizePetSeries } from '../../src/dicom/synth.js';
 import { associateRequest, pdu } from '../fixtures/raw-association.js';
 import { seededBytes } from '../fixtures/hostile-corpus.js';
+import { uniformGenerator } from '../../src/util/prng.js';
 
 /**
  * Issue 8, hostile input on the wire: a bounded, seeded fuzz run of malformed PDUs against the
@@ -59,18 +60,6 @@ after(async () => {
 async function procStatusKb(field: 'VmRSS' | 'VmHWM'): Promise<number> {
   const status = await readFile(`/proc/${scp.pid}/status`, 'utf8');
   return Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)![1]);
-}
-
-/** mulberry32: the same seed gives the same fuzz run. */
-function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 type Outcome = 'abort' | 'reject' | 'closed' | 'held';
@@ -185,7 +174,7 @@ test('malformed PDUs are aborted cleanly while a well-formed sender keeps storin
     socket.on('close', () => resolve());
   });
 
-  const random = prng(0x8f17);
+  const random = uniformGenerator(0x8f17);
   const started = Date.now();
   const outcomes = new Map<string, Map<Outcome, number>>();
   let next = 0;
