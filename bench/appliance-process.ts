@@ -71,7 +71,9 @@ export interface ApplianceProcess {
 export async function startApplianceProcess(configPath: string, config: Config): Promise<ApplianceProcess> {
   const stderrFile = path.join(path.dirname(configPath), 'appliance.stderr');
   const stderr = fs.openSync(stderrFile, 'w');
-  const child = spawn(process.execPath, [CLI_MAIN, 'start', '--config', configPath], {
+  // e.g. PETSPOOL_BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the appliance.
+  const nodeArgs = (process.env.PETSPOOL_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...nodeArgs, CLI_MAIN, 'start', '--config', configPath], {
     stdio: ['ignore', 'ignore', stderr], env: { ...process.env, PETSPOOL_LOG_LEVEL: 'warn' },
   });
   fs.closeSync(stderr);
