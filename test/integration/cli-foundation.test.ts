@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { writeFile, readdir } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import net from 'node:net';
 import { PETSPOOL_BIN, runCli, tempConfig } from '../helpers/cli.js';
@@ -65,19 +65,22 @@ test('start runs, a second start on the same spool is refused, SIGTERM stops it 
   let log = '';
   child.stderr.on('data', (d) => { log += d; });
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  const deadline = Date.now() + 20_000;
-  while (!/petspool started/.test(log)) {
-    assert.ok(Date.now() < deadline, `not started: ${log}`);
-    await new Promise((r) => setTimeout(r, 50));
+  try {
+    const deadline = Date.now() + 20_000;
+    while (!/petspool started/.test(log)) {
+      assert.ok(Date.now() < deadline, `not started: ${log}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const second = await runCli(['start', '--config', file]);
+    assert.equal(second.code, 3);
+    assert.match(second.stderr, new RegExp(`another petspool process \\(pid ${child.pid}\\) is running on .*Stop it first`));
+    child.kill('SIGTERM');
+    assert.equal(await exited, 0);
+  } finally {
+    child.kill('SIGKILL');
   }
-  const second = await runCli(['start', '--config', file]);
-  assert.equal(second.code, 3);
-  assert.match(second.stderr, /another petspool process is running on .*Stop it first/);
-  child.kill('SIGTERM');
-  assert.equal(await exited, 0);
   assert.match(log, /SIGTERM received/);
   assert.match(log, /petspool stopped/);
   const logs = await readdir(path.join(dir, 'spool', 'logs'));
   assert.ok(logs.some((n) => /^petspool-\d{4}-\d{2}-\d{2}\.jsonl$/.test(n)), `log file in ${logs.join(',')}`);
-  await writeFile(path.join(dir, 'done'), '');
 });
