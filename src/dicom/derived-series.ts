@@ -3,12 +3,16 @@
  * slice keeps the original's patient, study, equipment and PET/SUV attributes, gets new UIDs,
  * references its source instance, and stores the new voxels as int16 with a per-slice
  * RescaleSlope. Output is Explicit VR Little Endian, each file fsynced.
+ * The slices of a series share most of their elements, so one Part10Encoder per series encodes
+ * each distinct element once; files are written first and fsynced together afterwards, so that
+ * the disk flushes overlap instead of queueing behind each write.
  */
-import { mkdir } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { fsyncPath } from '../spool/durable.js';
 import { join } from 'node:path';
 import type { Volume } from '../imaging/volume.js';
 import { formatDS } from './ds.js';
+import { Part10Encoder } from './part10-encoder.js';
 import { newUid } from './uid.js';
 import {
   type DicomDataset,
@@ -20,7 +24,6 @@ import {
   removeElements,
   setElement,
   tagOf,
-  writePart10File,
 } from './write-part10.js';
 
 export interface DerivedSeriesOptions {
@@ -46,6 +49,8 @@ const INT16_MAX = 32767;
 const LO_MAX_LENGTH = 64;
 const ST_MAX_LENGTH = 1024;
 const SLICES_IN_FLIGHT = 8;
+/** fsyncs queued at once (libuv runs a few at a time; more only queue). */
+const FSYNCS_IN_FLIGHT = 16;
 
 /**
  * Attributes of the original that describe its stored pixel values or encoding and would be
@@ -69,8 +74,11 @@ export function derivedSeriesDescription(template: string, original: string, fil
   return text.replace(/\s+/g, ' ').trim().slice(0, LO_MAX_LENGTH).trim();
 }
 
+/** formatDS is slow (it tries every spelling); the slices of a series repeat the same few values. */
+type DSSpellings = Map<unknown, string>;
+
 /** Removes private elements and group lengths everywhere, and re-spells every DS with formatDS. */
-function cleanCopiedDataset(dataset: DicomDataset): void {
+function cleanCopiedDataset(dataset: DicomDataset, spellings: DSSpellings): void {
   for (const [tag, element] of Object.entries(dataset)) {
     const group = parseInt(tag.slice(0, 4), 16);
     const isGroupLength = tag.endsWith('0000');
@@ -79,13 +87,22 @@ function cleanCopiedDataset(dataset: DicomDataset): void {
       continue;
     }
     if (element.vr === 'SQ') {
-      for (const item of element.Value ?? []) cleanCopiedDataset(item as DicomDataset);
+      for (const item of element.Value ?? []) cleanCopiedDataset(item as DicomDataset, spellings);
     } else if (element.vr === 'DS') {
       // dcmjs would write the original text back (it keeps _rawValue); take the number instead.
-      const values = (element.Value ?? []).map((v) => (v === null || v === '' ? v : formatDS(Number(v))));
+      const values = (element.Value ?? []).map((v) => (v === null || v === '' ? v : spellDS(v, spellings)));
       dataset[tag] = { vr: 'DS', Value: values };
     }
   }
+}
+
+function spellDS(value: unknown, spellings: DSSpellings): string {
+  let spelling = spellings.get(value);
+  if (spelling === undefined) {
+    spelling = formatDS(Number(value));
+    spellings.set(value, spelling);
+  }
+  return spelling;
 }
 
 function referenceItem(sopClassUid: string, sopInstanceUid: string): DicomDataset {
@@ -115,10 +132,20 @@ function quantiseSlice(values: Float32Array): { pixels: Int16Array; slope: numbe
   const slope = maxAbs > 0 && Number.isFinite(maxAbs) ? Number(formatDS(maxAbs / INT16_MAX)) : 1;
   const pixels = new Int16Array(values.length);
   for (let i = 0; i < values.length; i++) {
-    const stored = Math.round(values[i]! / slope);
+    const stored = roundHalfUp(values[i]! / slope);
     pixels[i] = stored > INT16_MAX ? INT16_MAX : stored < -INT16_MAX ? -INT16_MAX : stored;
   }
   return { pixels, slope };
+}
+
+/**
+ * Math.round (ties toward +∞) for the values quantiseSlice meets, several times faster in V8.
+ * floor(x + 0.5) differs from it only where x + 0.5 rounds up to the next integer (x just below
+ * one half, e.g. 0.49999999999999994); the correction catches that (r − 0.5 is exact for |r| < 2^52).
+ */
+export function roundHalfUp(x: number): number {
+  const r = Math.floor(x + 0.5);
+  return r - 0.5 > x ? r - 1 : r;
 }
 
 const PET_IMAGE_STORAGE = '1.2.840.10008.5.1.4.1.1.128';
@@ -151,6 +178,8 @@ export async function writeDerivedSeries(options: DerivedSeriesOptions): Promise
   const creationDate = `${now.getFullYear()}${pad(now.getMonth() + 1)}${pad(now.getDate())}`;
   const creationTime = `${pad(now.getHours())}${pad(now.getMinutes())}${pad(now.getSeconds())}`;
   await mkdir(options.outDir, { recursive: true });
+  const encoder = new Part10Encoder();
+  const spellings: DSSpellings = new Map();
 
   const writeSlice = async (slice: number): Promise<string> => {
     const { dataset } = await readPart10File(sourceFiles[slice]!, { headerOnly: true });
@@ -158,7 +187,7 @@ export async function writeDerivedSeries(options: DerivedSeriesOptions): Promise
     const sourceSopInstanceUid = getString(dataset, 'SOPInstanceUID') ?? '';
     const sourceSeriesUid = getString(dataset, 'SeriesInstanceUID') ?? '';
     removeElements(dataset, STORED_PIXEL_ATTRIBUTES);
-    cleanCopiedDataset(dataset);
+    cleanCopiedDataset(dataset, spellings);
 
     setElement(dataset, 'SOPInstanceUID', newUid());
     setElement(dataset, 'SeriesInstanceUID', seriesInstanceUid);
@@ -198,20 +227,25 @@ export async function writeDerivedSeries(options: DerivedSeriesOptions): Promise
     setElement(dataset, 'PixelData', exactArrayBuffer(pixels), 'OW');
 
     const path = join(options.outDir, `IM${String(slice + 1).padStart(5, '0')}.dcm`);
-    await writePart10File(path, dataset, { transferSyntaxUid: TransferSyntax.ExplicitVRLittleEndian, durable: true });
+    await writeFile(path, encoder.encode(dataset, TransferSyntax.ExplicitVRLittleEndian));
     return path;
   };
 
-  // A few slices in flight at once, so that reading, encoding and fsync latency overlap.
+  // A few slices in flight at once, so that reading the sources and writing overlap.
   const files: string[] = new Array<string>(slices);
-  let nextSlice = 0;
-  const worker = async (): Promise<void> => {
-    while (nextSlice < slices) {
-      const slice = nextSlice++;
-      files[slice] = await writeSlice(slice);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(SLICES_IN_FLIGHT, slices) }, worker));
+  await forEachInFlight(slices, SLICES_IN_FLIGHT, async (slice) => {
+    files[slice] = await writeSlice(slice);
+  });
+  await forEachInFlight(slices, FSYNCS_IN_FLIGHT, (slice) => fsyncPath(files[slice]!));
   await fsyncPath(options.outDir);
   return { seriesInstanceUid, files };
+}
+
+/** Runs work(0..count-1) with at most `inFlight` calls pending at once. */
+async function forEachInFlight(count: number, inFlight: number, work: (index: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  const lane = async (): Promise<void> => {
+    while (next < count) await work(next++);
+  };
+  await Promise.all(Array.from({ length: Math.min(inFlight, count) }, lane));
 }

@@ -20,10 +20,15 @@ interface DcmjsDicomDict {
   dict: DicomDataset;
   write(options?: { allowInvalidVRLength?: boolean }): ArrayBuffer;
 }
+interface DcmjsWriteStream {
+  getBuffer(): ArrayBuffer | Uint8Array;
+}
 interface DcmjsApi {
   data: {
     DicomDict: new (meta: DicomDataset) => DcmjsDicomDict;
+    WriteBufferStream: new (defaultSize: number, littleEndian: boolean) => DcmjsWriteStream;
     DicomMessage: {
+      write(dataset: DicomDataset, stream: DcmjsWriteStream, syntax: string, options: { allowInvalidVRLength: boolean }): number;
       readFile(buffer: ArrayBuffer, options?: { ignoreErrors?: boolean; untilTag?: string | null; includeUntilTagValue?: boolean }): DcmjsDicomDict;
     };
     DicomMetaDictionary: { nameMap: Record<string, { tag: string; vr: string }> };
@@ -149,8 +154,8 @@ function swapWords(dataset: DicomDataset): DicomDataset {
   return swapped;
 }
 
-/** Serialises a dataset with its file meta information into Part-10 bytes. */
-export function encodePart10(dataset: DicomDataset, transferSyntaxUid: string = TransferSyntax.ExplicitVRLittleEndian): Buffer {
+/** The file meta information encodePart10 writes for a dataset (without the group length). */
+export function fileMetaFor(dataset: DicomDataset, transferSyntaxUid: string): DicomDataset {
   const meta: DicomDataset = {};
   setElement(meta, 'FileMetaInformationVersion', exactArrayBuffer(new Uint8Array([0, 1])));
   setElement(meta, 'MediaStorageSOPClassUID', getString(dataset, 'SOPClassUID') ?? '');
@@ -158,6 +163,24 @@ export function encodePart10(dataset: DicomDataset, transferSyntaxUid: string = 
   setElement(meta, 'TransferSyntaxUID', transferSyntaxUid);
   setElement(meta, 'ImplementationClassUID', IMPLEMENTATION_CLASS_UID);
   setElement(meta, 'ImplementationVersionName', IMPLEMENTATION_VERSION_NAME);
+  return meta;
+}
+
+/**
+ * The bytes dcmjs writes for one element of a little-endian data set. dcmjs writes a data set
+ * element by element in tag order, each independently of the others, so concatenating these in
+ * tag order gives exactly what encodePart10 writes.
+ */
+export function encodeElement(tag: string, element: DicomElement, transferSyntaxUid: string): Buffer {
+  const stream = new dcmjs.data.WriteBufferStream(256, true);
+  dcmjs.data.DicomMessage.write({ [tag]: element }, stream, transferSyntaxUid, { allowInvalidVRLength: false });
+  const bytes = stream.getBuffer();
+  return Buffer.from(bytes instanceof ArrayBuffer ? new Uint8Array(bytes) : bytes);
+}
+
+/** Serialises a dataset with its file meta information into Part-10 bytes. */
+export function encodePart10(dataset: DicomDataset, transferSyntaxUid: string = TransferSyntax.ExplicitVRLittleEndian): Buffer {
+  const meta = fileMetaFor(dataset, transferSyntaxUid);
   const dicomDict = new dcmjs.data.DicomDict(meta);
   dicomDict.dict = transferSyntaxUid === TransferSyntax.ExplicitVRBigEndian ? swapWords(dataset) : dataset;
   return Buffer.from(dicomDict.write());

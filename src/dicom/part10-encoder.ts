@@ -1,0 +1,131 @@
+/**
+ * Fast Part-10 encoding for many files that share most of their elements, such as the slices of
+ * one derived series: each top-level element's bytes are kept with the element they came from and
+ * reused by a later file whose element is equal, so dcmjs (slow: tens of µs per element) only
+ * encodes what differs from file to file. PixelData (OB/OW, native) is framed directly.
+ * The output is byte for byte what encodePart10 writes (see encodeElement for why).
+ */
+import {
+  type DicomDataset,
+  type DicomElement,
+  TransferSyntax,
+  encodeElement,
+  encodePart10,
+  fileMetaFor,
+} from './write-part10.js';
+
+const PIXEL_DATA = '7FE00010';
+const PREAMBLE_AND_MAGIC = Buffer.concat([Buffer.alloc(128), Buffer.from('DICM', 'latin1')]);
+
+interface CachedElement {
+  /** A copy: the caller may change its own objects after handing them over. */
+  element: DicomElement;
+  bytes: Buffer;
+}
+
+export class Part10Encoder {
+  /** One entry per tag: the last element encoded for it (file meta and data set alike). */
+  private readonly cache = new Map<string, CachedElement>();
+
+  encode(dataset: DicomDataset, transferSyntaxUid: string = TransferSyntax.ExplicitVRLittleEndian): Buffer {
+    const littleEndian = transferSyntaxUid === TransferSyntax.ExplicitVRLittleEndian
+      || transferSyntaxUid === TransferSyntax.ImplicitVRLittleEndian;
+    if (!littleEndian) return encodePart10(dataset, transferSyntaxUid);
+
+    // The file meta group is always Explicit VR Little Endian.
+    const meta = this.encodeElements(fileMetaFor(dataset, transferSyntaxUid), TransferSyntax.ExplicitVRLittleEndian);
+    const body = this.encodeElements(dataset, transferSyntaxUid);
+    return Buffer.concat([PREAMBLE_AND_MAGIC, groupLengthElement(byteLength(meta)), ...meta, ...body]);
+  }
+
+  private encodeElements(dataset: DicomDataset, transferSyntaxUid: string): Buffer[] {
+    const parts: Buffer[] = [];
+    for (const tag of Object.keys(dataset).sort()) {
+      const element = dataset[tag]!;
+      const pixels = tag === PIXEL_DATA ? nativePixelDataElement(element, transferSyntaxUid) : undefined;
+      if (pixels) {
+        parts.push(...pixels);
+        continue;
+      }
+      const cached = this.cache.get(tag);
+      if (cached && sameElement(cached.element, element)) {
+        parts.push(cached.bytes);
+        continue;
+      }
+      const bytes = encodeElement(tag, element, transferSyntaxUid);
+      this.cache.set(tag, { element: copyValue(element) as DicomElement, bytes });
+      parts.push(bytes);
+    }
+    return parts;
+  }
+}
+
+function byteLength(parts: Buffer[]): number {
+  return parts.reduce((sum, part) => sum + part.length, 0);
+}
+
+/** (0002,0000) UL: the length of the rest of the file meta group. */
+function groupLengthElement(length: number): Buffer {
+  const bytes = Buffer.alloc(12);
+  bytes.writeUInt16LE(0x0002, 0);
+  bytes.write('UL', 4, 'latin1');
+  bytes.writeUInt16LE(4, 6);
+  bytes.writeUInt32LE(length, 8);
+  return bytes;
+}
+
+/**
+ * Header and value of a native (not encapsulated) OB/OW PixelData holding one even-length
+ * ArrayBuffer, without copying the value; undefined for anything else (left to dcmjs).
+ */
+function nativePixelDataElement(element: DicomElement, transferSyntaxUid: string): Buffer[] | undefined {
+  const value = element.Value;
+  if ((element.vr !== 'OW' && element.vr !== 'OB') || value?.length !== 1) return undefined;
+  const data = value[0];
+  if (!(data instanceof ArrayBuffer) || data.byteLength % 2 !== 0) return undefined;
+  const explicit = transferSyntaxUid === TransferSyntax.ExplicitVRLittleEndian;
+  const header = Buffer.alloc(explicit ? 12 : 8);
+  header.writeUInt16LE(0x7fe0, 0);
+  header.writeUInt16LE(0x0010, 2);
+  if (explicit) {
+    header.write(element.vr, 4, 'latin1');
+    header.writeUInt32LE(data.byteLength, 8);
+  } else {
+    header.writeUInt32LE(data.byteLength, 4);
+  }
+  return [header, Buffer.from(data)];
+}
+
+/** Deep equality of two elements as dcmjs would write them (Value and the raw text it may keep). */
+function sameElement(a: DicomElement, b: DicomElement): boolean {
+  if (a.vr !== b.vr) return false;
+  return sameValue(a.Value, b.Value) && sameValue((a as { _rawValue?: unknown })._rawValue, (b as { _rawValue?: unknown })._rawValue);
+}
+
+function sameValue(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (a instanceof ArrayBuffer || b instanceof ArrayBuffer) {
+    if (!(a instanceof ArrayBuffer && b instanceof ArrayBuffer) || a.byteLength !== b.byteLength) return false;
+    return Buffer.from(a).equals(Buffer.from(b));
+  }
+  if (ArrayBuffer.isView(a) || ArrayBuffer.isView(b)) return false;
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  const aKeys = Object.keys(a);
+  const bKeys = Object.keys(b);
+  if (aKeys.length !== bKeys.length) return false;
+  for (const key of aKeys) {
+    if (!Object.prototype.hasOwnProperty.call(b, key)) return false;
+    if (!sameValue((a as Record<string, unknown>)[key], (b as Record<string, unknown>)[key])) return false;
+  }
+  return true;
+}
+
+/** A deep copy of plain data (objects, arrays, ArrayBuffers, primitives); dcmjs proxies become plain objects. */
+function copyValue(value: unknown): unknown {
+  if (typeof value !== 'object' || value === null) return value;
+  if (value instanceof ArrayBuffer) return value.slice(0);
+  if (ArrayBuffer.isView(value)) return value; // never equal in sameValue, so never reused
+  if (Array.isArray(value)) return value.map(copyValue);
+  return Object.fromEntries(Object.entries(value).map(([key, v]) => [key, copyValue(v)]));
+}

@@ -1,0 +1,52 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { synthesizePetSeries } from '../../src/dicom/synth.js';
+import { Part10Encoder } from '../../src/dicom/part10-encoder.js';
+import { roundHalfUp } from '../../src/dicom/derived-series.js';
+import { TransferSyntax, decodePart10, encodePart10, exactArrayBuffer, readPart10File, setElement } from '../../src/dicom/write-part10.js';
+
+test('Part10Encoder writes every slice of a series byte for byte as encodePart10 does', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'petspool-encoder-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const files = await synthesizePetSeries(join(dir, 'in'), { slices: 6, size: 16 });
+  for (const transferSyntaxUid of [TransferSyntax.ExplicitVRLittleEndian, TransferSyntax.ImplicitVRLittleEndian]) {
+    const encoder = new Part10Encoder();
+    for (const [slice, file] of files.entries()) {
+      const { dataset } = await readPart10File(file);
+      // What differs per slice in a derived series: new UIDs, numbers, sequences, pixels.
+      setElement(dataset, 'SOPInstanceUID', `1.2.3.${slice}`);
+      setElement(dataset, 'RescaleSlope', 0.5 + slice);
+      setElement(dataset, 'SourceImageSequence', [{ '00081155': { vr: 'UI', Value: [`9.8.${slice}`] } }]);
+      setElement(dataset, 'PixelData', exactArrayBuffer(new Int16Array(256).fill(slice)), 'OW');
+      const fast = encoder.encode(dataset, transferSyntaxUid);
+      assert.deepEqual(fast, encodePart10(dataset, transferSyntaxUid), `slice ${slice}, ${transferSyntaxUid}`);
+      assert.equal(decodePart10(fast).meta['00020003']?.Value?.[0], `1.2.3.${slice}`);
+    }
+  }
+});
+
+test('Part10Encoder does not reuse bytes of an element changed in place after encoding', () => {
+  const encoder = new Part10Encoder();
+  const dataset = {};
+  setElement(dataset, 'SOPClassUID', '1.2.840.10008.5.1.4.1.1.128');
+  setElement(dataset, 'SOPInstanceUID', '1.2.3');
+  setElement(dataset, 'ImageType', ['DERIVED', 'PRIMARY']);
+  encoder.encode(dataset);
+  (dataset as Record<string, { Value: unknown[] }>)['00080008']!.Value[1] = 'SECONDARY';
+  assert.deepEqual(encoder.encode(dataset), encodePart10(dataset));
+});
+
+test('roundHalfUp agrees with Math.round, including just below one half and at ties', () => {
+  const special = [0.49999999999999994, -0.49999999999999994, 0.5, -0.5, 1.5, -1.5, 2.5, -2.5, 0, -0, 1e-300,
+    32767.5, -32767.5, 4503599627370495.5, NaN, Infinity, -Infinity];
+  for (const x of special) assert.equal(Object.is(roundHalfUp(x) + 0, Math.round(x) + 0), true, String(x));
+  let seed = 7;
+  for (let i = 0; i < 200_000; i++) {
+    seed = (seed * 1103515245 + 12345) % 2147483648;
+    const x = (seed / 2147483648 - 0.5) * 70000 + (i % 2 ? 0.5 : 0);
+    assert.equal(roundHalfUp(x), Math.round(x), String(x));
+  }
+});
