@@ -17,6 +17,7 @@ import { newUid } from './uid.js';
 import {
   type DicomDataset,
   TransferSyntax,
+  copyDataset,
   exactArrayBuffer,
   getNumber,
   getString,
@@ -30,6 +31,8 @@ export interface DerivedSeriesOptions {
   volume: Volume;
   /** The original instance files, in the volume's slice order. */
   sourceFiles: string[];
+  /** Their headers, when several series are derived from the same files (read once, not per series). */
+  sourceHeaders?: SourceHeaders;
   /** Folder to write into (created if missing); the caller renames it into place. */
   outDir: string;
   /** Added to the original SeriesNumber. */
@@ -43,6 +46,22 @@ export interface DerivedSeriesOptions {
 export interface DerivedSeries {
   seriesInstanceUid: string;
   files: string[];
+  /** SOPInstanceUID of each file, in the same order. */
+  sopInstanceUids: string[];
+}
+
+/** The headers of a series' source files, each read at most once, handed out as copies to change. */
+export class SourceHeaders {
+  private readonly parsed = new Map<string, Promise<DicomDataset>>();
+
+  async copyOf(file: string): Promise<DicomDataset> {
+    let header = this.parsed.get(file);
+    if (!header) {
+      header = readPart10File(file, { headerOnly: true }).then((p) => p.dataset);
+      this.parsed.set(file, header);
+    }
+    return copyDataset(await header);
+  }
 }
 
 const INT16_MAX = 32767;
@@ -180,16 +199,19 @@ export async function writeDerivedSeries(options: DerivedSeriesOptions): Promise
   await mkdir(options.outDir, { recursive: true });
   const encoder = new Part10Encoder();
   const spellings: DSSpellings = new Map();
+  const sources = options.sourceHeaders ?? new SourceHeaders();
+  const sopInstanceUids: string[] = new Array<string>(slices);
 
   const writeSlice = async (slice: number): Promise<string> => {
-    const { dataset } = await readPart10File(sourceFiles[slice]!, { headerOnly: true });
+    const dataset = await sources.copyOf(sourceFiles[slice]!);
     const sourceSopClassUid = getString(dataset, 'SOPClassUID') ?? '';
     const sourceSopInstanceUid = getString(dataset, 'SOPInstanceUID') ?? '';
     const sourceSeriesUid = getString(dataset, 'SeriesInstanceUID') ?? '';
     removeElements(dataset, STORED_PIXEL_ATTRIBUTES);
     cleanCopiedDataset(dataset, spellings);
 
-    setElement(dataset, 'SOPInstanceUID', newUid());
+    sopInstanceUids[slice] = newUid();
+    setElement(dataset, 'SOPInstanceUID', sopInstanceUids[slice]);
     setElement(dataset, 'SeriesInstanceUID', seriesInstanceUid);
     setElement(dataset, 'SeriesNumber', (getNumber(dataset, 'SeriesNumber') ?? 0) + options.seriesNumberOffset);
     setElement(dataset, 'SeriesDescription', derivedSeriesDescription(template, getString(dataset, 'SeriesDescription') ?? '', options.filterName));
@@ -238,7 +260,7 @@ export async function writeDerivedSeries(options: DerivedSeriesOptions): Promise
   });
   await forEachInFlight(slices, FSYNCS_IN_FLIGHT, (slice) => fsyncPath(files[slice]!));
   await fsyncPath(options.outDir);
-  return { seriesInstanceUid, files };
+  return { seriesInstanceUid, files, sopInstanceUids };
 }
 
 /** Runs work(0..count-1) with at most `inFlight` calls pending at once. */

@@ -9,6 +9,7 @@ import {
   type DicomDataset,
   type DicomElement,
   TransferSyntax,
+  copyPlainValue,
   encodeElement,
   encodePart10,
   fileMetaFor,
@@ -53,7 +54,7 @@ export class Part10Encoder {
         continue;
       }
       const bytes = encodeElement(tag, element, transferSyntaxUid);
-      this.cache.set(tag, { element: copyValue(element) as DicomElement, bytes });
+      this.cache.set(tag, { element: copyPlainValue(element) as DicomElement, bytes });
       parts.push(bytes);
     }
     return parts;
@@ -102,6 +103,7 @@ function sameElement(a: DicomElement, b: DicomElement): boolean {
   return sameValue(a.Value, b.Value) && sameValue((a as { _rawValue?: unknown })._rawValue, (b as { _rawValue?: unknown })._rawValue);
 }
 
+/** Typed-array views are never equal (copyPlainValue does not copy them), so never reused. */
 function sameValue(a: unknown, b: unknown): boolean {
   if (a === b) return true;
   if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
@@ -119,13 +121,4 @@ function sameValue(a: unknown, b: unknown): boolean {
     if (!sameValue((a as Record<string, unknown>)[key], (b as Record<string, unknown>)[key])) return false;
   }
   return true;
-}
-
-/** A deep copy of plain data (objects, arrays, ArrayBuffers, primitives); dcmjs proxies become plain objects. */
-function copyValue(value: unknown): unknown {
-  if (typeof value !== 'object' || value === null) return value;
-  if (value instanceof ArrayBuffer) return value.slice(0);
-  if (ArrayBuffer.isView(value)) return value; // never equal in sameValue, so never reused
-  if (Array.isArray(value)) return value.map(copyValue);
-  return Object.fromEntries(Object.entries(value).map(([key, v]) => [key, copyValue(v)]));
 }

@@ -128,6 +128,23 @@ export function removeElements(dataset: DicomDataset, keywords: readonly string[
   visit(dataset);
 }
 
+/**
+ * A deep copy of a dataset that the caller may change freely (nested items, value arrays and
+ * ArrayBuffers included; dcmjs' accessor proxies become plain objects, which it writes alike).
+ */
+export function copyDataset(dataset: DicomDataset): DicomDataset {
+  return copyPlainValue(dataset) as DicomDataset;
+}
+
+/** Deep copy of plain data: objects, arrays, ArrayBuffers (copied), typed-array views (shared), primitives. */
+export function copyPlainValue(value: unknown): unknown {
+  if (typeof value !== 'object' || value === null) return value;
+  if (value instanceof ArrayBuffer) return value.slice(0);
+  if (ArrayBuffer.isView(value)) return value;
+  if (Array.isArray(value)) return value.map(copyPlainValue);
+  return Object.fromEntries(Object.entries(value).map(([key, v]) => [key, copyPlainValue(v)]));
+}
+
 /** An ArrayBuffer holding exactly the bytes of a typed array (never the whole of a pooled buffer). */
 export function exactArrayBuffer(view: ArrayBufferView): ArrayBuffer {
   return view.buffer.slice(view.byteOffset, view.byteOffset + view.byteLength) as ArrayBuffer;

@@ -32,13 +32,15 @@ function dot(a: readonly number[], b: readonly number[]): number {
   return a[0] * b[0] + a[1] * b[1] + a[2] * b[2];
 }
 
+/** A series' geometry and slice order from its headers alone: an AssembledVolume without voxels. */
+export type ArrangedSlices = Omit<AssembledVolume, 'data'>;
+
 /**
  * Read every file's header, sort the slices by the projection of ImagePositionPatient on the slice
- * normal (ascending: slice index grows along the normal, which works for oblique series too),
- * check they form one regular grid, then decode pixels into a SharedArrayBuffer-backed
- * Float32Array (so the Gaussian filter's workers can read it without a copy).
+ * normal (ascending: slice index grows along the normal, which works for oblique series too) and
+ * check they form one regular grid. No pixel data is decoded.
  */
-export async function assembleVolume(files: string[]): Promise<AssembledVolume> {
+export function arrangeSlices(files: string[]): ArrangedSlices {
   if (files.length === 0) throw new Error('no slices to assemble');
   const slices = files.map((file) => ({ file, header: readInstanceHeader(file) }));
 
@@ -76,19 +78,7 @@ export async function assembleVolume(files: string[]): Promise<AssembledVolume> 
       ? (located[located.length - 1].along - located[0].along) / (located.length - 1)
       : (first.spacingBetweenSlices ?? first.sliceThickness ?? 1);
 
-  const plane = rows * columns;
-  const data = new Float32Array(new SharedArrayBuffer(located.length * plane * 4));
-  for (let z = 0; z < located.length; z++) {
-    const { file, header } = located[z];
-    try {
-      await decodeSliceInto(await readFile(file), header, data, z * plane);
-    } catch (err) {
-      throw new Error(`${file}: ${(err as Error).message}`);
-    }
-  }
-
   return {
-    data,
     shape: [located.length, rows, columns],
     spacing: [sliceSpacing, pixelSpacing[0], pixelSpacing[1]],
     orientation: [...orientation] as Orientation,
@@ -96,4 +86,24 @@ export async function assembleVolume(files: string[]): Promise<AssembledVolume> 
     headers: located.map((s) => s.header),
     files: located.map((s) => s.file),
   };
+}
+
+/**
+ * arrangeSlices, then decode pixels into a SharedArrayBuffer-backed Float32Array (so the Gaussian
+ * filter's workers can read it without a copy).
+ */
+export async function assembleVolume(files: string[]): Promise<AssembledVolume> {
+  const arranged = arrangeSlices(files);
+  const [slices, rows, columns] = arranged.shape;
+  const plane = rows * columns;
+  const data = new Float32Array(new SharedArrayBuffer(slices * plane * 4));
+  for (let z = 0; z < slices; z++) {
+    const file = arranged.files[z];
+    try {
+      await decodeSliceInto(await readFile(file), arranged.headers[z], data, z * plane);
+    } catch (err) {
+      throw new Error(`${file}: ${(err as Error).message}`);
+    }
+  }
+  return { data, ...arranged };
 }

@@ -17,9 +17,8 @@ import path from 'node:path';
 import type { LoadedConfig } from '../config/load.js';
 import type { FilterConfig } from '../config/schema.js';
 import type { Store } from '../db/store.js';
-import { writeDerivedSeries } from '../dicom/derived-series.js';
-import { splitPart10 } from '../dicom/file-meta.js';
-import { assembleVolume } from '../imaging/assemble-volume.js';
+import { SourceHeaders, writeDerivedSeries } from '../dicom/derived-series.js';
+import { arrangeSlices } from '../imaging/assemble-volume.js';
 import { gaussianFilter } from '../imaging/gaussian.js';
 import { mipPng } from '../imaging/mip.js';
 import { readNpy } from '../imaging/npy.js';
@@ -108,7 +107,8 @@ async function unpack(job: StageJob, opts: UnpackerOptions): Promise<StageOutcom
   const instanceFiles = (await readdir(path.join(job.dir, INSTANCES_DIR)).catch(() => [] as string[]))
     .filter((n) => n.endsWith('.dcm')).map((n) => path.join(job.dir, INSTANCES_DIR, n));
   if (instanceFiles.length === 0) throw new PermanentError(`the task has no original instances in ${INSTANCES_DIR}/`);
-  const original = await assembleVolume(instanceFiles);
+  // The original's geometry and slice order come from its headers; its voxels are not needed.
+  const original = arrangeSlices(instanceFiles);
   if (!sameShape(original.shape, resultVolume.shape)) {
     throw new PermanentError(`the original series is ${original.shape.join('x')}, the result ${resultVolume.shape.join('x')}`);
   }
@@ -129,12 +129,24 @@ async function unpack(job: StageJob, opts: UnpackerOptions): Promise<StageOutcom
   }
 
   const outputs: OutputSeriesFact[] = [];
-  for (const filter of filters) {
-    const manifest = await writeFilterOutput(job, filter, {
-      volume, sourceFiles: original.files, processing: result,
+  const sourceHeaders = new SourceHeaders();
+  // The next filter runs (in worker threads) while this thread writes the previous filter's series.
+  const filtering = filters.map(() => undefined as Promise<FilteredVolume> | undefined);
+  const startFilter = (i: number): void => {
+    if (i >= filters.length || filtering[i]) return;
+    filtering[i] = filterUnlessWritten(job, filters[i]!, volume, opts.threads);
+    filtering[i].catch(() => {}); // awaited in its turn; not unhandled if an earlier write fails first
+  };
+  for (const [i, filter] of filters.entries()) {
+    startFilter(i);
+    const filtered = await filtering[i]!;
+    startFilter(i + 1);
+    const manifest = filtered.existing ?? await writeFilterOutput(job, filter, filtered.volume!, {
+      sourceFiles: original.files, sourceHeaders, processing: result,
       seriesNumberOffset: opts.config.output.series_number_offset + all.indexOf(filter),
-      threads: opts.threads,
+      filterMs: filtered.ms,
     });
+    filtering[i] = undefined; // let the filtered volume go
     outputs.push({ filter: filter.name, series_instance_uid: manifest.series_instance_uid, files: manifest.instances.length });
   }
   const skipped = all.filter((f) => !filters.includes(f)).map((f) => f.name);
@@ -197,42 +209,54 @@ function filterSubject(uploaded: TaskMetadata, facts: Record<string, unknown>): 
 }
 
 interface FilterInputs {
-  volume: Volume;
   sourceFiles: string[];
+  sourceHeaders: SourceHeaders;
   processing: TaskMetadata;
   seriesNumberOffset: number;
-  threads?: number;
+  /** How long the filter took, for the log line. */
+  filterMs: number;
 }
 
-/** outputs/<filter>/ and previews/<filter>.png; a complete folder for the same settings is reused. */
-async function writeFilterOutput(job: StageJob, filter: FilterConfig, inputs: FilterInputs): Promise<SeriesManifest> {
-  const outputs = path.join(job.dir, OUTPUTS_DIR);
-  const finalDir = path.join(outputs, filter.name);
+/** A filter's output: the complete series written before a restart, or the filtered volume to write. */
+interface FilteredVolume {
+  existing?: SeriesManifest;
+  volume?: Volume;
+  ms: number;
+}
+
+/** The filtered volume, unless outputs/<filter>/ is complete for the same settings (then reused). */
+async function filterUnlessWritten(job: StageJob, filter: FilterConfig, volume: Volume, threads: number | undefined): Promise<FilteredVolume> {
+  const finalDir = path.join(job.dir, OUTPUTS_DIR, filter.name);
   const blend = filter.blend ?? 0;
   const existing = await readSeriesManifest(finalDir).catch(() => undefined);
   if (existing && existing.fwhm_mm === filter.fwhm_mm && existing.blend === blend) {
     job.log.info(`filter ${filter.name}: reusing the complete series written before the restart`);
-    return existing;
+    return { existing, ms: 0 };
   }
+  const started = Date.now();
+  const data = await gaussianFilter(volume, filter.fwhm_mm, { blend, threads });
+  return { volume: { ...volume, data }, ms: Date.now() - started };
+}
+
+/** outputs/<filter>/ (written as .tmp-<filter>/, renamed whole) and previews/<filter>.png. */
+async function writeFilterOutput(job: StageJob, filter: FilterConfig, filtered: Volume, inputs: FilterInputs): Promise<SeriesManifest> {
+  const outputs = path.join(job.dir, OUTPUTS_DIR);
+  const finalDir = path.join(outputs, filter.name);
   await rm(finalDir, { recursive: true, force: true });
   await ensureDir(outputs);
   const tmpDir = path.join(outputs, `${TMP_PREFIX}${filter.name}`);
   await rm(tmpDir, { recursive: true, force: true });
 
   const started = Date.now();
-  const data = await gaussianFilter(inputs.volume, filter.fwhm_mm, { blend, threads: inputs.threads });
-  const filtered: Volume = { ...inputs.volume, data };
   const series = await writeDerivedSeries({
-    volume: filtered, sourceFiles: inputs.sourceFiles, outDir: tmpDir, seriesNumberOffset: inputs.seriesNumberOffset,
+    volume: filtered, sourceFiles: inputs.sourceFiles, sourceHeaders: inputs.sourceHeaders, outDir: tmpDir,
+    seriesNumberOffset: inputs.seriesNumberOffset,
     filterName: filter.name, seriesDescriptionTemplate: filter.series_description,
     derivationDescription: derivationText(filter, inputs.processing.processing),
   });
-  const instances = [];
-  for (const file of series.files) {
-    instances.push({ file: path.basename(file), sop_instance_uid: splitPart10(await readFile(file)).sopInstanceUid });
-  }
+  const instances = series.files.map((file, i) => ({ file: path.basename(file), sop_instance_uid: series.sopInstanceUids[i]! }));
   const manifest: SeriesManifest = {
-    filter: filter.name, fwhm_mm: filter.fwhm_mm, blend, series_instance_uid: series.seriesInstanceUid, instances,
+    filter: filter.name, fwhm_mm: filter.fwhm_mm, blend: filter.blend ?? 0, series_instance_uid: series.seriesInstanceUid, instances,
   };
   await writeFileDurably(path.join(tmpDir, SERIES_MANIFEST), JSON.stringify(manifest, null, 2) + '\n');
   await renameDurably(tmpDir, finalDir);
@@ -240,7 +264,7 @@ async function writeFilterOutput(job: StageJob, filter: FilterConfig, inputs: Fi
   const previews = path.join(job.dir, PREVIEWS_DIR);
   await ensureDir(previews);
   await writeFileDurably(path.join(previews, `${filter.name}.png`), mipPng(filtered));
-  job.log.info(`filter ${filter.name} (FWHM ${filter.fwhm_mm} mm): ${instances.length} images in ${Date.now() - started} ms`);
+  job.log.info(`filter ${filter.name} (FWHM ${filter.fwhm_mm} mm): ${instances.length} images, filter ${inputs.filterMs} ms, series ${Date.now() - started} ms`);
   return manifest;
 }
 
