@@ -8,15 +8,17 @@
  * end, so a crash leaves either nothing or the finished files (start-up recovery removes `.tmp-*`).
  * Peak memory is one volume: the slices are decoded into one array, written out, then dropped.
  */
+import { createHash } from 'node:crypto';
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import path from 'node:path';
 import type { ApplianceParts } from '../app/appliance.js';
 import { effectiveRadiopharmaceuticals } from '../app/effective-settings.js';
 import { assembleVolume, type AssembledVolume } from '../imaging/assemble-volume.js';
 import { mipPng } from '../imaging/mip.js';
-import { writeNpy } from '../imaging/npy.js';
+import { npyHeader, writeNpy } from '../imaging/npy.js';
 import { AXIS_ORDER } from '../imaging/volume.js';
-import { sha256File, type TaskMetadata } from '../remote/metadata.js';
+import type { TaskMetadata } from '../remote/metadata.js';
 import { packZip } from '../remote/zip-pack.js';
 import { PermanentError, type Stage, type StageJob, type StageOutcome } from '../runner/stage.js';
 import { fsyncPath, renameDurably, writeFileDurably } from '../spool/durable.js';
@@ -61,14 +63,18 @@ export function packerStage(parts: Pick<ApplianceParts, 'config' | 'store'>): St
           throw err;
         }
         const npy = path.join(work, `${job.id}.npy`);
-        await writeNpy(npy, volume.data, volume.shape);
+        // The checksum is taken from memory while the file is written, not read back afterwards.
+        const writing = writeNpy(npy, volume.data, volume.shape);
+        // (finally: never leave the write running, or its failure unhandled, if hashing throws)
+        const npySha256 = await npySha256Of(volume.data, volume.shape).finally(() => writing.catch(() => undefined));
+        await writing;
         const metadata: TaskMetadata = {
           ...headerPart,
           shape: volume.shape,
           axis_order: AXIS_ORDER,
           spacing_mm: volume.spacing,
           orientation: volume.orientation,
-          npy_sha256: await sha256File(npy),
+          npy_sha256: npySha256,
         };
         const preview = mipPng(volume);
         const shape = volume.shape;
@@ -110,4 +116,21 @@ async function assembleFrom(instancesDir: string): Promise<AssembledVolume> {
     if ((err as NodeJS.ErrnoException).code) throw err;
     throw new PermanentError(`cannot assemble the volume: ${(err as Error).message}`);
   }
+}
+
+const HASH_CHUNK_BYTES = 8 << 20;
+
+/**
+ * sha256 of the .npy writeNpy writes for this volume (header, then the voxels as they lie in
+ * memory), hashed in chunks that give the event loop a turn in between, so the write proceeds
+ * meanwhile.
+ */
+async function npySha256Of(data: Float32Array, shape: readonly number[]): Promise<string> {
+  const hash = createHash('sha256').update(npyHeader(shape));
+  const bytes = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  for (let offset = 0; offset < bytes.length; offset += HASH_CHUNK_BYTES) {
+    hash.update(bytes.subarray(offset, offset + HASH_CHUNK_BYTES));
+    await nextTurn();
+  }
+  return hash.digest('hex');
 }

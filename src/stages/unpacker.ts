@@ -12,6 +12,7 @@
  * An output folder is written as outputs/.tmp-<filter>/ and renamed whole, so after a crash it is
  * either complete (and reused) or gone (start-up recovery removes .tmp- entries).
  */
+import { createHash } from 'node:crypto';
 import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { LoadedConfig } from '../config/load.js';
@@ -21,9 +22,9 @@ import { SourceHeaders, writeDerivedSeries } from '../dicom/derived-series.js';
 import { arrangeSlices } from '../imaging/assemble-volume.js';
 import { gaussianFilter } from '../imaging/gaussian.js';
 import { mipPng } from '../imaging/mip.js';
-import { readNpy } from '../imaging/npy.js';
+import { parseNpy } from '../imaging/npy.js';
 import { voxelCount, type Volume } from '../imaging/volume.js';
-import { parseTaskMetadata, sha256File, type TaskMetadata } from '../remote/metadata.js';
+import { parseTaskMetadata, type TaskMetadata } from '../remote/metadata.js';
 import { extractZipSafely, ZipRefusedError, type ExtractLimits } from '../remote/zip-extract.js';
 import { effectiveFilters } from '../app/effective-settings.js';
 import { INSTANCES_DIR, TMP_PREFIX } from '../spool/layout.js';
@@ -182,11 +183,13 @@ async function readResultVolume(taskId: string, resultDir: string, uploaded: Tas
     throw new PermanentError(`result shape ${result.shape.join('x')} differs from the uploaded ${uploaded.shape.join('x')}`);
   }
   const npy = path.join(resultDir, `${taskId}.npy`);
-  const sha = await sha256File(npy).catch(() => { throw new PermanentError(`the result archive has no ${taskId}.npy`); });
+  // Read once: the checksum and the voxels come from the same bytes.
+  const bytes = await readFile(npy).catch(() => { throw new PermanentError(`the result archive has no ${taskId}.npy`); });
+  const sha = createHash('sha256').update(bytes).digest('hex');
   if (sha !== result.npy_sha256) throw new PermanentError(`sha256 of ${taskId}.npy does not match the result metadata.json (damaged result)`);
   let array;
   try {
-    array = await readNpy(npy);
+    array = parseNpy(bytes);
   } catch (err) {
     throw new PermanentError(`${taskId}.npy is unreadable: ${(err as Error).message}`);
   }
