@@ -83,3 +83,12 @@ test('PETSPOOL_CONFIG names the file when --config is not given', async () => {
     else process.env.PETSPOOL_CONFIG = saved;
   }
 });
+
+test('the optional retry backoff is checked like every other key', async () => {
+  const doc = await defaultDoc();
+  assert.equal(validateConfig({ ...doc, retry: { initial_seconds: 0.5, max_seconds: 60 } }).retry?.max_seconds, 60);
+  assert.equal(validateConfig(doc).retry, undefined, 'absent: each stage keeps its own default');
+  const problems = problemsOf({ ...doc, retry: { initial_seconds: -1, max_seconds: 'x' } });
+  assert.ok(problems.some((p) => p.startsWith('retry.initial_seconds:')), problems.join('\n'));
+  assert.ok(problems.some((p) => p.startsWith('retry.max_seconds:')), problems.join('\n'));
+});
