@@ -152,7 +152,8 @@ function quantiseSlice(values: Float32Array): { pixels: Int16Array; slope: numbe
   const pixels = new Int16Array(values.length);
   for (let i = 0; i < values.length; i++) {
     const stored = roundHalfUp(values[i]! / slope);
-    pixels[i] = stored > INT16_MAX ? INT16_MAX : stored < -INT16_MAX ? -INT16_MAX : stored;
+    // "| 0" stores what the Int16Array conversion would (NaN → 0), without V8's slow double path.
+    pixels[i] = (stored > INT16_MAX ? INT16_MAX : stored < -INT16_MAX ? -INT16_MAX : stored) | 0;
   }
   return { pixels, slope };
 }
@@ -230,9 +231,10 @@ export async function writeDerivedSeries(options: DerivedSeriesOptions): Promise
     setElement(dataset, 'ReferencedSeriesSequence', [referencedSeries]);
     setElement(dataset, 'SourceImageSequence', [sourceImageItem(sourceSopClassUid, sourceSopInstanceUid)]);
 
-    setElement(dataset, 'ImageOrientationPatient', volume.orientation);
-    setElement(dataset, 'ImagePositionPatient', volume.positions[slice]!);
-    setElement(dataset, 'PixelSpacing', [volume.spacing[1], volume.spacing[2]]);
+    const spell = (values: readonly number[]): string[] => values.map((v) => spellDS(v, spellings));
+    setElement(dataset, 'ImageOrientationPatient', spell(volume.orientation));
+    setElement(dataset, 'ImagePositionPatient', spell(volume.positions[slice]!));
+    setElement(dataset, 'PixelSpacing', spell([volume.spacing[1], volume.spacing[2]]));
 
     const values = volume.data.subarray(slice * rows * columns, (slice + 1) * rows * columns);
     const { pixels, slope } = quantiseSlice(values);
@@ -245,7 +247,7 @@ export async function writeDerivedSeries(options: DerivedSeriesOptions): Promise
     setElement(dataset, 'HighBit', 15);
     setElement(dataset, 'PixelRepresentation', 1);
     setElement(dataset, 'RescaleIntercept', 0);
-    setElement(dataset, 'RescaleSlope', slope);
+    setElement(dataset, 'RescaleSlope', spellDS(slope, spellings));
     setElement(dataset, 'PixelData', exactArrayBuffer(pixels), 'OW');
 
     const path = join(options.outDir, `IM${String(slice + 1).padStart(5, '0')}.dcm`);
