@@ -86,7 +86,7 @@ interface ChildScp { port: number; child: ChildProcess }
 
 /** Starts this script in `--serve` mode: the SCP alone in its own process. */
 async function startChildScp(receivedDir: string): Promise<ChildScp> {
-  const child = spawn(process.execPath, [fileURLToPath(import.meta.url), '--serve', receivedDir], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [...(process.env.PETSPOOL_BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []), fileURLToPath(import.meta.url), '--serve', receivedDir], { stdio: ['ignore', 'pipe', 'inherit'] });
   const port = await new Promise<number>((resolve, reject) => {
     child.once('exit', (code) => reject(new Error(`SCP child exited with ${code}`)));
     child.stdout!.once('data', (data: Buffer) => resolve(Number(data.toString().trim())));
