@@ -67,8 +67,3 @@ export function loadConfig(explicit?: string): LoadedConfig {
   }
   return validateConfig(doc, file);
 }
-
-/** Parse a config document from YAML text (used by tests and `demo` to derive configs). */
-export function parseConfigYaml(text: string, file: string): LoadedConfig {
-  return validateConfig(YAML.parse(text), file);
-}

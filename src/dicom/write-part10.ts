@@ -147,7 +147,9 @@ export function copyPlainValue(value: unknown): unknown {
 
 /** An ArrayBuffer holding exactly the bytes of a typed array (never the whole of a pooled buffer). */
 export function exactArrayBuffer(view: ArrayBufferView): ArrayBuffer {
-  return view.buffer.slice(view.byteOffset, view.byteOffset + view.byteLength) as ArrayBuffer;
+  // A view over a whole (unpooled, unshared) buffer is used as it is; anything else is copied.
+  const whole = view.byteOffset === 0 && view.byteLength === view.buffer.byteLength && view.buffer instanceof ArrayBuffer;
+  return whole ? view.buffer as ArrayBuffer : view.buffer.slice(view.byteOffset, view.byteOffset + view.byteLength) as ArrayBuffer;
 }
 
 /**

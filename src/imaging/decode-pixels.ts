@@ -6,6 +6,7 @@
  */
 import { createRequire } from 'node:module';
 import type { InstanceHeader } from '../dicom/instance-header.js';
+import { exactArrayBuffer } from '../dicom/write-part10.js';
 
 interface DcmjsElement { vr: string; Value?: unknown[] }
 interface DcmjsModule {
@@ -48,15 +49,6 @@ let codecsReady: Promise<void> | undefined;
 export function initPixelCodecs(): Promise<void> {
   codecsReady ??= codecs.NativeCodecs.isInitialized() ? Promise.resolve() : codecs.NativeCodecs.initializeAsync();
   return codecsReady;
-}
-
-export function needsTranscoding(transferSyntaxUid: string): boolean {
-  return TRANSCODED.has(transferSyntaxUid);
-}
-
-function exactArrayBuffer(bytes: Buffer | Uint8Array): ArrayBuffer {
-  const whole = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.buffer instanceof ArrayBuffer;
-  return whole ? (bytes.buffer as ArrayBuffer) : (bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer);
 }
 
 /** The PixelData bytes of a Part-10 file, little-endian and uncompressed. */

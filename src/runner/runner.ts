@@ -45,10 +45,6 @@ export class Runner extends EventEmitter {
     this.stages.push(...stages);
   }
 
-  get stageCount(): number {
-    return this.stages.length;
-  }
-
   start(): void {
     this.stopped = false;
     for (const stage of this.stages) {

@@ -1,7 +1,7 @@
 import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import {
-  FINISHED_FOLDERS, REASON_FILE, SpoolLayout, TASK_FOLDERS, OTHER_FOLDERS, TMP_PREFIX, isTaskId, stateOfFolder,
+  REASON_FILE, SpoolLayout, TASK_FOLDERS, OTHER_FOLDERS, TMP_PREFIX, isTaskId, stateOfFolder,
   type TaskFolder,
 } from './layout.js';
 import { fsyncPath, renameDurably } from './durable.js';
@@ -207,10 +207,6 @@ export class Spool {
       }
     }
     return report;
-  }
-
-  isFinished(folder: TaskFolder): boolean {
-    return FINISHED_FOLDERS.includes(folder);
   }
 
   /** Age in ms of the oldest entry of a folder (by mtime), or null when empty. */
