@@ -1,11 +1,11 @@
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import type { InstanceHeader, RadiopharmaceuticalInfo } from './instance-header.js';
-import { readHeaderElements, type HeaderDict, type HeaderElement } from './header-elements.js';
+import { walkStructure } from './structure-check.js';
 
-/** One element as dcmjs reads it (or header-elements.ts in the same shape): VR and parsed values. */
-type DcmjsElement = HeaderElement;
-type DcmjsDict = HeaderDict;
+/** One element as dcmjs reads it: VR and the parsed values (strings, numbers or nested items). */
+interface DcmjsElement { vr: string; Value?: unknown[] }
+type DcmjsDict = Record<string, DcmjsElement>;
 interface DcmjsModule {
   data: {
     DicomMessage: {
@@ -36,11 +36,25 @@ export function readInstanceHeader(source: string | Buffer): InstanceHeader {
     throw new Error(`not a DICOM file: ${bytes.length} bytes is shorter than the 132-byte preamble and DICM prefix`);
   }
   if (bytes.toString('latin1', 128, 132) !== 'DICM') throw new Error('not a DICOM file: no DICM prefix');
-  // The walk names structural defects dcmjs would stop quietly at (the header then only looks incomplete).
-  const { structure, elements } = readHeaderElements(bytes);
-  const defect = structure.problem;
+  // dcmjs stops quietly at some defects (the header then only looks incomplete): name them first.
+  const defect = walkStructure(bytes).problem;
   if (defect) throw new Error(defect.startsWith('truncated') ? defect : `malformed DICOM file: ${defect}`);
-  const { meta, dict } = elements ?? readWithDcmjs(bytes);
+
+  let meta: DcmjsDict;
+  let dict: DcmjsDict;
+  try {
+    // dcmjs wants an ArrayBuffer; copy only when this Buffer is a view on a larger (pooled) one.
+    const whole = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength;
+    const arrayBuffer = (whole ? bytes.buffer : bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)) as ArrayBuffer;
+    ({ meta, dict } = dcmjs.data.DicomMessage.readFile(arrayBuffer, {
+      ignoreErrors: false,
+      untilTag: PIXEL_DATA,
+      includeUntilTagValue: false,
+      noCopy: true,
+    }));
+  } catch (err) {
+    throw new Error(`truncated or malformed DICOM file: ${(err as Error).message}`);
+  }
 
   const transferSyntaxUid = str(meta, '00020010');
   if (!transferSyntaxUid) throw new Error('malformed DICOM file: missing TransferSyntaxUID in the file meta header');
@@ -111,23 +125,6 @@ export function readInstanceHeader(source: string | Buffer): InstanceHeader {
     correctedImage: strings(dict, '00280051'),
     radiopharmaceutical: radiopharmaceutical(dict),
   };
-}
-
-/** The rare files the walk's value reader leaves to dcmjs (see header-elements.ts). */
-function readWithDcmjs(bytes: Buffer): { meta: DcmjsDict; dict: DcmjsDict } {
-  try {
-    // dcmjs wants an ArrayBuffer; copy only when this Buffer is a view on a larger (pooled) one.
-    const whole = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength;
-    const arrayBuffer = (whole ? bytes.buffer : bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)) as ArrayBuffer;
-    return dcmjs.data.DicomMessage.readFile(arrayBuffer, {
-      ignoreErrors: false,
-      untilTag: PIXEL_DATA,
-      includeUntilTagValue: false,
-      noCopy: true,
-    });
-  } catch (err) {
-    throw new Error(`truncated or malformed DICOM file: ${(err as Error).message}`);
-  }
 }
 
 /** DICOMDIR files (Media Storage Directory) describe a CD's content; they are not images. */

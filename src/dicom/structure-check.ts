@@ -25,28 +25,12 @@ interface Syntax { explicit: boolean; bigEndian: boolean }
 
 class Defect extends Error {}
 
-/**
- * Told about the elements as the walk passes them, so a reader can pick values without a second
- * parse. `vr` is undefined in Implicit VR. Group 0002 (file meta) elements are reported too.
- */
-export interface ElementVisitor {
-  /** An element with a defined length that is not a sequence; its value is bytes[start, start+length). */
-  value(tag: number, vr: string | undefined, start: number, length: number, depth: number): void;
-  /** An undefined-length element or an SQ (or, in Implicit VR, a tag isSequence accepts). */
-  sequenceStart(tag: number, vr: string | undefined, undefinedLength: boolean): void;
-  sequenceEnd(): void;
-  itemStart(): void;
-  itemEnd(): void;
-  /** Implicit VR only: whether a defined-length element holds items (the dictionary says SQ). */
-  isSequence(tag: number): boolean;
-}
-
 /** Walks one dataset region; throws Defect at the first structural problem. */
 class Walker {
   /** Offset of the top-level PixelData tag, once reached. */
   pixelDataAt: number | undefined;
 
-  constructor(private readonly bytes: Buffer, private readonly syntax: Syntax, private readonly visitor?: ElementVisitor) {}
+  constructor(private readonly bytes: Buffer, private readonly syntax: Syntax) {}
 
   private u16(at: number): number {
     return this.syntax.bigEndian ? this.bytes.readUInt16BE(at) : this.bytes.readUInt16LE(at);
@@ -109,22 +93,13 @@ class Walker {
         throw new Defect(`${name(tag)} ${vr} has an undefined length, allowed only for sequences`);
       }
       // An undefined-length UN is Implicit VR Little Endian inside (Part 5, 6.2.2).
-      const inner = vr === 'UN' ? new Walker(this.bytes, { explicit: false, bigEndian: false }, this.visitor) : this;
-      this.visitor?.sequenceStart(tag, vr, true);
-      const after = inner.sequence(valueStart, end, depth + 1, tag, undefined);
-      this.visitor?.sequenceEnd();
-      return after;
+      const inner = vr === 'UN' ? new Walker(this.bytes, { explicit: false, bigEndian: false }) : this;
+      return inner.sequence(valueStart, end, depth + 1, tag, undefined);
     }
     if (valueStart + length > end) {
       throw new Defect(`truncated: ${name(tag)} claims ${length} bytes but the file ends ${end - valueStart} bytes into it`);
     }
-    if (vr === 'SQ' || (vr === undefined && this.visitor?.isSequence(tag))) {
-      this.visitor?.sequenceStart(tag, vr, false);
-      this.sequence(valueStart, end, depth + 1, tag, valueStart + length);
-      this.visitor?.sequenceEnd();
-    } else {
-      this.visitor?.value(tag, vr, valueStart, length, depth);
-    }
+    if (vr === 'SQ') this.sequence(valueStart, end, depth + 1, tag, valueStart + length);
     return valueStart + length;
   }
 
@@ -138,7 +113,6 @@ class Walker {
       const length = this.u32(at + 4);
       if (itemTag === SEQUENCE_END && limit === undefined) return at + 8;
       if (itemTag !== ITEM) throw new Defect(`${name(tag)} holds ${name(itemTag)} where an item belongs`);
-      this.visitor?.itemStart();
       if (length === UNDEFINED_LENGTH) {
         at = this.elements(at + 8, stop, depth, true);
       } else {
@@ -148,7 +122,6 @@ class Walker {
         this.elements(at + 8, at + 8 + length, depth, false);
         at += 8 + length;
       }
-      this.visitor?.itemEnd();
     }
     if (limit === undefined) throw new Defect(`truncated: ${name(tag)} has no end (sequence delimiter missing)`);
     return at;
@@ -160,10 +133,6 @@ export interface FileStructure {
   problem?: string;
   /** Byte offset of the top-level PixelData element's tag, when the walk reached it. */
   pixelDataAt?: number;
-  /** Where the file meta group ends and the dataset begins (absent when the walk failed before it). */
-  metaEnd?: number;
-  /** The transfer syntax UID as the meta header spells it, trailing NUL/space padding removed. */
-  transferSyntaxUid?: string;
 }
 
 /**
@@ -171,15 +140,15 @@ export interface FileStructure {
  * element, which is left to the pixel data check. A deflated dataset is not walked (dcmjs
  * inflates it itself).
  */
-export function walkStructure(file: Buffer, visitor?: ElementVisitor): FileStructure {
+export function walkStructure(file: Buffer): FileStructure {
   let walker: Walker | undefined;
   try {
-    const metaEnd = metaGroupEnd(file, visitor);
+    const metaEnd = metaGroupEnd(file);
     const transferSyntaxUid = metaTransferSyntax(file, metaEnd);
-    if (transferSyntaxUid === undefined || transferSyntaxUid === DEFLATED) return { metaEnd, transferSyntaxUid };
-    walker = new Walker(file, { explicit: transferSyntaxUid !== IMPLICIT_LE, bigEndian: transferSyntaxUid === EXPLICIT_BE }, visitor);
+    if (transferSyntaxUid === undefined || transferSyntaxUid === DEFLATED) return {};
+    walker = new Walker(file, { explicit: transferSyntaxUid !== IMPLICIT_LE, bigEndian: transferSyntaxUid === EXPLICIT_BE });
     walker.elements(metaEnd, file.length, 0, false);
-    return { pixelDataAt: walker.pixelDataAt, metaEnd, transferSyntaxUid };
+    return { pixelDataAt: walker.pixelDataAt };
   } catch (err) {
     if (err instanceof Defect) return { problem: err.message };
     throw err;
@@ -187,8 +156,8 @@ export function walkStructure(file: Buffer, visitor?: ElementVisitor): FileStruc
 }
 
 /** The file meta group (0002) is Explicit VR Little Endian whatever the dataset's syntax is. */
-function metaGroupEnd(file: Buffer, visitor: ElementVisitor | undefined): number {
-  const walker = new Walker(file, { explicit: true, bigEndian: false }, visitor);
+function metaGroupEnd(file: Buffer): number {
+  const walker = new Walker(file, { explicit: true, bigEndian: false });
   let at = 132;
   while (at + 4 <= file.length && file.readUInt16LE(at) === 0x0002) at = walker.element(at, file.length, 0, walker.tagAt(at));
   return at;
