@@ -1,4 +1,4 @@
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -17,8 +17,9 @@ test("the package root exports the client: import { PetspoolClient } from 'petsp
   assert.equal(root.PetspoolClient, PetspoolClient);
 });
 
-test('upload API + PetspoolClient: upload, import with problems, tasks, results download', async (t) => {
-  const app = await startTestAppliance({ compilator: { quiet_seconds: 0.5, min_images: 30 } });
+/** A running appliance, a work folder and a client for its API, all cleaned up after the test. */
+async function applianceWithClient(t: TestContext, changes: Record<string, unknown> = {}) {
+  const app = await startTestAppliance(changes);
   const work = await mkdtemp(path.join(os.tmpdir(), 'petspool-upload-'));
   t.after(async () => {
     await app.stop();
@@ -26,7 +27,11 @@ test('upload API + PetspoolClient: upload, import with problems, tasks, results 
     await rm(app.dir, { recursive: true, force: true });
   });
   const url = `http://127.0.0.1:${app.config.api.port}`;
-  const client = new PetspoolClient({ url, token: app.config.api.token, pollMs: 100 });
+  return { app, work, url, client: new PetspoolClient({ url, token: app.config.api.token, pollMs: 100 }) };
+}
+
+test('upload API + PetspoolClient: upload, import with problems, tasks, results download', async (t) => {
+  const { app, work, client } = await applianceWithClient(t, { compilator: { quiet_seconds: 0.5, min_images: 30 } });
 
   // A synthetic series in a sub-folder, plus two files that are not DICOM.
   const series = path.join(work, 'study');
@@ -71,15 +76,7 @@ test('upload API + PetspoolClient: upload, import with problems, tasks, results 
 });
 
 test('upload API refusals: empty folder, only non-DICOM, wrong token, bad names, closed upload', async (t) => {
-  const app = await startTestAppliance();
-  const work = await mkdtemp(path.join(os.tmpdir(), 'petspool-upload-'));
-  t.after(async () => {
-    await app.stop();
-    await rm(work, { recursive: true, force: true });
-    await rm(app.dir, { recursive: true, force: true });
-  });
-  const url = `http://127.0.0.1:${app.config.api.port}`;
-  const client = new PetspoolClient({ url, token: app.config.api.token, pollMs: 100 });
+  const { app, work, url, client } = await applianceWithClient(t);
 
   const empty = path.join(work, 'empty');
   await mkdir(empty);
