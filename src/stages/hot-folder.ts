@@ -55,8 +55,10 @@ export async function startHotFolder(opts: HotFolderOptions): Promise<Service & 
     ignoreInitial: false,
     persistent: true,
   });
+  let stopped = false;
   watcher.on('add', (file) => {
-    if (queued.has(file)) return;
+    // chokidar's write-finish timers outlive close(): a file found stable after stop waits for the next start.
+    if (stopped || queued.has(file)) return;
     queued.add(file);
     queue.push(file);
     pump();
@@ -72,6 +74,8 @@ export async function startHotFolder(opts: HotFolderOptions): Promise<Service & 
   return {
     name: 'hot folder',
     stop: async () => {
+      stopped = true;
+      queue.length = 0;
       clearInterval(sweep);
       await watcher.close();
       while (active > 0) await new Promise((r) => setTimeout(r, 20));

@@ -5,6 +5,7 @@ import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import net from 'node:net';
 import { PETSPOOL_BIN, runCli, tempConfig } from '../helpers/cli.js';
+import { synthesizePetSeries } from '../../src/dicom/synth.js';
 
 async function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -74,8 +75,15 @@ test('start runs, a second start on the same spool is refused, SIGTERM stops it 
     const second = await runCli(['start', '--config', file]);
     assert.equal(second.code, 3);
     assert.match(second.stderr, new RegExp(`another petspool process \\(pid ${child.pid}\\) is running on .*Stop it first`));
+    // Files still being checked for completeness in the hot folder must not keep a stopped appliance alive.
+    await synthesizePetSeries(path.join(dir, 'spool', 'incoming', 'drop'), { slices: 40, size: 64 });
+    while (!/new task for series/.test(log)) {
+      assert.ok(Date.now() < deadline + 10_000, `the dropped series was not taken: ${log}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
     child.kill('SIGTERM');
-    assert.equal(await exited, 0);
+    const timeout = new Promise<string>((resolve) => setTimeout(() => resolve('still running 10 s after SIGTERM'), 10_000).unref());
+    assert.equal(await Promise.race([exited, timeout]), 0);
   } finally {
     child.kill('SIGKILL');
   }

@@ -25,5 +25,13 @@ export const startCommand: CommandModule<GlobalArgs, GlobalArgs> = {
       process.once('SIGINT', () => shutdown('SIGINT'));
       process.once('SIGTERM', () => shutdown('SIGTERM'));
     });
+    // Everything is stopped and on disk; timers a library leaves behind (chokidar's write-finish
+    // polls) must not keep a stopped appliance alive. Let the log file flush, then exit.
+    await new Promise<void>((resolve) => {
+      log.on('finish', () => resolve());
+      log.end();
+      setTimeout(resolve, 2000).unref();
+    });
+    process.exit(0);
   },
 };
