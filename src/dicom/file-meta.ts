@@ -2,6 +2,7 @@
  * The Part-10 preamble, DICM prefix and file meta information group that turn a dataset received
  * over the network into a DICOM file. The dataset bytes themselves are written after it unchanged.
  */
+import { longElement, textElement } from './explicit-element.js';
 
 /** petspool's Implementation Class UID (a 2.25 UUID-derived UID, generated once). */
 export const IMPLEMENTATION_CLASS_UID = '2.25.192906388023967226585212500228032549446';
@@ -16,14 +17,14 @@ export interface FileMetaFacts {
 
 export function encodeFileMeta(facts: FileMetaFacts): Buffer {
   const elements = [
-    longElement(0x0001, 'OB', Buffer.from([0x00, 0x01])),
-    shortElement(0x0002, 'UI', facts.sopClassUid),
-    shortElement(0x0003, 'UI', facts.sopInstanceUid),
-    shortElement(0x0010, 'UI', facts.transferSyntaxUid),
-    shortElement(0x0012, 'UI', IMPLEMENTATION_CLASS_UID),
-    shortElement(0x0013, 'SH', IMPLEMENTATION_VERSION_NAME),
+    longElement(0x0002, 0x0001, 'OB', Buffer.from([0x00, 0x01])),
+    textElement(0x0002, 0x0002, 'UI', facts.sopClassUid),
+    textElement(0x0002, 0x0003, 'UI', facts.sopInstanceUid),
+    textElement(0x0002, 0x0010, 'UI', facts.transferSyntaxUid),
+    textElement(0x0002, 0x0012, 'UI', IMPLEMENTATION_CLASS_UID),
+    textElement(0x0002, 0x0013, 'SH', IMPLEMENTATION_VERSION_NAME),
   ];
-  if (facts.sourceAeTitle) elements.push(shortElement(0x0016, 'AE', facts.sourceAeTitle));
+  if (facts.sourceAeTitle) elements.push(textElement(0x0002, 0x0016, 'AE', facts.sourceAeTitle));
   const group = Buffer.concat(elements);
   const head = Buffer.alloc(132 + 12);
   head.write('DICM', 128, 'latin1');
@@ -35,25 +36,6 @@ export function encodeFileMeta(facts: FileMetaFacts): Buffer {
   return Buffer.concat([head, group]);
 }
 
-function shortElement(element: number, vr: string, text: string): Buffer {
-  let value = Buffer.from(text, 'latin1');
-  if (value.length % 2) value = Buffer.concat([value, Buffer.from([vr === 'UI' ? 0x00 : 0x20])]);
-  const head = Buffer.alloc(8);
-  head.writeUInt16LE(0x0002, 0);
-  head.writeUInt16LE(element, 2);
-  head.write(vr, 4, 'latin1');
-  head.writeUInt16LE(value.length, 6);
-  return Buffer.concat([head, value]);
-}
-
-function longElement(element: number, vr: string, value: Buffer): Buffer {
-  const head = Buffer.alloc(12);
-  head.writeUInt16LE(0x0002, 0);
-  head.writeUInt16LE(element, 2);
-  head.write(vr, 4, 'latin1');
-  head.writeUInt32LE(value.length, 8);
-  return Buffer.concat([head, value]);
-}
 
 export interface Part10Parts extends FileMetaFacts {
   /** The dataset bytes after the file meta group, exactly as in the file. */
