@@ -47,11 +47,12 @@ const DEMO_SCANNER_AE = 'DEMO-SCANNER';
 export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
   const work = opts.workDir ?? await mkdtemp(path.join(os.tmpdir(), 'petspool-demo-'));
   const started = Date.now();
-  const received = new Map<string, StoredInstance[]>();
+  // Only what the summary needs: the received bytes stay on disk.
+  const received = new Map<string, Pick<StoredInstance, 'path' | 'header'>[]>();
   const destination = await startStoreScp({
     host: '127.0.0.1', port: 0, aeTitle: DEMO_DESTINATION_AE, allowedCallingAeTitles: [], maxAssociations: 4,
     minFreeMb: 0, receivedDir: path.join(work, 'destination'), logger: opts.log.child({ stage: 'demo-pacs' }),
-    onStored: (i) => received.set(i.header.seriesInstanceUid, [...(received.get(i.header.seriesInstanceUid) ?? []), i]),
+    onStored: ({ path: file, header }) => received.set(header.seriesInstanceUid, [...(received.get(header.seriesInstanceUid) ?? []), { path: file, header }]),
   });
   const config = await demoConfig(opts.base, work, destination.port, opts.slices);
   const appliance = new Appliance(config, opts.log, assembleAppliance);

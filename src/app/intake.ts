@@ -34,11 +34,11 @@ export async function startIntake(parts: ApplianceParts): Promise<Intake> {
   const receivedDir = spool.layout.folder('received');
   const inFlight = new Set<string>();
 
-  const hand = (file: string, header: Parameters<Receiver['receive']>[1] | undefined) => {
+  const hand = (file: string, stored?: { header: Parameters<Receiver['receive']>[1]; data: Buffer }) => {
     if (inFlight.has(file)) return;
     inFlight.add(file);
     const sender = `ae:${path.basename(path.dirname(file))}`;
-    const work = header ? receiver.receive(file, header, sender) : receiver.receiveFile(file, sender);
+    const work = stored ? receiver.receive(file, stored.header, sender, stored.data) : receiver.receiveFile(file, sender);
     void work.catch((err: Error) => log.error(`could not take ${path.relative(spool.root, file)}: ${err.message}; retried within a minute`,
       { stage: 'receiver' })).finally(() => inFlight.delete(file));
   };
@@ -46,7 +46,7 @@ export async function startIntake(parts: ApplianceParts): Promise<Intake> {
     for (const ae of await readdir(receivedDir, { withFileTypes: true })) {
       if (!ae.isDirectory() || ae.name.startsWith('.')) continue;
       const dir = path.join(receivedDir, ae.name);
-      for (const name of (await readdir(dir)).filter((n) => n.endsWith('.dcm')).sort()) hand(path.join(dir, name), undefined);
+      for (const name of (await readdir(dir)).filter((n) => n.endsWith('.dcm')).sort()) hand(path.join(dir, name));
     }
   };
   await sweepReceived();
@@ -57,7 +57,7 @@ export async function startIntake(parts: ApplianceParts): Promise<Intake> {
     host: config.dicom.host, port: config.dicom.port, aeTitle: config.ae_title,
     allowedCallingAeTitles: config.dicom.allowed_calling_ae_titles, maxAssociations: config.dicom.max_associations,
     minFreeMb: config.dicom.min_free_mb, receivedDir, logger: log.child({ stage: 'scp' }),
-    onStored: (instance) => hand(instance.path, instance.header),
+    onStored: (instance) => hand(instance.path, instance),
   });
   const hotFolder = await startHotFolder({ dir: spool.layout.folder('incoming'), receiver, log });
   return {

@@ -54,6 +54,8 @@ export interface StoredInstance {
   transferSyntaxUid: string;
   bytes: number;
   header: InstanceHeader;
+  /** The stored file's bytes, so the receiver checks the pixel data without reading it back. */
+  data: Buffer;
 }
 
 export interface StoreScpStats {
@@ -325,6 +327,7 @@ class StoreAssociation extends dimse.Scp {
           sopInstanceUid: stored.header.sopInstanceUid,
           transferSyntaxUid,
           bytes: file.length,
+          data: file,
           header: stored.header,
         });
       } catch (err) {
