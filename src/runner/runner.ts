@@ -86,13 +86,20 @@ export class Runner extends EventEmitter {
   private async scan(stage: Stage): Promise<void> {
     if (this.stopped || this.scanning.has(stage.name)) return;
     this.scanning.add(stage.name);
+    // The earliest moment a task skipped for now is due: a wait of 1 s must not last a scan interval more.
+    let nextDueAt = Infinity;
     try {
       const busy = this.inFlight.get(stage.name)!;
       const limit = stage.concurrency ?? 1;
       const now = Date.now();
       for (const id of await this.spool.taskIds(stage.from)) {
         if (busy.size >= limit) break;
-        if (busy.has(id) || (this.notBefore.get(id) ?? 0) > now) continue;
+        if (busy.has(id)) continue;
+        const due = this.notBefore.get(id) ?? 0;
+        if (due > now) {
+          nextDueAt = Math.min(nextDueAt, due);
+          continue;
+        }
         busy.add(id);
         const run = this.runJob(stage, id).finally(() => {
           busy.delete(id);
@@ -105,7 +112,7 @@ export class Runner extends EventEmitter {
       this.log.error(`scanning ${stage.from}/ failed: ${(err as Error).message}`, { stage: stage.name });
     } finally {
       this.scanning.delete(stage.name);
-      if (!this.timers.has(stage.name)) this.schedule(stage, this.scanIntervalMs);
+      if (!this.timers.has(stage.name)) this.schedule(stage, Math.min(this.scanIntervalMs, Math.max(0, nextDueAt - Date.now())));
     }
   }
 

@@ -10,10 +10,10 @@ import { PermanentError, type Stage, type StageOutcome } from '../../src/runner/
 import { backoffDelayMs } from '../../src/runner/backoff.js';
 import { silentLogger } from '../../src/log/logger.js';
 
-async function setup(stages: Stage[]) {
+async function setup(stages: Stage[], scanIntervalMs = 20) {
   const spool = new Spool(await mkdtemp(path.join(os.tmpdir(), 'petspool-runner-')));
   await spool.init();
-  const runner = new Runner(spool, silentLogger, { scanIntervalMs: 20 });
+  const runner = new Runner(spool, silentLogger, { scanIntervalMs });
   runner.register(stages);
   const transitions: StageTransition[] = [];
   runner.on('transition', (t: StageTransition) => transitions.push(t));
@@ -117,6 +117,24 @@ test('wait looks again later without counting an attempt; concurrency is respect
   for (const id of ids) {
     assert.equal(seen.get(id), 3);
     assert.equal((await spool.locateTask(id)).record.attempts, 0);
+  }
+});
+
+test('a wait ends when it is due, not at the next periodic scan', async () => {
+  const looks: number[] = [];
+  // A scan interval far longer than the wait: the task must still be looked at once its wait is over.
+  const { spool, runner } = await setup([stage(async (): Promise<StageOutcome> => {
+    looks.push(Date.now());
+    return looks.length < 3 ? { kind: 'wait', afterMs: 100 } : { kind: 'done' };
+  })], 60_000);
+  const id = await addTask(spool);
+  runner.start();
+  await until(async () => (await spool.taskIds('validated')).includes(id), 3000);
+  await runner.stop();
+  assert.equal(looks.length, 3);
+  for (let i = 1; i < looks.length; i++) {
+    const gap = looks[i]! - looks[i - 1]!;
+    assert.ok(gap >= 95 && gap < 1000, `look ${i} came ${gap} ms after the previous one (wait was 100 ms)`);
   }
 });
 
