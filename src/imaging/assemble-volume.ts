@@ -36,13 +36,15 @@ function dot(a: readonly number[], b: readonly number[]): number {
 export type ArrangedSlices = Omit<AssembledVolume, 'data'>;
 
 /**
- * Read every file's header, sort the slices by the projection of ImagePositionPatient on the slice
- * normal (ascending: slice index grows along the normal, which works for oblique series too) and
- * check they form one regular grid. No pixel data is decoded.
+ * Sort the slices by the projection of ImagePositionPatient on the slice normal (ascending: slice
+ * index grows along the normal, which works for oblique series too) and check they form one
+ * regular grid. `headers[i]`, when given, is the header of `files[i]` read earlier (a task's
+ * headers.json); otherwise every file's header is read. No pixel data is decoded.
  */
-export function arrangeSlices(files: string[]): ArrangedSlices {
+export function arrangeSlices(files: string[], headers?: readonly InstanceHeader[]): ArrangedSlices {
   if (files.length === 0) throw new Error('no slices to assemble');
-  const slices = files.map((file) => ({ file, header: readInstanceHeader(file) }));
+  if (headers && headers.length !== files.length) throw new Error(`${headers.length} headers given for ${files.length} files`);
+  const slices = files.map((file, i) => ({ file, header: headers?.[i] ?? readInstanceHeader(file) }));
 
   const first = slices[0].header;
   const orientation = first.imageOrientationPatient;
@@ -92,8 +94,8 @@ export function arrangeSlices(files: string[]): ArrangedSlices {
  * arrangeSlices, then decode pixels into a SharedArrayBuffer-backed Float32Array (so the Gaussian
  * filter's workers can read it without a copy).
  */
-export async function assembleVolume(files: string[]): Promise<AssembledVolume> {
-  const arranged = arrangeSlices(files);
+export async function assembleVolume(files: string[], headers?: readonly InstanceHeader[]): Promise<AssembledVolume> {
+  const arranged = arrangeSlices(files, headers);
   const [slices, rows, columns] = arranged.shape;
   const plane = rows * columns;
   const data = new Float32Array(new SharedArrayBuffer(slices * plane * 4));

@@ -2,6 +2,7 @@ import type { Stage, StageOutcome } from '../runner/stage.js';
 import type { ApplianceParts } from '../app/appliance.js';
 import { checkCompleteness } from '../rules/completeness.js';
 import type { CollectingIndex } from './collecting-index.js';
+import { writeTaskHeaders } from './task-headers.js';
 
 /** How often a task that is not complete yet is looked at again (a new instance may have come). */
 const RECHECK_MS = 1000;
@@ -26,6 +27,8 @@ export function compilatorStage(parts: ApplianceParts, index: CollectingIndex): 
       const result = checkCompleteness(task.headers, { minImages: rules.min_images, maxGapRatio: rules.max_gap_ratio });
       if (result.ready) {
         index.forget(task.id);
+        // The later stages take the headers from here instead of parsing every file again.
+        await writeTaskHeaders(job.dir, task.headers.map((header) => ({ file: task.files.get(header.sopInstanceUid)!, header })));
         return {
           kind: 'done', detail: `${task.headers.length} slices, complete`,
           patch: { images: task.headers.length, series_description: task.headers[0]?.seriesDescription },

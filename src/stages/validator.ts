@@ -5,17 +5,13 @@
  * licence refusal fails it with the service's words; an unreachable service is retried with backoff
  * until remote.give_up_after_seconds.
  */
-import { readdir, readFile, stat } from 'node:fs/promises';
-import path from 'node:path';
 import type { ApplianceParts } from '../app/appliance.js';
 import { effectiveDestinations, effectiveRadiopharmaceuticals } from '../app/effective-settings.js';
-import { readInstanceHeader } from '../dicom/read-header.js';
-import type { InstanceHeader } from '../dicom/instance-header.js';
 import { RemoteUnavailableError, type LicenceCheck, type RemoteClient } from '../remote/client.js';
 import { validateSeries } from '../rules/validation.js';
-import { PermanentError, type Stage, type StageJob, type StageOutcome } from '../runner/stage.js';
-import { INSTANCES_DIR } from '../spool/layout.js';
+import type { Stage, StageJob, StageOutcome } from '../runner/stage.js';
 import { IncompleteHeaderError, seriesMetadata } from './series-metadata.js';
+import { readTaskInstances } from './task-headers.js';
 
 /** What each refusal code of /check_model means, for the failure reason an operator reads. */
 const LICENCE_MEANING: Record<Extract<LicenceCheck, { ok: false }>['code'], string> = {
@@ -35,7 +31,7 @@ export function validatorStage(parts: ApplianceParts, remote: RemoteClient,
     giveUpAfterMs: config.remote.give_up_after_seconds * 1000,
     backoff: opts.backoff ?? { initialMs: 1000, maxMs: 300_000 },
     async process(job: StageJob): Promise<StageOutcome> {
-      const headers = await readHeaders(path.join(job.dir, INSTANCES_DIR));
+      const headers = (await readTaskInstances(job.dir)).map((i) => i.header);
       const result = validateSeries(headers, {
         destinationsConfigured: effectiveDestinations(config, store.data).length,
         radiopharmaceuticals: effectiveRadiopharmaceuticals(store.data),
@@ -75,25 +71,4 @@ export function validatorStage(parts: ApplianceParts, remote: RemoteClient,
       };
     },
   };
-}
-
-/** Headers of every instance of the task; an unreadable file fails the task (it cannot heal). */
-async function readHeaders(instancesDir: string): Promise<InstanceHeader[]> {
-  const names = (await readdir(instancesDir).catch(async (err: NodeJS.ErrnoException) => {
-    // A task folder without instances cannot heal; a task folder that is gone was moved away (abort).
-    const taskStillThere = await stat(path.dirname(instancesDir)).then(() => true, () => false);
-    if (err.code === 'ENOENT' && taskStillThere) throw new PermanentError(`the task has no ${INSTANCES_DIR}/ folder`);
-    throw err;
-  })).filter((n) => n.endsWith('.dcm')).sort();
-  const headers: InstanceHeader[] = [];
-  for (const name of names) {
-    // Read asynchronously, parse synchronously: the event loop stays free while the disk works.
-    const bytes = await readFile(path.join(instancesDir, name));
-    try {
-      headers.push(readInstanceHeader(bytes));
-    } catch (err) {
-      throw new PermanentError(`${INSTANCES_DIR}/${name} is unreadable: ${(err as Error).message}`);
-    }
-  }
-  return headers;
 }

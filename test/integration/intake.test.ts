@@ -43,6 +43,11 @@ test('a complete series pushed with storescu becomes one task that is compiled a
   });
   assert.equal(task.images, 20);
   assert.equal(task.sender, 'ae:SCANNER1');
+  // The compilator left the headers it had for the later stages, one per instance file.
+  const { dir } = await app.appliance.parts.spool.locateTask(task.id);
+  const cached = JSON.parse(await readFile(path.join(dir, 'headers.json'), 'utf8')) as { name: string; header: { seriesInstanceUid: string } }[];
+  assert.deepEqual(cached.map((e) => e.name).sort(), (await readdir(path.join(dir, 'instances'))).sort());
+  assert.ok(cached.every((e) => e.header.seriesInstanceUid === seriesUid));
   assert.equal((await tasksOfSeries(ctUid)).length, 0, 'CT makes no task');
   const ignored = await readdir(path.join(app.config.spool_dir, 'ignored', ctUid));
   assert.equal(ignored.length, 3, 'CT instances kept in ignored/');
