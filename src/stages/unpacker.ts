@@ -13,7 +13,7 @@
  * either complete (and reused) or gone (start-up recovery removes .tmp- entries).
  */
 import { createHash } from 'node:crypto';
-import { readdir, readFile, rm, stat } from 'node:fs/promises';
+import { readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { LoadedConfig } from '../config/load.js';
 import type { FilterConfig } from '../config/schema.js';
@@ -31,6 +31,7 @@ import { INSTANCES_DIR, TMP_PREFIX } from '../spool/layout.js';
 import { ensureDir, renameDurably, writeFileDurably } from '../spool/durable.js';
 import { PermanentError, type Stage, type StageJob, type StageOutcome } from '../runner/stage.js';
 import { applicableFilters, derivationText, type FilterSubject } from './post-filters.js';
+import { readTaskInstances } from './task-headers.js';
 
 export const UPLOADED_METADATA_FILE = 'metadata.json';
 export const RESULT_ZIP = 'result.zip';
@@ -105,11 +106,10 @@ async function unpack(job: StageJob, opts: UnpackerOptions): Promise<StageOutcom
   const result = await readMetadata(path.join(resultDir, 'metadata.json'), 'the result metadata.json');
   const resultVolume = await readResultVolume(job.id, resultDir, uploaded, result);
 
-  const instanceFiles = (await readdir(path.join(job.dir, INSTANCES_DIR)).catch(() => [] as string[]))
-    .filter((n) => n.endsWith('.dcm')).map((n) => path.join(job.dir, INSTANCES_DIR, n));
-  if (instanceFiles.length === 0) throw new PermanentError(`the task has no original instances in ${INSTANCES_DIR}/`);
+  const instances = await readTaskInstances(job.dir);
+  if (instances.length === 0) throw new PermanentError(`the task has no original instances in ${INSTANCES_DIR}/`);
   // The original's geometry and slice order come from its headers; its voxels are not needed.
-  const original = arrangeSlices(instanceFiles);
+  const original = arrangeSlices(instances.map((i) => i.file), instances.map((i) => i.header));
   if (!sameShape(original.shape, resultVolume.shape)) {
     throw new PermanentError(`the original series is ${original.shape.join('x')}, the result ${resultVolume.shape.join('x')}`);
   }
