@@ -1,4 +1,4 @@
-import { open, readFile } from 'node:fs/promises';
+import { open, readFile, type FileHandle } from 'node:fs/promises';
 
 /**
  * NumPy .npy format version 1.0, little-endian float32 C-order only: what the remote service
@@ -44,23 +44,36 @@ export async function writeNpy(file: string, data: Float32Array, shape: readonly
 
 export interface NpyArray { data: Float32Array; shape: number[] }
 
-/** Parse an .npy buffer holding little-endian float32 in C order; anything else is refused. */
-export function parseNpy(buf: Buffer): NpyArray {
-  if (buf.length < 10 || !buf.subarray(0, 6).equals(MAGIC.subarray(0, 6))) throw new Error('not an .npy file (bad magic)');
-  const major = buf[6];
-  const headerLen = major === 1 ? buf.readUInt16LE(8) : buf.readUInt32LE(8);
-  const start = major === 1 ? 10 : 12;
-  const dict = buf.toString('latin1', start, start + headerLen);
+/** Where the header dict lies, from the first bytes of a file (magic, version, header length). */
+function headerSpan(prefix: Buffer): { start: number; length: number } {
+  if (prefix.length < 10 || !prefix.subarray(0, 6).equals(MAGIC.subarray(0, 6))) throw new Error('not an .npy file (bad magic)');
+  const major = prefix[6];
+  if (major === 1) return { start: 10, length: prefix.readUInt16LE(8) };
+  if (prefix.length < 12) throw new Error('.npy header is cut short');
+  return { start: 12, length: prefix.readUInt32LE(8) };
+}
+
+/** The shape from a header dict of little-endian float32 in C order; anything else is refused. */
+function shapeOf(dict: string): number[] {
   if (!/'descr':\s*'<f4'/.test(dict)) throw new Error(`.npy dtype is not little-endian float32: ${dict.trim()}`);
   if (/'fortran_order':\s*True/.test(dict)) throw new Error('.npy in Fortran order is not supported');
   const m = /'shape':\s*\(([^)]*)\)/.exec(dict);
   if (!m) throw new Error('.npy header has no shape');
-  const shape = m[1].split(',').map((s) => s.trim()).filter(Boolean).map(Number);
+  return m[1]!.split(',').map((s) => s.trim()).filter(Boolean).map(Number);
+}
+
+function checkDataBytes(dataBytes: number, shape: number[]): number {
   const count = shape.reduce((a, b) => a * b, 1);
-  const offset = start + headerLen;
-  if (buf.length - offset !== count * 4) {
-    throw new Error(`.npy data is ${buf.length - offset} bytes, shape ${shape.join('x')} needs ${count * 4}`);
-  }
+  if (dataBytes !== count * 4) throw new Error(`.npy data is ${dataBytes} bytes, shape ${shape.join('x')} needs ${count * 4}`);
+  return count;
+}
+
+/** Parse an .npy buffer holding little-endian float32 in C order; anything else is refused. */
+export function parseNpy(buf: Buffer): NpyArray {
+  const span = headerSpan(buf);
+  const shape = shapeOf(buf.toString('latin1', span.start, span.start + span.length));
+  const offset = span.start + span.length;
+  const count = checkDataBytes(buf.length - offset, shape);
   // Copy into an aligned buffer: the data offset is a multiple of 64 but the Buffer may be pooled.
   const data = new Float32Array(count);
   Buffer.from(data.buffer).set(buf.subarray(offset));
@@ -69,4 +82,42 @@ export function parseNpy(buf: Buffer): NpyArray {
 
 export async function readNpy(file: string): Promise<NpyArray> {
   return parseNpy(await readFile(file));
+}
+
+/** Headers longer than this are not numpy's (it pads to 64 bytes; a 3D shape needs well under 1 KiB). */
+const MAX_HEADER_BYTES = 64 * 1024;
+
+/**
+ * Read an .npy file (checked as parseNpy does) straight into a SharedArrayBuffer-backed array:
+ * one read from the file into memory worker threads can use without a copy.
+ */
+export async function readNpyShared(file: string): Promise<NpyArray> {
+  const fh = await open(file, 'r');
+  try {
+    const { size } = await fh.stat();
+    const prefix = Buffer.alloc(12);
+    const { bytesRead } = await fh.read(prefix, 0, prefix.length, 0);
+    const span = headerSpan(prefix.subarray(0, bytesRead));
+    if (span.length > MAX_HEADER_BYTES) throw new Error(`.npy header of ${span.length} bytes is implausibly long`);
+    const dict = Buffer.alloc(span.length);
+    await readFully(fh, dict, span.start);
+    const shape = shapeOf(dict.toString('latin1'));
+    const offset = span.start + span.length;
+    const count = checkDataBytes(size - offset, shape);
+    const data = new Float32Array(new SharedArrayBuffer(count * 4));
+    await readFully(fh, new Uint8Array(data.buffer), offset);
+    return { data, shape };
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Fill `target` from `position` on; a file shorter than that (changed meanwhile) is an error. */
+async function readFully(fh: FileHandle, target: Uint8Array, position: number): Promise<void> {
+  const maxRead = 1 << 30;
+  for (let at = 0; at < target.length;) {
+    const { bytesRead } = await fh.read(target, at, Math.min(maxRead, target.length - at), position + at);
+    if (bytesRead === 0) throw new Error(`.npy file ended ${target.length - at} bytes early`);
+    at += bytesRead;
+  }
 }

@@ -1,5 +1,4 @@
-import { createWriteStream } from 'node:fs';
-import { mkdir, mkdtemp, open, rename, rm, rmdir, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, rename, rm, rmdir, stat, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { Transform, Writable, type Readable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -44,12 +43,7 @@ export async function extractZipSafely(zipPath: string, destDir: string, limits:
   const partial = await mkdtemp(path.join(destDir, '.partial-'));
   const placed: string[] = [];
   try {
-    const entries = await walkZip(zipPath, limits, async (name) => {
-      const target = path.join(partial, name);
-      await mkdir(path.dirname(target), { recursive: true });
-      return createWriteStream(target, { flags: 'wx' });
-    });
-    for (const { name } of entries) await fsync(path.join(partial, name));
+    const entries = await extractZipInto(zipPath, partial, limits);
     for (const { name } of entries) {
       const target = path.join(destDir, name);
       await mkdir(path.dirname(target), { recursive: true });
@@ -68,6 +62,33 @@ export async function extractZipSafely(zipPath: string, destDir: string, limits:
   }
 }
 
+/** Sees an entry's checked bytes as they stream past (e.g. to hash them); chosen per entry name. */
+export type EntryObserver = (name: string) => ((chunk: Buffer) => void) | undefined;
+
+/**
+ * Extract every file entry of `zipPath` into the existing, empty folder `dir` in one pass through
+ * the decompressor, with the checks of checkZip (names, counts, sizes, CRC-32). Each file and each
+ * folder written is fsynced, so once this returns the content survives a crash; `dir` should be a
+ * temporary folder the caller renames into place when it is satisfied with the content (and
+ * removes on failure: a refused archive leaves what was written so far). `observe` gets each
+ * entry's bytes on the way; they are only known sound once this resolves.
+ */
+export async function extractZipInto(zipPath: string, dir: string, limits: ExtractLimits, observe?: EntryObserver): Promise<ZipEntryInfo[]> {
+  const folders = new Set<string>([dir]);
+  const entries = await walkZip(zipPath, limits, async (name) => {
+    const target = path.join(dir, name);
+    const parent = path.dirname(target);
+    if (!folders.has(parent)) {
+      await mkdir(parent, { recursive: true });
+      for (let f = parent; f.startsWith(dir) && !folders.has(f); f = path.dirname(f)) folders.add(f);
+    }
+    return new DurableFileSink(target);
+  }, observe);
+  // Deepest first, so that every folder's new entries are durable before its parent's.
+  for (const folder of [...folders].sort((a, b) => b.length - a.length)) await fsync(folder);
+  return entries;
+}
+
 /**
  * Read every entry through the decompressor and check its CRC and size, writing nothing: tells
  * whether an archive arrived whole and sound. Returns the file entries.
@@ -80,7 +101,7 @@ export async function checkZip(zipPath: string, limits: ExtractLimits = DEFAULT_
 type EntrySink = (name: string) => Promise<Writable>;
 
 /** Open, validate every name and declared size, then stream each file entry, checked, to `sink`. */
-async function walkZip(zipPath: string, limits: ExtractLimits, sink: EntrySink): Promise<ZipEntryInfo[]> {
+async function walkZip(zipPath: string, limits: ExtractLimits, sink: EntrySink, observe?: EntryObserver): Promise<ZipEntryInfo[]> {
   const zip = await openZip(zipPath);
   try {
     if (zip.entryCount > limits.maxEntries) {
@@ -103,7 +124,7 @@ async function walkZip(zipPath: string, limits: ExtractLimits, sink: EntrySink):
       let readFailed = false;
       data.once('error', () => { readFailed = true; });
       try {
-        await pipeline(data, new CheckedBytes(entry, name, limits, budget), await sink(name));
+        await pipeline(data, new CheckedBytes(entry, name, limits, budget, observe?.(name)), await sink(name));
       } catch (err) {
         if (err instanceof ZipRefusedError) throw err;
         if (readFailed) throw new ZipRefusedError(`entry ${name} is corrupt: ${(err as Error).message}`);
@@ -196,6 +217,7 @@ class CheckedBytes extends Transform {
     private readonly name: string,
     private readonly limits: ExtractLimits,
     private readonly budget: { total: number },
+    private readonly onChunk: ((chunk: Buffer) => void) | undefined,
   ) {
     super();
   }
@@ -213,6 +235,7 @@ class CheckedBytes extends Transform {
       return done(new ZipRefusedError(`entry ${this.name} expands past the ${formatBytes(this.entry.uncompressedSize)} its header declares`));
     }
     this.crc = crc32(chunk, this.crc);
+    this.onChunk?.(chunk);
     done(null, chunk);
   }
 
@@ -222,6 +245,51 @@ class CheckedBytes extends Transform {
     }
     if (this.crc !== this.entry.crc32) return done(new ZipRefusedError(`entry ${this.name} is corrupt (CRC-32 mismatch)`));
     done();
+  }
+}
+
+/**
+ * Writes an entry into a new file (never over an existing one, so a name given twice or a link
+ * planted beforehand cannot redirect it) and fsyncs it before the stream finishes.
+ */
+class DurableFileSink extends Writable {
+  private handle: FileHandle | undefined;
+
+  constructor(private readonly file: string) {
+    super({ highWaterMark: 1024 * 1024 });
+  }
+
+  override _construct(done: (err?: Error | null) => void): void {
+    open(this.file, 'wx').then((h) => { this.handle = h; done(); }, done);
+  }
+
+  override _writev(chunks: { chunk: Buffer }[], done: (err?: Error | null) => void): void {
+    writeAll(this.handle!, chunks.map((c) => c.chunk)).then(() => done(), done);
+  }
+
+  override _final(done: (err?: Error | null) => void): void {
+    this.handle!.sync().then(() => done(), done);
+  }
+
+  override _destroy(err: Error | null, done: (err?: Error | null) => void): void {
+    const handle = this.handle;
+    this.handle = undefined;
+    if (!handle) return done(err);
+    handle.close().then(() => done(err), (closeErr: Error) => done(err ?? closeErr));
+  }
+}
+
+/** writev until every byte is written: a short write must not pass for a complete file. */
+async function writeAll(handle: FileHandle, buffers: Buffer[]): Promise<void> {
+  let pending = buffers;
+  while (pending.length > 0) {
+    let { bytesWritten } = await handle.writev(pending);
+    if (bytesWritten === 0) throw new Error('the disk accepted no more bytes');
+    while (pending.length > 0 && bytesWritten >= pending[0]!.length) {
+      bytesWritten -= pending[0]!.length;
+      pending = pending.slice(1);
+    }
+    if (pending.length > 0 && bytesWritten > 0) pending = [pending[0]!.subarray(bytesWritten), ...pending.slice(1)];
   }
 }
 

@@ -1,15 +1,22 @@
 /**
  * Downloader stage: processing/ -> downloaded/. Waits for `{task_id}_{client_id}.zip` in the
- * share's results folder (share.inbox) and takes it into the task folder as `result.zip`.
+ * share's results folder (share.inbox) and takes its content into the task folder as `result/`
+ * ({task_id}.npy + metadata.json).
  *
  * - The share may be an SMB/NFS mount where inotify sees nothing the other side writes, so the
  *   folder is polled every share.poll_seconds; the service's callback (POST /process_ready) makes
  *   the runner look at once.
  * - A file is taken only once complete: announced by the callback, or unchanged in size and mtime
  *   since the previous look, or older than one poll interval.
- * - It is copied under a temporary name, fsynced, checked (sound zip within the size limits; the
- *   sha256 of the .npy matches metadata.json) and only then renamed to `result.zip` and removed
- *   from the share, together with the upload it answers. The unpacker extracts it.
+ * - It is read from the share once, straight through the decompressor (result-archive.ts): every
+ *   entry checked (names, sizes within limits sized for the uploaded volume, CRC-32) and written
+ *   into a temporary folder, the .npy's sha256 computed on the way and compared with metadata.json,
+ *   everything fsynced, the folder renamed to `result/`. Only then is the archive removed from the
+ *   share, together with the upload it answers. No copy of the archive is kept: `result/` holds its
+ *   verified content, and the unpacker reads the volume from there without hashing it again.
+ * - A crash before the rename leaves a `.tmp-` folder (removed by start-up recovery) and the
+ *   archive on the share, which is taken again; a crash after it leaves `result/`, and the task
+ *   moves on even if the archive is already off the share.
  * - A damaged archive may still be being written: it is looked at again and fails the task when it
  *   stays damaged. An archive that breaks the rules (an entry escaping the folder, a zip bomb) is
  *   refused at once.
@@ -17,22 +24,23 @@
  *   (GET /tasks/{id}); a task it lost, failed or cannot report on fails with that reason.
  * - `tasks retry` of a task this stage failed sends it back to packed/: it is uploaded again.
  */
-import { copyFile, rm, stat } from 'node:fs/promises';
+import { readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Stats } from 'node:fs';
 import type { ApplianceParts } from '../app/appliance.js';
 import { RemoteUnavailableError, type RemoteClient, type RemoteTaskStatus } from '../remote/client.js';
-import { readResultArchive, ResultArchiveError } from '../remote/result-archive.js';
-import { checkZip, DEFAULT_ARCHIVE_LIMITS, ZipRefusedError, type ExtractLimits } from '../remote/zip-extract.js';
+import { parseTaskMetadata } from '../remote/metadata.js';
+import {
+  extractResultArchive, readVerifiedResult, RESULT_DIR, resultArchiveLimits, ResultArchiveError, ResultChecksumError,
+} from '../remote/result-archive.js';
+import { DEFAULT_ARCHIVE_LIMITS, ZipRefusedError, type ExtractLimits } from '../remote/zip-extract.js';
+import { voxelCount } from '../imaging/volume.js';
 import type { Stage, StageJob, StageOutcome } from '../runner/stage.js';
 import type { TaskRecord } from '../spool/task-record.js';
-import { fsyncPath, renameDurably, tmpNameIn } from '../spool/durable.js';
-import { archiveNameFor } from './packer.js';
+import { archiveNameFor, METADATA_FILE } from './packer.js';
 import { metrics } from '../app/metrics.js';
 
-export const RESULT_FILE = 'result.zip';
-
-/** Limits a result archive must keep: a volume and its metadata, plain names. */
+/** Limits a result archive must keep when the uploaded volume's size is unknown: plain names, no bomb. */
 export const RESULT_LIMITS: ExtractLimits = { ...DEFAULT_ARCHIVE_LIMITS, allowedNames: /^[A-Za-z0-9._-]+$/ };
 
 /** Looks at an unchanged damaged archive before the task fails. */
@@ -118,40 +126,39 @@ export function downloaderStage(parts: Pick<ApplianceParts, 'config'>, remote: R
     };
   }
 
-  /** Copy, check, and place `result.zip`; the outcome says what to do when the archive is not usable. */
+  /** Extract, check and place `result/`; the outcome says what to do when the archive is not usable. */
   async function take(job: StageJob, shared: string, file: Stats): Promise<StageOutcome | { sha256: string }> {
-    const temporary = tmpNameIn(job.dir, RESULT_FILE);
     try {
-      try {
-        await copyFile(shared, temporary);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT' && !(await exists(shared))) return { kind: 'wait', afterMs: pollMs };
-        throw err;
-      }
-      await fsyncPath(temporary);
-      try {
-        await checkZip(temporary, RESULT_LIMITS);
-      } catch (err) {
-        if (!(err instanceof ZipRefusedError)) throw err;
+      const { npySha256 } = await extractResultArchive(shared, path.join(job.dir, RESULT_DIR), job.id, await limitsFor(job.dir));
+      metrics.add('bytes_downloaded_total', file.size);
+      return { sha256: npySha256 };
+    } catch (err) {
+      if (err instanceof ZipRefusedError) {
+        if (!(await exists(shared))) return { kind: 'wait', afterMs: pollMs };
         if (DAMAGE_PATTERN.test(err.message)) return damaged(job, file, err.message);
         return { kind: 'fail', reason: `the result archive was refused: ${err.message}` };
       }
-      let content;
-      try {
-        content = await readResultArchive(temporary, job.id);
-      } catch (err) {
-        if (err instanceof ResultArchiveError) return { kind: 'fail', reason: `the result archive is not usable: ${err.message}` };
-        return damaged(job, file, (err as Error).message);
-      }
-      if (content.npySha256 !== content.metadata.npy_sha256) {
-        return damaged(job, file, `sha256 of ${job.id}.npy does not match its metadata.json`);
-      }
-      await renameDurably(temporary, path.join(job.dir, RESULT_FILE));
-      metrics.add('bytes_downloaded_total', file.size);
-      return { sha256: content.npySha256 };
-    } finally {
-      await rm(temporary, { force: true });
+      if (err instanceof ResultArchiveError) return { kind: 'fail', reason: `the result archive is not usable: ${err.message}` };
+      if (err instanceof ResultChecksumError) return damaged(job, file, err.message);
+      if (!(await exists(shared))) return { kind: 'wait', afterMs: pollMs };
+      throw err;
     }
+  }
+
+  /** The result is in place: clear the share of it and of the upload it answers. */
+  async function finish(job: StageJob, archive: string, sha256: string, detail: string): Promise<StageOutcome> {
+    await rm(path.join(inbox, archive), { force: true }).then(
+      () => job.log.info(`took ${archive} from the share`),
+      (err: Error) => job.log.warn(`result taken, but ${archive} could not be removed from the share: ${err.message}`),
+    );
+    // The service is done with the upload; the task folder keeps its own copy.
+    await rm(path.join(config.share.outbox, archive), { force: true })
+      .catch((err: Error) => job.log.warn(`the upload ${archive} could not be removed from the share: ${err.message}`));
+    return {
+      kind: 'done',
+      detail,
+      facts: { downloaded_at: new Date().toISOString(), result_sha256: sha256, result_damage: undefined, last_error: undefined },
+    };
   }
 
   return {
@@ -164,13 +171,18 @@ export function downloaderStage(parts: Pick<ApplianceParts, 'config'>, remote: R
     async process(job: StageJob): Promise<StageOutcome> {
       const archive = archiveNameFor(job.id, config.remote.client_id);
       const shared = path.join(inbox, archive);
-      if (retriedAfterFailure(job.record)) return uploadAgain(shared);
+      if (retriedAfterFailure(job.record)) return uploadAgain(shared, job.dir);
       let file: Stats;
       try {
         file = await stat(shared);
       } catch (err) {
         const e = err as NodeJS.ErrnoException;
-        if (e.code === 'ENOENT') return waitingForResult(job);
+        if (e.code === 'ENOENT') {
+          // Placed before a restart that came before the share was cleared.
+          const placed = await readVerifiedResult(path.join(job.dir, RESULT_DIR), job.id);
+          if (placed) return finish(job, archive, placed.npySha256, `result ${archive} downloaded (taken before a restart)`);
+          return waitingForResult(job);
+        }
         return { kind: 'retry', reason: `cannot read the share's results folder ${inbox}: ${e.code ?? e.message}` };
       }
 
@@ -187,19 +199,28 @@ export function downloaderStage(parts: Pick<ApplianceParts, 'config'>, remote: R
         return taken;
       }
       lastLook.delete(job.id);
-      await rm(shared).then(
-        () => job.log.info(`took ${archive} from the share`),
-        (err: Error) => job.log.warn(`result taken, but ${archive} could not be removed from the share: ${err.message}`),
-      );
-      // The service is done with the upload; the task folder keeps its own copy.
-      await rm(path.join(config.share.outbox, archive), { force: true })
-        .catch((err: Error) => job.log.warn(`the upload ${archive} could not be removed from the share: ${err.message}`));
-      return {
-        kind: 'done',
-        detail: `result ${archive} downloaded`,
-        facts: { downloaded_at: new Date().toISOString(), result_sha256: taken.sha256, result_damage: undefined, last_error: undefined },
-      };
+      return finish(job, archive, taken.sha256, `result ${archive} downloaded`);
     },
+  };
+}
+
+/**
+ * Limits sized for the uploaded volume (the task folder's metadata.json), within RESULT_LIMITS:
+ * the archive is written to local disk, so a bomb or a wrong volume is stopped at its size.
+ */
+async function limitsFor(taskDir: string): Promise<ExtractLimits> {
+  let voxels: number;
+  try {
+    voxels = voxelCount(parseTaskMetadata(JSON.parse(await readFile(path.join(taskDir, METADATA_FILE), 'utf8')) as unknown).shape);
+  } catch {
+    return RESULT_LIMITS;
+  }
+  const sized = resultArchiveLimits(voxels);
+  return {
+    maxEntries: Math.min(sized.maxEntries, RESULT_LIMITS.maxEntries),
+    maxEntryBytes: Math.min(sized.maxEntryBytes, RESULT_LIMITS.maxEntryBytes),
+    maxTotalBytes: Math.min(sized.maxTotalBytes, RESULT_LIMITS.maxTotalBytes),
+    allowedNames: RESULT_LIMITS.allowedNames,
   };
 }
 
@@ -213,8 +234,9 @@ function retriedAfterFailure(record: TaskRecord): boolean {
 }
 
 /** Back to the uploader, without a result of the failed round that could be mistaken for the new one. */
-async function uploadAgain(shared: string): Promise<StageOutcome> {
+async function uploadAgain(shared: string, taskDir: string): Promise<StageOutcome> {
   await rm(shared, { force: true });
+  await rm(path.join(taskDir, RESULT_DIR), { recursive: true, force: true });
   return {
     kind: 'done', to: 'packed', detail: 'retried after the remote leg failed: uploading again',
     facts: {

@@ -1,18 +1,18 @@
 /**
- * Unpacker (downloaded → unpacked): opens the result archive the downloader left in the task
- * folder, checks it against what was uploaded, and turns the processed volume into one new DICOM
- * series per applicable post-filter, with a MIP preview of each.
+ * Unpacker (downloaded → unpacked): reads the result the downloader left in the task folder,
+ * checks it against what was uploaded, and turns the processed volume into one new DICOM series
+ * per applicable post-filter, with a MIP preview of each.
  *
  * Task folder layout it reads and writes:
  *   metadata.json              what the packer uploaded (shape, scanner, tracer)
- *   result.zip                 the service's archive (downloader)
- *   result/                    its extracted contents: {task_id}.npy + metadata.json
+ *   result/                    the service's result, verified: {task_id}.npy + metadata.json
+ *                              (downloader; a folder of an earlier version has result.zip instead,
+ *                              extracted and verified here the same way)
  *   outputs/<filter>/          IM00001.dcm... + series.json (the manifest the sender reads)
  *   previews/<filter>.png
  * An output folder is written as outputs/.tmp-<filter>/ and renamed whole, so after a crash it is
  * either complete (and reused) or gone (start-up recovery removes .tmp- entries).
  */
-import { createHash } from 'node:crypto';
 import { readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { LoadedConfig } from '../config/load.js';
@@ -22,20 +22,21 @@ import { SourceHeaders, writeDerivedSeries } from '../dicom/derived-series.js';
 import { arrangeSlices } from '../imaging/assemble-volume.js';
 import { gaussianFilter } from '../imaging/gaussian.js';
 import { mipPng } from '../imaging/mip.js';
-import { parseNpy } from '../imaging/npy.js';
+import { readNpyShared } from '../imaging/npy.js';
 import { voxelCount, type Volume } from '../imaging/volume.js';
 import { parseTaskMetadata, type TaskMetadata } from '../remote/metadata.js';
-import { extractZipSafely, ZipRefusedError, type ExtractLimits } from '../remote/zip-extract.js';
+import {
+  extractResultArchive, LEGACY_RESULT_ZIP, RESULT_DIR, resultArchiveLimits, ResultArchiveError, ResultChecksumError,
+} from '../remote/result-archive.js';
+import { ZipRefusedError } from '../remote/zip-extract.js';
 import { effectiveFilters } from '../app/effective-settings.js';
 import { INSTANCES_DIR, TMP_PREFIX } from '../spool/layout.js';
-import { ensureDir, renameDurably, writeFileDurably } from '../spool/durable.js';
+import { ensureDir, fsyncPath, renameDurably, writeFileDurably } from '../spool/durable.js';
 import { PermanentError, type Stage, type StageJob, type StageOutcome } from '../runner/stage.js';
 import { applicableFilters, derivationText, type FilterSubject } from './post-filters.js';
 import { readTaskInstances } from './task-headers.js';
 
 export const UPLOADED_METADATA_FILE = 'metadata.json';
-export const RESULT_ZIP = 'result.zip';
-export const RESULT_DIR = 'result';
 export const OUTPUTS_DIR = 'outputs';
 export const PREVIEWS_DIR = 'previews';
 export const SERIES_MANIFEST = 'series.json';
@@ -64,22 +65,6 @@ export interface UnpackerOptions {
   threads?: number;
 }
 
-const KiB = 1024;
-
-/**
- * Limits for a result archive whose volume has `voxels` float32 values: the .npy plus metadata.json,
- * a little slack for a service that adds a file; a bomb or a wrong volume is stopped early.
- */
-export function resultArchiveLimits(voxels: number): ExtractLimits {
-  const volumeBytes = voxels * 4;
-  return {
-    maxEntries: 4,
-    maxEntryBytes: volumeBytes + 64 * KiB,
-    maxTotalBytes: 4 * volumeBytes + 1024 * KiB,
-    allowedNames: /^[A-Za-z0-9._-]+$/,
-  };
-}
-
 export function unpackerStage(opts: UnpackerOptions): Stage {
   return {
     name: 'unpacker',
@@ -92,17 +77,9 @@ export function unpackerStage(opts: UnpackerOptions): Stage {
 
 async function unpack(job: StageJob, opts: UnpackerOptions): Promise<StageOutcome> {
   const uploaded = await readMetadata(path.join(job.dir, UPLOADED_METADATA_FILE), 'the uploaded metadata.json');
-  const zip = path.join(job.dir, RESULT_ZIP);
-  if (!(await stat(zip).then((s) => s.isFile(), () => false))) throw new PermanentError(`${RESULT_ZIP} is missing from the task folder`);
-
   const resultDir = path.join(job.dir, RESULT_DIR);
-  await rm(resultDir, { recursive: true, force: true });
-  try {
-    await extractZipSafely(zip, resultDir, resultArchiveLimits(voxelCount(uploaded.shape)));
-  } catch (err) {
-    if (err instanceof ZipRefusedError) return { kind: 'fail', reason: `result archive refused: ${err.message}` };
-    throw err;
-  }
+  const refused = await extractLegacyResult(job.dir, resultDir, job.id, uploaded);
+  if (refused) return refused;
   const result = await readMetadata(path.join(resultDir, 'metadata.json'), 'the result metadata.json');
   const resultVolume = await readResultVolume(job.id, resultDir, uploaded, result);
 
@@ -176,21 +153,46 @@ async function readMetadata(file: string, what: string): Promise<TaskMetadata> {
   }
 }
 
-/** The result .npy, checked against its metadata (task, sha256) and the uploaded shape. */
+/**
+ * A task folder written by an earlier version holds the verified archive as result.zip (and maybe a
+ * result/ its unpacker was extracting, not necessarily whole): extract it into result/ as the
+ * downloader now does, verified, then drop the archive. The outcome is the refusal, if any.
+ */
+async function extractLegacyResult(taskDir: string, resultDir: string, taskId: string, uploaded: TaskMetadata): Promise<StageOutcome | undefined> {
+  const zip = path.join(taskDir, LEGACY_RESULT_ZIP);
+  if (!(await stat(zip).then((s) => s.isFile(), () => false))) {
+    if (await stat(resultDir).then((s) => s.isDirectory(), () => false)) return undefined;
+    throw new PermanentError(`the task folder has no ${RESULT_DIR}/ (the downloader's verified result)`);
+  }
+  try {
+    await extractResultArchive(zip, resultDir, taskId, resultArchiveLimits(voxelCount(uploaded.shape)));
+  } catch (err) {
+    if (err instanceof ZipRefusedError) return { kind: 'fail', reason: `result archive refused: ${err.message}` };
+    if (err instanceof ResultArchiveError || err instanceof ResultChecksumError) throw new PermanentError(err.message);
+    throw err;
+  }
+  await rm(zip);
+  await fsyncPath(taskDir);
+  return undefined;
+}
+
+/**
+ * The result .npy, checked against its metadata (task, shape) and the uploaded shape, read straight
+ * into shared memory so the filter's worker threads use it without a copy. Its sha256 is not
+ * computed again: result/ only exists once extractResultArchive verified it, before the durable
+ * rename.
+ */
 async function readResultVolume(taskId: string, resultDir: string, uploaded: TaskMetadata, result: TaskMetadata) {
   if (result.task_id !== taskId) throw new PermanentError(`result metadata.json is for task ${result.task_id}, not ${taskId}`);
   if (!sameShape(result.shape, uploaded.shape)) {
     throw new PermanentError(`result shape ${result.shape.join('x')} differs from the uploaded ${uploaded.shape.join('x')}`);
   }
   const npy = path.join(resultDir, `${taskId}.npy`);
-  // Read once: the checksum and the voxels come from the same bytes.
-  const bytes = await readFile(npy).catch(() => { throw new PermanentError(`the result archive has no ${taskId}.npy`); });
-  const sha = createHash('sha256').update(bytes).digest('hex');
-  if (sha !== result.npy_sha256) throw new PermanentError(`sha256 of ${taskId}.npy does not match the result metadata.json (damaged result)`);
   let array;
   try {
-    array = parseNpy(bytes);
+    array = await readNpyShared(npy);
   } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new PermanentError(`the result has no ${taskId}.npy`);
     throw new PermanentError(`${taskId}.npy is unreadable: ${(err as Error).message}`);
   }
   if (array.shape.length !== 3 || !sameShape(array.shape, uploaded.shape)) {
