@@ -1,0 +1,308 @@
+/**
+ * Writes a zip archive of in-memory entries, DEFLATE-compressed in parallel on the libuv thread
+ * pool, without copying the entries' bytes first.
+ *
+ * Each entry is cut into chunks that are compressed independently (async zlib.deflateRaw). Every
+ * chunk but the last ends with a sync flush, which leaves the stream byte-aligned with no final
+ * block, so the chunks' outputs laid end to end are one valid deflate stream (pigz does the same).
+ * A few chunks are in flight at once; their outputs are written in order as they complete, so
+ * memory stays at a few chunks whatever the entry's size. The CRC-32 is taken on the main thread
+ * (zlib.crc32) as chunks complete.
+ *
+ * Each local header is written after its entry's data, into space reserved before it, so the
+ * header carries the real CRC and sizes (no data descriptors: every reader accepts this layout).
+ * This writer makes no zip64 archives: an entry or archive of 4 GiB or more is refused with an
+ * error before anything broken is written.
+ *
+ * The archive is written under a hidden temporary name in the target folder, fsynced, renamed into
+ * place and the folder fsynced, so the target either does not exist or is complete; the temporary
+ * file is removed on failure.
+ */
+import { availableParallelism } from 'node:os';
+import { open, rename, rm, type FileHandle } from 'node:fs/promises';
+import path from 'node:path';
+import zlib from 'node:zlib';
+import { fsyncPath } from '../spool/durable.js';
+import { temporaryNameFor } from './zip-pack.js';
+
+/** Consecutive pieces of one entry's content, e.g. an .npy header then a Float32Array's bytes. */
+export type ZipContent = readonly ArrayBufferView[];
+
+export interface ZipEntry {
+  /** Path inside the archive, '/'-separated. */
+  name: string;
+  /**
+   * The content, or a promise of it: the writer awaits it only when it reaches this entry, so
+   * e.g. a checksum of an earlier entry can still be computing while that entry is compressed.
+   */
+  content: ZipContent | Promise<ZipContent>;
+}
+
+export interface WriteZipOptions {
+  /** zlib level 0-9 (default 1: float voxels gain little from harder work). */
+  level?: number;
+  /** zlib strategy (default zlib.constants.Z_DEFAULT_STRATEGY). */
+  strategy?: number;
+  /** Uncompressed bytes per chunk compressed as one thread-pool job (default 4 MiB). */
+  chunkBytes?: number;
+  /** Chunks being compressed at once (default: one more than the cores, leaving a pool thread for file writes). */
+  parallelChunks?: number;
+  /** Modification time recorded for every entry (default now). */
+  modified?: Date;
+  /**
+   * Sizes and offsets must stay below this (default 0xFFFFFFFF, the zip32 limit: that value means
+   * "see zip64"). Lower only to test the refusal without gigabytes of data.
+   */
+  sizeLimit?: number;
+}
+
+export interface WrittenZipEntry {
+  name: string;
+  size: number;
+  compressedSize: number;
+  crc32: number;
+}
+
+export interface WrittenZip {
+  /** Size of the archive file in bytes. */
+  bytes: number;
+  entries: WrittenZipEntry[];
+}
+
+const ZIP32_LIMIT = 0xffff_ffff;
+const MAX_ENTRIES = 0xffff;
+const DEFAULT_CHUNK_BYTES = 4 << 20;
+const LOCAL_HEADER_BYTES = 30;
+const CENTRAL_HEADER_BYTES = 46;
+const END_RECORD_BYTES = 22;
+const VERSION_NEEDED = 20; // 2.0: deflate
+const VERSION_MADE_BY = (3 << 8) | VERSION_NEEDED; // Unix, so readers take the permissions below
+const UNIX_REGULAR_FILE_0644 = (0o100644 << 16) >>> 0;
+const FLAG_UTF8_NAME = 1 << 11;
+const METHOD_DEFLATE = 8;
+
+/** Zip `entries`, in the given order, into `zipPath`. Resolves once the archive is durably in place. */
+export async function writeZip(zipPath: string, entries: readonly ZipEntry[], opts: WriteZipOptions = {}): Promise<WrittenZip> {
+  // Promised contents are awaited later; if we fail first, their rejections must not go unhandled.
+  for (const entry of entries) if (entry.content instanceof Promise) entry.content.catch(() => undefined);
+  const names = entries.map((entry) => checkedName(entry.name));
+  const settings = resolveSettings(opts);
+  if (entries.length === 0) throw new Error('writeZip: no entries to write');
+  if (entries.length >= MAX_ENTRIES) throw new Error(`writeZip: ${entries.length} entries; this writer makes no zip64 archives (at most ${MAX_ENTRIES - 1})`);
+
+  const temporary = temporaryNameFor(zipPath);
+  const archiveName = path.basename(zipPath);
+  let fh: FileHandle | undefined;
+  try {
+    fh = await open(temporary, 'wx');
+    const written: WrittenZipEntry[] = [];
+    const offsets: number[] = [];
+    let position = 0;
+    for (const [index, entry] of entries.entries()) {
+      const name = names[index];
+      const content = await entry.content;
+      const size = content.reduce((sum, piece) => sum + piece.byteLength, 0);
+      if (size >= settings.sizeLimit) {
+        throw new Error(`${archiveName}: entry ${entry.name} is ${size} bytes; this writer makes no zip64 archives, so entries must stay under ${settings.sizeLimit} bytes`);
+      }
+      const dataStart = position + LOCAL_HEADER_BYTES + name.length;
+      const { crc32, compressedSize } = await writeDeflated(fh, dataStart, content, settings, archiveName);
+      const result = { name: entry.name, size, compressedSize, crc32 };
+      await writeAll(fh, localHeader(name, result, settings.dosTime), position);
+      offsets.push(position);
+      written.push(result);
+      position = dataStart + compressedSize;
+    }
+    const directory = centralDirectory(names, written, offsets, position, settings);
+    if (position + directory.length >= settings.sizeLimit) {
+      throw new Error(`${archiveName}: the archive would be ${position + directory.length} bytes; this writer makes no zip64 archives, so archives must stay under ${settings.sizeLimit} bytes`);
+    }
+    await writeAll(fh, directory, position);
+    await fh.sync();
+    await fh.close();
+    fh = undefined;
+    await rename(temporary, zipPath);
+    await fsyncPath(path.dirname(zipPath));
+    return { bytes: position + directory.length, entries: written };
+  } catch (err) {
+    await fh?.close().catch(() => undefined);
+    await rm(temporary, { force: true }).catch(() => undefined);
+    throw err;
+  }
+}
+
+interface Settings {
+  level: number;
+  strategy: number;
+  chunkBytes: number;
+  parallelChunks: number;
+  dosTime: { time: number; date: number };
+  sizeLimit: number;
+}
+
+function resolveSettings(opts: WriteZipOptions): Settings {
+  const threadPool = Number(process.env.UV_THREADPOOL_SIZE) || 4;
+  const settings: Settings = {
+    level: opts.level ?? 1,
+    strategy: opts.strategy ?? zlib.constants.Z_DEFAULT_STRATEGY,
+    chunkBytes: opts.chunkBytes ?? DEFAULT_CHUNK_BYTES,
+    parallelChunks: opts.parallelChunks ?? Math.max(1, Math.min(availableParallelism() + 1, threadPool - 1)),
+    dosTime: dosDateTime(opts.modified ?? new Date()),
+    sizeLimit: Math.min(opts.sizeLimit ?? ZIP32_LIMIT, ZIP32_LIMIT),
+  };
+  if (!Number.isInteger(settings.level) || settings.level < 0 || settings.level > 9) throw new Error(`writeZip: level ${settings.level} is not 0-9`);
+  if (!Number.isInteger(settings.chunkBytes) || settings.chunkBytes < 1) throw new Error(`writeZip: chunkBytes ${settings.chunkBytes} is not a positive integer`);
+  if (!Number.isInteger(settings.parallelChunks) || settings.parallelChunks < 1) throw new Error(`writeZip: parallelChunks ${settings.parallelChunks} is not a positive integer`);
+  return settings;
+}
+
+/** The name as stored: UTF-8 bytes of a relative, '/'-separated path with no '..' part. */
+function checkedName(name: string): Buffer {
+  const parts = name.split('/');
+  if (name === '' || name.startsWith('/') || name.includes('\\') || parts.some((part) => part === '' || part === '.' || part === '..')) {
+    throw new Error(`writeZip: ${JSON.stringify(name)} is not a relative file path inside the archive`);
+  }
+  const bytes = Buffer.from(name, 'utf8');
+  if (bytes.length > 0xffff) throw new Error(`writeZip: the entry name ${name.slice(0, 40)}… is longer than 65535 bytes`);
+  return bytes;
+}
+
+/** The content in chunks of at most chunkBytes that never span two pieces (so nothing is copied). */
+function* chunksOf(content: ZipContent, chunkBytes: number): Generator<Uint8Array> {
+  for (const piece of content) {
+    const bytes = new Uint8Array(piece.buffer, piece.byteOffset, piece.byteLength);
+    for (let offset = 0; offset < bytes.length; offset += chunkBytes) yield bytes.subarray(offset, offset + chunkBytes);
+  }
+}
+
+/**
+ * Compress `content` as one deflate stream written from `start` on: chunks are compressed a few
+ * at a time on the thread pool and written in order as they complete.
+ */
+async function writeDeflated(
+  fh: FileHandle,
+  start: number,
+  content: ZipContent,
+  settings: Settings,
+  archiveName: string,
+): Promise<{ crc32: number; compressedSize: number }> {
+  const chunks = chunksOf(content, settings.chunkBytes);
+  let next = chunks.next();
+  const inFlight: { input: Uint8Array; output: Promise<Buffer> }[] = [];
+  const dispatch = (): void => {
+    while (inFlight.length < settings.parallelChunks && !next.done) {
+      const input = next.value;
+      next = chunks.next();
+      const output = deflateChunk(input, next.done === true, settings);
+      output.catch(() => undefined); // awaited below; this only keeps an abandoned one from going unhandled
+      inFlight.push({ input, output });
+    }
+  };
+  // An empty entry is one empty final chunk: a valid (two-byte) deflate stream.
+  if (next.done) inFlight.push({ input: new Uint8Array(0), output: deflateChunk(new Uint8Array(0), true, settings) });
+  let crc32 = 0;
+  let position = start;
+  try {
+    dispatch();
+    while (inFlight.length > 0) {
+      const { input, output } = inFlight[0];
+      const compressed = await output;
+      inFlight.shift();
+      dispatch();
+      crc32 = zlib.crc32(input, crc32);
+      if (position + compressed.length >= settings.sizeLimit) {
+        throw new Error(`${archiveName}: the archive would reach ${position + compressed.length} bytes or more; this writer makes no zip64 archives, so archives must stay under ${settings.sizeLimit} bytes`);
+      }
+      await writeAll(fh, compressed, position);
+      position += compressed.length;
+    }
+  } finally {
+    // Never return while our jobs still occupy the thread pool.
+    await Promise.allSettled(inFlight.map((job) => job.output));
+  }
+  return { crc32, compressedSize: position - start };
+}
+
+function deflateChunk(input: Uint8Array, last: boolean, settings: Settings): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    zlib.deflateRaw(input, {
+      level: settings.level,
+      strategy: settings.strategy,
+      finishFlush: last ? zlib.constants.Z_FINISH : zlib.constants.Z_SYNC_FLUSH,
+      // Room for the whole output at once: one pool job per chunk, not one per 16 KiB of output.
+      chunkSize: Math.max(zlib.constants.Z_MIN_CHUNK, input.length + (input.length >> 7) + 1024),
+    }, (err, out) => (err ? reject(err) : resolve(out)));
+  });
+}
+
+async function writeAll(fh: FileHandle, bytes: Uint8Array, position: number): Promise<void> {
+  let done = 0;
+  while (done < bytes.length) {
+    const { bytesWritten } = await fh.write(bytes, done, bytes.length - done, position + done);
+    done += bytesWritten;
+  }
+}
+
+function flagsFor(name: Buffer): number {
+  return name.some((byte) => byte >= 0x80) ? FLAG_UTF8_NAME : 0;
+}
+
+function localHeader(name: Buffer, entry: WrittenZipEntry, dosTime: Settings['dosTime']): Buffer {
+  const header = Buffer.alloc(LOCAL_HEADER_BYTES + name.length);
+  header.writeUInt32LE(0x04034b50, 0);
+  header.writeUInt16LE(VERSION_NEEDED, 4);
+  header.writeUInt16LE(flagsFor(name), 6);
+  header.writeUInt16LE(METHOD_DEFLATE, 8);
+  header.writeUInt16LE(dosTime.time, 10);
+  header.writeUInt16LE(dosTime.date, 12);
+  header.writeUInt32LE(entry.crc32, 14);
+  header.writeUInt32LE(entry.compressedSize, 18);
+  header.writeUInt32LE(entry.size, 22);
+  header.writeUInt16LE(name.length, 26);
+  header.writeUInt16LE(0, 28); // no extra field
+  name.copy(header, LOCAL_HEADER_BYTES);
+  return header;
+}
+
+/** Central directory headers of all entries followed by the end of central directory record. */
+function centralDirectory(names: Buffer[], entries: WrittenZipEntry[], offsets: number[], directoryOffset: number, settings: Settings): Buffer {
+  const headersLength = names.reduce((sum, name) => sum + CENTRAL_HEADER_BYTES + name.length, 0);
+  const out = Buffer.alloc(headersLength + END_RECORD_BYTES);
+  let at = 0;
+  entries.forEach((entry, index) => {
+    const name = names[index];
+    out.writeUInt32LE(0x02014b50, at);
+    out.writeUInt16LE(VERSION_MADE_BY, at + 4);
+    out.writeUInt16LE(VERSION_NEEDED, at + 6);
+    out.writeUInt16LE(flagsFor(name), at + 8);
+    out.writeUInt16LE(METHOD_DEFLATE, at + 10);
+    out.writeUInt16LE(settings.dosTime.time, at + 12);
+    out.writeUInt16LE(settings.dosTime.date, at + 14);
+    out.writeUInt32LE(entry.crc32, at + 16);
+    out.writeUInt32LE(entry.compressedSize, at + 20);
+    out.writeUInt32LE(entry.size, at + 24);
+    out.writeUInt16LE(name.length, at + 28);
+    // extra field length, comment length, disk number, internal attributes: all 0
+    out.writeUInt32LE(UNIX_REGULAR_FILE_0644, at + 38);
+    out.writeUInt32LE(offsets[index], at + 42);
+    name.copy(out, at + CENTRAL_HEADER_BYTES);
+    at += CENTRAL_HEADER_BYTES + name.length;
+  });
+  out.writeUInt32LE(0x06054b50, at);
+  // disk numbers: 0
+  out.writeUInt16LE(entries.length, at + 8);
+  out.writeUInt16LE(entries.length, at + 10);
+  out.writeUInt32LE(headersLength, at + 12);
+  out.writeUInt32LE(directoryOffset, at + 16);
+  // comment length: 0
+  return out;
+}
+
+/** MS-DOS date and time (local time, two-second resolution; the format starts in 1980). */
+function dosDateTime(when: Date): { time: number; date: number } {
+  const t = when.getFullYear() < 1980 ? new Date(1980, 0, 1) : when.getFullYear() > 2107 ? new Date(2107, 11, 31, 23, 59, 58) : when;
+  return {
+    time: (t.getHours() << 11) | (t.getMinutes() << 5) | (t.getSeconds() >> 1),
+    date: ((t.getFullYear() - 1980) << 9) | ((t.getMonth() + 1) << 5) | t.getDate(),
+  };
+}
