@@ -48,6 +48,17 @@ const REJECT_REASONS: Record<string, string> = {
   '3:2': 'local limit exceeded',
 };
 
+/** The peer answered the association request with A-ASSOCIATE-RJ. */
+export class AssociationRejectedError extends Error {
+  /** Rejected for now (e.g. too many associations open), not for good: trying again later may work. */
+  readonly transient: boolean;
+  constructor(message: string, transient: boolean) {
+    super(message);
+    this.name = 'AssociationRejectedError';
+    this.transient = transient;
+  }
+}
+
 /** C-ECHO: resolves when the peer answered Success; throws with a human message otherwise. */
 export async function echo(peer: PeerAddress): Promise<void> {
   const connection = await Connection.open(peer, [{ sopClassUid: VERIFICATION_SOP_CLASS, transferSyntaxUid: IMPLICIT_VR_LITTLE_ENDIAN }], silentLogger);
@@ -65,7 +76,8 @@ export async function echo(peer: PeerAddress): Promise<void> {
  * Sends Part-10 files over one association as they are (dataset bytes unchanged, no re-encoding).
  * Proposes one presentation context per (SOP class, transfer syntax) found in the files. Every
  * file counts: one that could not be read, whose context the peer rejected or that got no
- * Success response is listed in `failed`.
+ * Success response is listed in `failed`. One C-STORE is outstanding at a time; the next file is
+ * read while the peer works on the current one (at most two files in memory).
  */
 export async function sendFiles(opts: PeerAddress & {
   files: string[];
@@ -78,32 +90,36 @@ export async function sendFiles(opts: PeerAddress & {
   const readable: { file: string; facts: Omit<Part10Parts, 'dataset'> }[] = [];
   for (const file of opts.files) {
     try {
-      const { dataset: _dataset, ...facts } = splitPart10(readHead(file));
-      readable.push({ file, facts });
+      readable.push({ file, facts: readFileMeta(file) });
     } catch (err) {
       result.failed.push({ file, status: null, message: (err as Error).message });
     }
   }
   if (readable.length === 0) return result;
 
-  const wanted = uniqueContexts(readable.map((r) => r.facts));
-  const connection = await Connection.open(opts, wanted, logger);
+  const connection = await Connection.open(opts, uniqueContexts(readable.map((r) => r.facts)), logger);
   try {
-    for (let i = 0; i < readable.length; i++) {
-      const { file, facts } = readable[i];
-      if (connection.closed) {
-        // The association broke: every file not yet answered is a failure.
-        for (const rest of readable.slice(i)) result.failed.push({ file: rest.file, status: null, message: 'association closed before the file was sent' });
-        break;
-      }
+    const sendable: { file: string; facts: Omit<Part10Parts, 'dataset'>; pcId: number }[] = [];
+    for (const { file, facts } of readable) {
       const pcId = connection.contextFor(facts.sopClassUid, facts.transferSyntaxUid);
       if (pcId === undefined) {
         result.failed.push({ file, status: null, message: `${opts.calledAeTitle} rejected SOP class ${facts.sopClassUid} in transfer syntax ${facts.transferSyntaxUid}` });
-        continue;
+      } else {
+        sendable.push({ file, facts, pcId });
+      }
+    }
+    let next = sendable.length > 0 ? readDataset(sendable[0].file) : undefined;
+    for (let i = 0; i < sendable.length; i++) {
+      const { file, facts, pcId } = sendable[i];
+      const dataset = await next!;
+      next = i + 1 < sendable.length ? readDataset(sendable[i + 1].file) : undefined;
+      if (connection.closed) {
+        // The association broke: every file not yet answered is a failure.
+        for (const rest of sendable.slice(i)) result.failed.push({ file: rest.file, status: null, message: 'association closed before the file was sent' });
+        break;
       }
       try {
-        // Read the whole file only now, one at a time, so memory does not grow with the series.
-        const { dataset } = splitPart10(await fs.promises.readFile(file));
+        if (dataset instanceof Error) throw dataset;
         const response = await connection.request(
           pcId,
           { affectedSopClassUid: facts.sopClassUid, commandField: CommandField.CStoreRequest, priority: 0, hasDataset: true, affectedSopInstanceUid: facts.sopInstanceUid },
@@ -130,16 +146,41 @@ export async function sendFiles(opts: PeerAddress & {
   return result;
 }
 
-/** The file meta group is small: read the first 64 KB to learn SOP class and transfer syntax. */
-function readHead(file: string): Buffer {
-  const fd = fs.openSync(file, 'r');
+/**
+ * A file's dataset bytes, or the error reading it (never a rejected promise: a read-ahead may
+ * finish while nobody awaits it yet).
+ */
+async function readDataset(file: string): Promise<Buffer | Error> {
   try {
-    const head = Buffer.alloc(64 * 1024);
-    const n = fs.readSync(fd, head, 0, head.length, 0);
-    return head.subarray(0, n);
+    return splitPart10(await fs.promises.readFile(file)).dataset;
+  } catch (err) {
+    return err as Error;
+  }
+}
+
+/**
+ * SOP class, instance and transfer syntax from the file meta group, which fits in the first 4 KB
+ * of nearly every file (reading only that keeps the pass over a whole series cheap); a longer
+ * group is read from the whole file.
+ */
+function readFileMeta(file: string): Omit<Part10Parts, 'dataset'> {
+  const fd = fs.openSync(file, 'r');
+  let head: Buffer;
+  try {
+    head = Buffer.allocUnsafe(4096);
+    head = head.subarray(0, fs.readSync(fd, head, 0, head.length, 0));
   } finally {
     fs.closeSync(fd);
   }
+  let parts: Part10Parts;
+  try {
+    parts = splitPart10(head);
+  } catch (err) {
+    if (head.length < 4096) throw err;
+    parts = splitPart10(fs.readFileSync(file));
+  }
+  const { dataset: _dataset, ...facts } = parts;
+  return facts;
 }
 
 interface WantedContext { sopClassUid: string; transferSyntaxUid: string }
@@ -168,9 +209,9 @@ class Connection extends dimse.Scp {
       const socket = net.connect({ host: peer.host, port: peer.port });
       socket.setNoDelay(true);
       const connection = new Connection(socket, timeoutMs);
-      const fail = (message: string): void => {
+      const fail = (error: Error | string): void => {
         socket.destroy();
-        reject(new Error(message));
+        reject(typeof error === 'string' ? new Error(error) : error);
       };
       const timer = setTimeout(() => fail(`no answer from ${peer.calledAeTitle}@${peer.host}:${peer.port} within ${timeoutMs} ms`), timeoutMs);
       socket.once('error', (err: NodeJS.ErrnoException) => {
@@ -205,7 +246,8 @@ class Connection extends dimse.Scp {
       connection.on('associationRejected', ({ result, source, reason }: { result: number; source: number; reason: number }) => {
         clearTimeout(timer);
         const why = REJECT_REASONS[`${source}:${reason}`] ?? `source ${source}, reason ${reason}`;
-        fail(`association rejected by ${peer.calledAeTitle} (${result === 2 ? 'transient' : 'permanent'}): ${why}`);
+        const transient = result === 2;
+        fail(new AssociationRejectedError(`association rejected by ${peer.calledAeTitle} (${transient ? 'transient' : 'permanent'}): ${why}`, transient));
       });
     });
   }

@@ -2,12 +2,13 @@
  * Sender (sending → sent): C-STOREs every output series of a task to every destination, and back
  * to the AE that sent the original when a destination is `mirror: true`.
  *
- * One association per series and destination. Every accepted SOPInstanceUID is appended to the
- * journal `<task>/delivery.log` (and fdatasynced) as soon as its Success arrives, before the next
- * instance is sent, so a retry — even after the appliance was killed mid-association — sends a
- * destination only what it has not yet accepted, and a destination that is down never costs the
- * others a resend. (The one window left: a kill between a Success and its journal line, at most one
- * instance per association, which the destination then receives twice with the same
+ * One association per series and destination; up to ASSOCIATIONS_PER_TASK of them run at once.
+ * Every accepted SOPInstanceUID is appended to the journal `<task>/delivery.log` (and
+ * fdatasynced) as soon as its Success arrives, before that association sends its next instance,
+ * so a retry — even after the appliance was killed mid-association — sends a destination only
+ * what it has not yet accepted, and a destination that is down never costs the others a resend.
+ * (The one window left: a kill between a Success and its journal line, at most one instance per
+ * association in flight, which the destination then receives twice with the same
  * SOPInstanceUID.) The task is done only when every destination accepted every instance of every
  * series.
  */
@@ -16,7 +17,7 @@ import path from 'node:path';
 import type { LoadedConfig } from '../config/load.js';
 import type { DestinationConfig } from '../config/schema.js';
 import type { Store } from '../db/store.js';
-import { sendFiles } from '../dicom/scu.js';
+import { AssociationRejectedError, sendFiles } from '../dicom/scu.js';
 import { effectiveDestinations } from '../app/effective-settings.js';
 import type { Spool } from '../spool/spool.js';
 import { PermanentError, type Stage, type StageJob, type StageOutcome } from '../runner/stage.js';
@@ -52,6 +53,14 @@ export interface SenderOptions {
 }
 
 const DAY_MS = 24 * 3600 * 1000;
+
+/**
+ * Associations one task keeps open at once, over all its series and destinations. Each waits for
+ * one Success (and its journal line) per instance, so a few side by side hide that round trip;
+ * four keep a small appliance busy without crowding a PACS (the stage sends two tasks at a
+ * time). A destination that refuses an extra association as congested gets fewer (DeliveryLane).
+ */
+const ASSOCIATIONS_PER_TASK = 4;
 
 /**
  * The targets for a task from `sender` ("ae:<AE>" or "hotfolder"). A mirror destination also sends
@@ -100,10 +109,19 @@ async function send(job: StageJob, opts: SenderOptions): Promise<StageOutcome> {
   if (destinations.length === 0) throw new PermanentError('no destination is configured (config destinations or "petspool" settings)');
   const { targets, mirrorSkipped } = deliveryTargets(destinations, job.record.sender);
 
-  const progress = new DeliveryProgress(job, opts.spool, await readDelivery(job.dir), series, mirrorSkipped);
+  const delivered = await readDelivery(job.dir);
+  const progress = new DeliveryProgress(job, opts.spool, delivered, series, mirrorSkipped);
   let problems: string[];
   try {
-    problems = (await Promise.all(targets.map((t) => deliverTo(t, series, progress, opts, job)))).flat();
+    const slots = new Slots(ASSOCIATIONS_PER_TASK);
+    const lanes = targets.map((t) => new DeliveryLane(t, series, progress, opts, job));
+    // Start the lanes' workers round-robin: the first free slots go one per destination.
+    const workers: Promise<void>[] = [];
+    for (let k = 0; k < ASSOCIATIONS_PER_TASK; k++) for (const lane of lanes) if (k < lane.wantedWorkers()) workers.push(lane.work(slots));
+    // Settle every worker before the journal closes, even when one of them threw.
+    const failure = (await Promise.allSettled(workers)).find((w) => w.status === 'rejected');
+    if (failure) throw failure.reason;
+    problems = lanes.flatMap((lane) => lane.problems);
   } finally {
     await progress.close();
   }
@@ -116,46 +134,117 @@ async function send(job: StageJob, opts: SenderOptions): Promise<StageOutcome> {
   };
 }
 
-/** Send every series this target has not fully accepted; returns what went wrong (empty: all accepted). */
-async function deliverTo(target: DeliveryTarget, series: OutputSeries[], progress: DeliveryProgress,
-  opts: SenderOptions, job: StageJob): Promise<string[]> {
-  const problems: string[] = [];
-  for (const { manifest, dir } of series) {
-    const accepted = progress.accepted(target.key, manifest.series_instance_uid);
-    const pending = manifest.instances.filter((i) => !accepted.has(i.sop_instance_uid));
-    if (pending.length === 0) continue;
+/** At most `free` holders at a time; waiters are served in the order they asked. */
+class Slots {
+  private readonly waiting: (() => void)[] = [];
+  constructor(private free: number) {}
+
+  /** Resolves with the function that gives the slot back. */
+  async acquire(): Promise<() => void> {
+    if (this.free > 0) this.free--;
+    else await new Promise<void>((resolve) => this.waiting.push(resolve));
+    return () => {
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.free++;
+    };
+  }
+}
+
+/**
+ * One target's share of a task: the series it has not fully accepted, sent by up to
+ * ASSOCIATIONS_PER_TASK workers, one association per series, each worker holding a slot while
+ * its association is open.
+ */
+class DeliveryLane {
+  /** What went wrong (empty: every series accepted). */
+  readonly problems: string[] = [];
+  private readonly queue: OutputSeries[];
+  private liveWorkers = 0;
+  /** The target is down, refused us or broke an association: its other series would fare no better. */
+  private unreachable = false;
+
+  constructor(private readonly target: DeliveryTarget, series: OutputSeries[], private readonly progress: DeliveryProgress,
+    private readonly opts: SenderOptions, private readonly job: StageJob) {
+    this.queue = series.filter((s) => this.pending(s).length > 0);
+  }
+
+  wantedWorkers(): number {
+    return Math.min(this.queue.length, ASSOCIATIONS_PER_TASK);
+  }
+
+  async work(slots: Slots): Promise<void> {
+    this.liveWorkers++;
+    try {
+      for (;;) {
+        const release = await slots.acquire();
+        try {
+          const next = this.unreachable ? undefined : this.queue.shift();
+          if (!next) return;
+          if (await this.sendSeries(next) === 'congested') {
+            // The target allows fewer associations than we opened: another worker of this lane sends
+            // the series once its own association is done, and this one bows out.
+            this.queue.unshift(next);
+            return;
+          }
+        } finally {
+          release();
+        }
+      }
+    } finally {
+      this.liveWorkers--;
+    }
+  }
+
+  private pending({ manifest }: OutputSeries): SeriesManifest['instances'] {
+    const accepted = this.progress.accepted(this.target.key, manifest.series_instance_uid);
+    return manifest.instances.filter((i) => !accepted.has(i.sop_instance_uid));
+  }
+
+  private async sendSeries(s: OutputSeries): Promise<'attempted' | 'congested'> {
+    const { target, opts, progress } = this;
+    const { manifest, dir } = s;
+    const pending = this.pending(s);
     let result;
     try {
       result = await sendFiles({
         host: target.host, port: target.port, calledAeTitle: target.calledAeTitle, callingAeTitle: opts.config.ae_title,
-        timeoutMs: opts.timeoutMs, files: pending.map((i) => path.join(dir, i.file)), logger: job.log,
+        timeoutMs: opts.timeoutMs, files: pending.map((i) => path.join(dir, i.file)), logger: this.job.log,
         onAccepted: (sop) => progress.accept(target.key, manifest.series_instance_uid, sop),
       });
     } catch (err) {
-      // Down, refused the association, or broke it: the next series would fare no better.
+      if (err instanceof AssociationRejectedError && err.transient && this.liveWorkers > 1) return 'congested';
       metrics.add('cstore_failures_total', pending.length, { role: 'scu', destination: target.key });
-      problems.push(`${target.key} (${target.calledAeTitle}@${target.host}:${target.port}): ${(err as Error).message}`);
-      break;
+      if (!this.unreachable) this.problems.push(`${target.key} (${target.calledAeTitle}@${target.host}:${target.port}): ${(err as Error).message}`);
+      this.unreachable = true;
+      return 'attempted';
     } finally {
       await progress.saveSummary();
     }
     if (result.failed.length > 0) {
       metrics.add('cstore_failures_total', result.failed.length, { role: 'scu', destination: target.key });
       const first = result.failed[0]!;
-      problems.push(`${target.key}: ${result.failed.length} of ${pending.length} images of ${manifest.filter} not accepted `
+      this.problems.push(`${target.key}: ${result.failed.length} of ${pending.length} images of ${manifest.filter} not accepted `
         + `(${path.basename(first.file)}: ${first.message})`);
     }
+    return 'attempted';
   }
-  return problems;
 }
 
-/** The journal read back; a torn last line (the appliance killed mid-write) is ignored. */
-async function readDelivery(taskDir: string): Promise<DeliveryState> {
+/** The journal read back. */
+interface JournalContents {
+  state: DeliveryState;
+  /** The file ends in a torn line (the appliance killed mid-write); appends must start on a new line. */
+  torn: boolean;
+}
+
+/** The journal read back; a torn last line is ignored. */
+async function readDelivery(taskDir: string): Promise<JournalContents> {
   let text: string;
   try {
     text = await readFile(path.join(taskDir, DELIVERY_FILE), 'utf8');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {};
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { state: {}, torn: false };
     throw new PermanentError(`${DELIVERY_FILE} is unreadable: ${(err as Error).message}`);
   }
   const state: DeliveryState = {};
@@ -164,19 +253,67 @@ async function readDelivery(taskDir: string): Promise<DeliveryState> {
     if (!target || !series || !sop) continue;
     ((state[target] ??= {})[series] ??= new Set()).add(sop);
   }
-  return state;
+  return { state, torn: text.length > 0 && !text.endsWith('\n') };
+}
+
+/**
+ * Appends lines to the journal durably. Lines that arrive while a write and its fdatasync are
+ * under way (from the other associations) go out together in the next one: one fdatasync for
+ * all of them, each caller resolved only once its own line is on disk.
+ */
+class JournalAppender {
+  private handle: Promise<FileHandle> | undefined;
+  private batch: { line: string; resolve: () => void; reject: (err: Error) => void }[] = [];
+  private flushing: Promise<void> | undefined;
+
+  /** `startOnNewLine`: the file ends in a torn line, which the first append must not continue. */
+  constructor(private readonly file: string, private startOnNewLine: boolean) {}
+
+  append(line: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.batch.push({ line, resolve, reject });
+      this.flushing ??= this.flush();
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.flushing;
+    if (this.handle) await (await this.handle).close();
+  }
+
+  private async flush(): Promise<void> {
+    this.handle ??= open(this.file, 'a');
+    while (this.batch.length > 0) {
+      const batch = this.batch;
+      this.batch = [];
+      try {
+        const fh = await this.handle;
+        await fh.write((this.startOnNewLine ? '\n' : '') + batch.map((b) => b.line).join(''));
+        this.startOnNewLine = false;
+        await fh.datasync();
+        for (const b of batch) b.resolve();
+      } catch (err) {
+        for (const b of batch) b.reject(err as Error);
+      }
+    }
+    this.flushing = undefined;
+  }
 }
 
 /**
  * The accepted instances per target and series: the journal on disk, and a count summary in
- * task.json's facts after every association. Journal writes are chained: targets send in parallel.
+ * task.json's facts after every association (those updates chained: associations run in parallel).
  */
 class DeliveryProgress {
-  private writing: Promise<unknown> = Promise.resolve();
-  private journal: Promise<FileHandle> | undefined;
+  private summaryWrites: Promise<unknown> = Promise.resolve();
+  private readonly journal: JournalAppender;
+  private readonly state: DeliveryState;
 
-  constructor(private readonly job: StageJob, private readonly spool: Spool, private readonly state: DeliveryState,
-    private readonly series: OutputSeries[], private readonly mirrorSkipped: string | undefined) {}
+  constructor(private readonly job: StageJob, private readonly spool: Spool, delivered: JournalContents,
+    private readonly series: OutputSeries[], private readonly mirrorSkipped: string | undefined) {
+    this.state = delivered.state;
+    this.journal = new JournalAppender(path.join(job.dir, DELIVERY_FILE), delivered.torn);
+  }
 
   accepted(target: string, seriesUid: string): Set<string> {
     return new Set(this.state[target]?.[seriesUid] ?? []);
@@ -185,27 +322,20 @@ class DeliveryProgress {
   /** Journal one accepted instance durably; resolves once it is on disk. */
   async accept(target: string, seriesUid: string, sop: string): Promise<void> {
     ((this.state[target] ??= {})[seriesUid] ??= new Set()).add(sop);
-    this.journal ??= open(path.join(this.job.dir, DELIVERY_FILE), 'a');
-    const journal = this.journal;
-    this.writing = this.writing.then(async () => {
-      const fh = await journal;
-      await fh.write(`${target}\t${seriesUid}\t${sop}\n`);
-      await fh.datasync();
-    });
-    await this.writing;
+    await this.journal.append(`${target}\t${seriesUid}\t${sop}\n`);
   }
 
   saveSummary(): Promise<unknown> {
     const summary = this.summary();
-    this.writing = this.writing.then(() => this.spool.updateTask(this.job.id, 'sending', (r) => ({
+    this.summaryWrites = this.summaryWrites.catch(() => undefined).then(() => this.spool.updateTask(this.job.id, 'sending', (r) => ({
       ...r, facts: { ...r.facts, delivery: summary, ...(this.mirrorSkipped ? { mirror_skipped: this.mirrorSkipped } : {}) },
     })));
-    return this.writing;
+    return this.summaryWrites;
   }
 
   async close(): Promise<void> {
-    await this.writing.catch(() => undefined);
-    if (this.journal) await (await this.journal).close();
+    await this.summaryWrites.catch(() => undefined);
+    await this.journal.close();
   }
 
   /** "<target>": {"<filter>": "accepted/total"} for task.json, readable with `tasks show`. */
