@@ -6,17 +6,19 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { appendFile, mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { DestinationConfig } from '../../src/config/schema.js';
 import { Store } from '../../src/db/store.js';
 import { splitPart10 } from '../../src/dicom/file-meta.js';
+import { startStoreScp } from '../../src/dicom/scp.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { Runner } from '../../src/runner/runner.js';
 import { Spool } from '../../src/spool/spool.js';
 import { resultStages } from '../../src/app/results.js';
 import { readSeriesManifest, type OutputSeriesFact } from '../../src/stages/unpacker.js';
+import { DELIVERY_FILE } from '../../src/stages/sender.js';
 import { DCMTK_ENV, freePort, runDcmtk } from '../fixtures/dcmtk.js';
 import { makeTask, waitForTask } from '../helpers/results-task.js';
 import type { LoadedConfig } from '../../src/config/load.js';
@@ -158,4 +160,56 @@ test('mirror: true also sends to the AE that sent the original; a hot-folder tas
   const b = (await spool.locateTaskIn('sent', fromHotFolder.id)).record;
   assert.deepEqual(Object.keys(b.facts.delivery as object), ['pacs']);
   assert.match(String(b.facts.mirror_skipped), /hot folder/);
+});
+
+test('a destination that takes one association at a time gets every series in one attempt', async (t) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'petspool-scp-'));
+  // petspool's own Store SCP refuses associations over its limit as transient ("local limit exceeded").
+  const scp = await startStoreScp({
+    host: '127.0.0.1', port: 0, aeTitle: 'PACS', allowedCallingAeTitles: [], maxAssociations: 1, minFreeMb: 0,
+    receivedDir: dir, logger: silentLogger, onStored: () => undefined,
+  });
+  t.after(async () => { await scp.close(); await rm(dir, { recursive: true, force: true }); });
+  const { spool } = await harness(t, [{ name: 'pacs', ae_title: 'PACS', host: '127.0.0.1', port: scp.port, mirror: false }]);
+  const task = await makeTask(spool, { result: 'reference', synth: { slices: 40, size: 64 } });
+  assert.equal(await waitForTask(spool, task.id, ['sent', 'failed']), 'sent');
+  const { record } = await spool.locateTaskIn('sent', task.id);
+  assert.ok(scp.stats().associationsRejected >= 1, 'the second series\' association was refused');
+  assert.equal(record.facts.last_error, undefined, 'no attempt failed');
+  assert.equal(scp.stats().stored, 80);
+  assert.deepEqual(record.facts.delivery, { pacs: { fwhm4: '40/40', raw: '40/40' } });
+});
+
+test('a retry sends only what the journal lacks; a torn last line is not continued', async (t) => {
+  const port = await freePort();
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'petspool-scp-'));
+  let pacs: Storescp | undefined;
+  t.after(async () => { await pacs?.stop(); await rm(dir, { recursive: true, force: true }); });
+  const { spool, runner } = await harness(t, [{ name: 'pacs', ae_title: 'PACS', host: '127.0.0.1', port, mirror: false }]);
+  const task = await makeTask(spool, { result: 'reference' });
+  // The destination is down: the task waits in sending/ with nothing journalled.
+  for (const deadline = Date.now() + 15_000; (await spool.locateTask(task.id)).record.attempts < 1;) {
+    assert.ok(Date.now() < deadline, 'no failed attempt recorded');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  await runner.stop();
+  const { dir: taskDir, record } = await spool.locateTaskIn('sending', task.id);
+  const [fwhm4, raw] = await Promise.all((record.facts.output_series as OutputSeriesFact[]).map(async (o) =>
+    ({ uid: o.series_instance_uid, sops: (await readSeriesManifest(path.join(taskDir, 'outputs', o.filter))).instances.map((i) => i.sop_instance_uid) })));
+  // As if an earlier run was killed: fwhm4 accepted, raw's first 5 accepted, the 6th's line torn mid-write.
+  const lines = [...fwhm4.sops.map((sop) => `pacs\t${fwhm4.uid}\t${sop}\n`), ...raw.sops.slice(0, 5).map((sop) => `pacs\t${raw.uid}\t${sop}\n`)];
+  await appendFile(path.join(taskDir, DELIVERY_FILE), `${lines.join('')}pacs\t${raw.uid}\t${raw.sops[5].slice(0, 10)}`);
+
+  pacs = await startStorescp(dir, port);
+  runner.start();
+  assert.equal(await waitForTask(spool, task.id, ['sent', 'failed']), 'sent');
+  const got = await received(dir);
+  assert.deepEqual([...got.keys()].sort(), raw.sops.slice(5).sort(), 'only what the journal lacked');
+  assert.ok([...got.values()].every((n) => n === 1));
+  const journal = (await readFile(path.join((await spool.locateTaskIn('sent', task.id)).dir, DELIVERY_FILE), 'utf8')).split('\n');
+  assert.equal(journal.at(-1), '', 'ends with a whole line');
+  assert.equal(journal.filter((l) => l.split('\t').length !== 3).length, 1, 'only the blank end is not a 3-field line');
+  assert.ok(journal.includes(`pacs\t${raw.uid}\t${raw.sops[5].slice(0, 10)}`), 'the torn line stands alone');
+  const journalled = new Set(journal.map((l) => l.split('\t')[2]));
+  for (const sop of [...fwhm4.sops, ...raw.sops]) assert.ok(journalled.has(sop), `${sop} journalled`);
 });
