@@ -6,24 +6,26 @@
  *
  * Everything is made inside a `.tmp-pack` folder in the task folder and renamed into place at the
  * end, so a crash leaves either nothing or the finished files (start-up recovery removes `.tmp-*`).
- * Peak memory is one volume: the slices are decoded into one array, written out, then dropped.
+ * Peak memory is one volume plus a few compressed chunks: the slices are decoded into one array,
+ * which is zipped straight from memory (no .npy file on disk), then dropped.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rm } from 'node:fs/promises';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import path from 'node:path';
+import zlib from 'node:zlib';
 import type { ApplianceParts } from '../app/appliance.js';
 import { effectiveRadiopharmaceuticals } from '../app/effective-settings.js';
 import { assembleVolume, type AssembledVolume } from '../imaging/assemble-volume.js';
 import { mipPng } from '../imaging/mip.js';
-import { npyHeader, writeNpy } from '../imaging/npy.js';
-import { AXIS_ORDER } from '../imaging/volume.js';
+import { npyHeader } from '../imaging/npy.js';
+import { AXIS_ORDER, type Volume } from '../imaging/volume.js';
 import type { TaskMetadata } from '../remote/metadata.js';
-import { packZip } from '../remote/zip-pack.js';
+import { writeZip, type ZipContent } from '../remote/zip-write.js';
 import { PermanentError, type Stage, type StageJob, type StageOutcome } from '../runner/stage.js';
 import { fsyncPath, renameDurably, writeFileDurably } from '../spool/durable.js';
 import { INSTANCES_DIR, TMP_PREFIX } from '../spool/layout.js';
-import { IncompleteHeaderError, seriesMetadata } from './series-metadata.js';
+import { IncompleteHeaderError, seriesMetadata, type HeaderMetadata } from './series-metadata.js';
 
 export const METADATA_FILE = 'metadata.json';
 export const PREVIEWS_DIR = 'previews';
@@ -62,32 +64,13 @@ export function packerStage(parts: Pick<ApplianceParts, 'config' | 'store'>): St
           if (err instanceof IncompleteHeaderError) throw new PermanentError(err.message);
           throw err;
         }
-        const npy = path.join(work, `${job.id}.npy`);
-        // The checksum is taken from memory while the file is written, not read back afterwards.
-        const writing = writeNpy(npy, volume.data, volume.shape);
-        // (finally: never leave the write running, or its failure unhandled, if hashing throws)
-        const npySha256 = await npySha256Of(volume.data, volume.shape).finally(() => writing.catch(() => undefined));
-        await writing;
-        const metadata: TaskMetadata = {
-          ...headerPart,
-          shape: volume.shape,
-          axis_order: AXIS_ORDER,
-          spacing_mm: volume.spacing,
-          orientation: volume.orientation,
-          npy_sha256: npySha256,
-        };
-        const preview = mipPng(volume);
+        const { archive, metadata, preview } = await packVolume(volume, headerPart, work);
         const shape = volume.shape;
-        volume = undefined; // the volume is on disk now; let it go before 7z runs
-
-        const metadataFile = path.join(work, METADATA_FILE);
-        await writeFile(metadataFile, JSON.stringify(metadata, null, 2) + '\n');
-        const archive = archiveNameFor(job.id, clientId);
-        await packZip(path.join(work, archive), [npy, metadataFile]);
+        volume = undefined; // zipped; let it go before the files are moved into place
 
         await mkdir(path.join(job.dir, PREVIEWS_DIR), { recursive: true });
         await writeFileDurably(path.join(job.dir, PREVIEWS_DIR, ORIGINAL_PREVIEW), preview);
-        await renameDurably(metadataFile, path.join(job.dir, METADATA_FILE));
+        await renameDurably(path.join(work, METADATA_FILE), path.join(job.dir, METADATA_FILE));
         await renameDurably(path.join(work, archive), path.join(job.dir, archive));
         job.log.info(`packed ${shape.join('x')} volume into ${archive}`);
         return {
@@ -118,19 +101,60 @@ async function assembleFrom(instancesDir: string): Promise<AssembledVolume> {
   }
 }
 
-const HASH_CHUNK_BYTES = 8 << 20;
+/**
+ * Deflate strategy of the upload archive. Run-length matching only: the noisy float32 voxels offer
+ * the full matcher almost nothing beyond runs of zero background, and it compresses about 2.5x
+ * faster for archives about 5 % larger (400x256x256 FDG phantom: 22.6 MB instead of 21.4 MB).
+ */
+const ARCHIVE_DEFLATE_STRATEGY = zlib.constants.Z_RLE;
+
+export interface PackedVolume {
+  /** File name of the archive: `{task_id}_{client_id}.zip`. */
+  archive: string;
+  metadata: TaskMetadata;
+  /** previews/original.png: a coronal MIP. */
+  preview: Buffer;
+}
 
 /**
- * sha256 of the .npy writeNpy writes for this volume (header, then the voxels as they lie in
- * memory), hashed in chunks that give the event loop a turn in between, so the write proceeds
- * meanwhile.
+ * Writes `{task_id}_{client_id}.zip` (`{task_id}.npy` + metadata.json) and metadata.json into
+ * `dir` from the assembled volume in memory. The voxels are compressed on the thread pool while
+ * the main thread hashes them for metadata.json, which goes into the archive after the .npy.
  */
-async function npySha256Of(data: Float32Array, shape: readonly number[]): Promise<string> {
-  const hash = createHash('sha256').update(npyHeader(shape));
-  const bytes = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-  for (let offset = 0; offset < bytes.length; offset += HASH_CHUNK_BYTES) {
-    hash.update(bytes.subarray(offset, offset + HASH_CHUNK_BYTES));
-    await nextTurn();
+export async function packVolume(volume: Volume, headerPart: HeaderMetadata, dir: string): Promise<PackedVolume> {
+  const npy: ZipContent = [npyHeader(volume.shape), volume.data];
+  const metadata = sha256Of(npy).then((npySha256): TaskMetadata => ({
+    ...headerPart,
+    shape: volume.shape,
+    axis_order: AXIS_ORDER,
+    spacing_mm: volume.spacing,
+    orientation: volume.orientation,
+    npy_sha256: npySha256,
+  }));
+  const metadataBytes = metadata.then((m) => Buffer.from(JSON.stringify(m, null, 2) + '\n'));
+  const archive = archiveNameFor(headerPart.task_id, headerPart.client_id);
+  await writeZip(path.join(dir, archive), [
+    { name: `${headerPart.task_id}.npy`, content: npy },
+    { name: METADATA_FILE, content: metadataBytes.then((bytes) => [bytes]) },
+  ], { strategy: ARCHIVE_DEFLATE_STRATEGY });
+  await writeFileDurably(path.join(dir, METADATA_FILE), await metadataBytes);
+  return { archive, metadata: await metadata, preview: mipPng(volume) };
+}
+
+const HASH_CHUNK_BYTES = 4 << 20;
+
+/**
+ * sha256 of the pieces laid end to end, hashed in chunks that give the event loop a turn in
+ * between, so compressed chunks keep being written and new ones handed to the thread pool.
+ */
+async function sha256Of(pieces: ZipContent): Promise<string> {
+  const hash = createHash('sha256');
+  for (const piece of pieces) {
+    const bytes = new Uint8Array(piece.buffer, piece.byteOffset, piece.byteLength);
+    for (let offset = 0; offset < bytes.length; offset += HASH_CHUNK_BYTES) {
+      hash.update(bytes.subarray(offset, offset + HASH_CHUNK_BYTES));
+      await nextTurn();
+    }
   }
   return hash.digest('hex');
 }
