@@ -60,7 +60,7 @@ const DAY_MS = 24 * 3600 * 1000;
  * four keep a small appliance busy without crowding a PACS (the stage sends two tasks at a
  * time). A destination that refuses an extra association as congested gets fewer (DeliveryLane).
  */
-const ASSOCIATIONS_PER_TASK = 4;
+export const ASSOCIATIONS_PER_TASK = 4;
 
 /**
  * The targets for a task from `sender` ("ae:<AE>" or "hotfolder"). A mirror destination also sends
