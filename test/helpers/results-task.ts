@@ -1,7 +1,8 @@
 /**
  * Builds tasks the way the remote leg leaves them in downloaded/: the original instances, the
- * uploaded metadata.json, and result.zip ({task_id}.npy + metadata.json). The result is either
- * the reference service's real processing of the upload or a volume the test chooses.
+ * uploaded metadata.json, and result/ ({task_id}.npy + metadata.json, the downloader's verified
+ * extraction of the service's archive), or result.zip as an earlier version left it. The result is
+ * either the reference service's real processing of the upload or a volume the test chooses.
  */
 import { copyFile, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -11,7 +12,9 @@ import { assembleVolume, type AssembledVolume } from '../../src/imaging/assemble
 import { writeNpy } from '../../src/imaging/npy.js';
 import { AXIS_ORDER } from '../../src/imaging/volume.js';
 import { sha256File, type TaskMetadata } from '../../src/remote/metadata.js';
+import { LEGACY_RESULT_ZIP, RESULT_DIR } from '../../src/remote/result-archive.js';
 import { processUpload } from '../../src/remote/reference-processing.js';
+import { extractZipSafely } from '../../src/remote/zip-extract.js';
 import { packZip } from '../../src/remote/zip-pack.js';
 import { INSTANCES_DIR, type TaskFolder } from '../../src/spool/layout.js';
 import type { Spool } from '../../src/spool/spool.js';
@@ -25,10 +28,12 @@ export interface TaskOptions {
   sender?: string;
   facts?: Record<string, unknown>;
   /**
-   * What goes into result.zip: 'reference' runs the reference service on the upload; a function
-   * maps the original volume to the result; 'none' leaves result.zip out for the test to write.
+   * What the result holds: 'reference' runs the reference service on the upload; a function maps
+   * the original volume to the result; 'none' leaves the result out for the test to write.
    */
   result?: 'reference' | 'none' | ((original: AssembledVolume) => Float32Array);
+  /** 'result-dir' (default): result/ as the downloader leaves it; 'legacy-zip': result.zip as an earlier version did. */
+  layout?: 'result-dir' | 'legacy-zip';
   folder?: TaskFolder;
 }
 
@@ -72,7 +77,8 @@ export async function makeTask(spool: Spool, opts: TaskOptions = {}): Promise<Bu
       await mkdir(path.join(tmp, INSTANCES_DIR));
       for (const [i, file] of files.entries()) await copyFile(file, path.join(tmp, INSTANCES_DIR, `IM${String(i).padStart(5, '0')}.dcm`));
       await copyFile(metadataFile, path.join(tmp, 'metadata.json'));
-      if (resultZip) await copyFile(resultZip, path.join(tmp, 'result.zip'));
+      if (resultZip && opts.layout === 'legacy-zip') await copyFile(resultZip, path.join(tmp, LEGACY_RESULT_ZIP));
+      else if (resultZip) await placeResult(tmp, resultZip);
     });
     return { id, dir, original, uploaded };
   } finally {
@@ -80,7 +86,17 @@ export async function makeTask(spool: Spool, opts: TaskOptions = {}): Promise<Bu
   }
 }
 
-/** result.zip with `data` as {task_id}.npy (in `shape`) and a result metadata.json; `patch` overrides fields. */
+const ROOMY = { maxEntries: 8, maxTotalBytes: 1024 ** 3, maxEntryBytes: 1024 ** 3 };
+
+/**
+ * The content of a result archive as result/ in a task folder, unchecked: what the downloader
+ * leaves once it verified the archive, or what a test wants the unpacker to find there.
+ */
+export async function placeResult(taskDir: string, zipPath: string): Promise<void> {
+  await extractZipSafely(zipPath, path.join(taskDir, RESULT_DIR), ROOMY);
+}
+
+/** A result archive with `data` as {task_id}.npy (in `shape`) and a result metadata.json; `patch` overrides fields. */
 export async function writeResultZip(zipPath: string, uploaded: TaskMetadata, data: Float32Array,
   shape: readonly number[], patch: Partial<TaskMetadata> = {}): Promise<void> {
   const work = await mkdtemp(path.join(os.tmpdir(), 'petspool-result-zip-'));

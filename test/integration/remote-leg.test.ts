@@ -40,24 +40,21 @@ describe('remote leg round trip on loopback', () => {
     assert.deepEqual(record.history.map((h) => h.state), ['validated', 'packed', 'processing', 'downloaded']);
     const archive = `${id}_${leg.config.remote.client_id}.zip`;
     const files = await readdir(dir);
-    for (const f of ['result.zip', 'metadata.json', archive, 'previews', INSTANCES_DIR]) assert.ok(files.includes(f), `${f} in the task folder`);
-    assert.ok(!files.some((f) => f.endsWith('.npy') || f.startsWith('.tmp-')), `no loose .npy or temporaries: ${files.join(', ')}`);
+    for (const f of ['result', 'metadata.json', archive, 'previews', INSTANCES_DIR]) assert.ok(files.includes(f), `${f} in the task folder`);
+    assert.ok(!files.some((f) => f.endsWith('.npy') || f.startsWith('.tmp-') || f === 'result.zip'),
+      `no loose .npy, temporaries or copy of the result archive: ${files.join(', ')}`);
     const png = await readFile(path.join(dir, 'previews', 'original.png'));
     assert.equal(png.subarray(1, 4).toString(), 'PNG');
     // The result and the upload it answers are off the share.
     assert.deepEqual(await readdir(leg.config.share.inbox), []);
     assert.deepEqual(await readdir(leg.config.share.outbox), []);
-    // result.zip holds the processed volume and its checksum matches.
-    const out = await mkdtemp(path.join(os.tmpdir(), 'petspool-result-'));
-    try {
-      await extractZipSafely(path.join(dir, 'result.zip'), out, limits);
-      const resultMeta = JSON.parse(await readFile(path.join(out, 'metadata.json'), 'utf8')) as TaskMetadata;
-      assert.equal(resultMeta.npy_sha256, await sha256File(path.join(out, `${id}.npy`)));
-      assert.equal(resultMeta.processing?.method, 'median-3x3x3');
-      assert.equal(record.facts.result_sha256, resultMeta.npy_sha256);
-    } finally {
-      await rm(out, { recursive: true, force: true });
-    }
+    // result/ holds the processed volume and its checksum matches.
+    const result = path.join(dir, 'result');
+    assert.deepEqual((await readdir(result)).sort(), [`${id}.npy`, 'metadata.json']);
+    const resultMeta = JSON.parse(await readFile(path.join(result, 'metadata.json'), 'utf8')) as TaskMetadata;
+    assert.equal(resultMeta.npy_sha256, await sha256File(path.join(result, `${id}.npy`)));
+    assert.equal(resultMeta.processing?.method, 'median-3x3x3');
+    assert.equal(record.facts.result_sha256, resultMeta.npy_sha256);
   });
 
   it('uploads a NumPy file numpy.load reads with the volume\'s shape and values, and metadata without patient name or ID', async () => {

@@ -1,5 +1,5 @@
 /**
- * The results leg end to end, with qc.required true: a downloaded task whose result.zip is the
+ * The results leg end to end, with qc.required true: a downloaded task whose result/ holds the
  * reference service's real processing of the upload goes through unpacker → QC gate, waits in
  * awaiting_qc until `petspool qc approve` (the real CLI), then the sender delivers both filters'
  * series to a DCMTK storescp and the task lands in sent/ with its outputs shown by `tasks show`.

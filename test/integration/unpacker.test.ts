@@ -1,12 +1,13 @@
 /**
- * The unpacker on real task folders: safe extraction (zip-slip, zip bomb), checks against the
- * upload (shape, sha256), one series per applicable filter (scanner model / tracer limits,
+ * The unpacker on real task folders: the downloader's result/ read as it is, a result.zip left by
+ * an earlier version extracted safely (zip-slip, zip bomb) and verified (sha256, task), checks
+ * against the upload (shape), one series per applicable filter (scanner model / tracer limits,
  * fwhm 0 = unfiltered, blend), previews, reuse of complete outputs after a restart, and dciodvfy.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -19,7 +20,7 @@ import { Runner } from '../../src/runner/runner.js';
 import { Spool } from '../../src/spool/spool.js';
 import type { FilterConfig } from '../../src/config/schema.js';
 import { unpackerStage, readSeriesManifest, type OutputSeriesFact } from '../../src/stages/unpacker.js';
-import { makeTask, waitForTask, writeResultZip } from '../helpers/results-task.js';
+import { makeTask, placeResult, waitForTask, writeResultZip, type BuiltTask } from '../helpers/results-task.js';
 
 const run = promisify(execFile);
 
@@ -125,12 +126,38 @@ test('a complete output folder is reused when the unpacker runs again (restart)'
   assert.deepEqual(again, before);
 });
 
+test('a task folder of an earlier version (result.zip, a half-extracted result/) is extracted, verified and unpacked', async () => {
+  const scale = (v: Float32Array) => Float32Array.from(v, (x) => x * 0.5);
+  const legacy = await makeTask(spool, { result: (o) => scale(o.data), layout: 'legacy-zip', folder: 'collecting' });
+  // The earlier unpacker extracted result.zip into result/ on each run, not atomically.
+  await mkdir(path.join(legacy.dir, 'result'));
+  await writeFile(path.join(legacy.dir, 'result', 'metadata.json'), '{"cut": ');
+  const current = await makeTask(spool, { result: (o) => scale(o.data) });
+  await spool.moveTask(legacy.id, 'collecting', 'downloaded');
+  runner.nudge();
+  for (const task of [legacy, current]) {
+    assert.equal(await waitForTask(spool, task.id, ['unpacked', 'failed']), 'unpacked');
+    const dir = spool.layout.taskDir('unpacked', task.id);
+    assert.deepEqual((await readdir(path.join(dir, 'result'))).sort(), [`${task.id}.npy`, 'metadata.json']);
+    assert.ok(!(await readdir(dir)).some((n) => n === 'result.zip' || n.startsWith('.tmp-')), 'no archive or temporary left');
+  }
+  const raw = (t: BuiltTask) => seriesVolume(path.join(spool.layout.taskDir('unpacked', t.id), 'outputs', 'raw'));
+  const expected = scale(legacy.original.data);
+  assert.ok(maxAbsDifference((await raw(legacy)).data, expected) <= maxOf(expected) / 32767, 'the legacy result is the volume unpacked');
+});
+
+test('a task folder with neither result/ nor result.zip fails with the reason', async () => {
+  const task = await makeTask(spool, { result: 'none' });
+  runner.nudge();
+  assert.match(await failureOf(task.id), /the task folder has no result\/ \(the downloader's verified result\)/);
+});
+
 async function failureOf(id: string): Promise<string> {
   assert.equal(await waitForTask(spool, id, ['unpacked', 'failed']), 'failed');
   return (await spool.locateTaskIn('failed', id)).record.reason ?? '';
 }
 
-test('a zip-slip result is refused and nothing is written outside the task folder', async () => {
+test('a legacy zip-slip result.zip is refused and nothing is written outside the task folder', async () => {
   const task = await makeTask(spool, { result: 'none', folder: 'collecting' });
   const zip = path.join(task.dir, 'result.zip');
   await writeCraftedZip(zip, [
@@ -147,7 +174,7 @@ test('a zip-slip result is refused and nothing is written outside the task folde
   assert.deepEqual((await readdir(spool.root)).filter((n) => n.includes('escaped')), []);
 });
 
-test('a zip bomb whose header lies about its size is stopped at the volume-size limit', async () => {
+test('a legacy result.zip bomb whose header lies about its size is stopped at the volume-size limit', async () => {
   const task = await makeTask(spool, { result: 'none', folder: 'collecting' });
   const voxels = task.uploaded.shape.reduce((a, b) => a * b, 1);
   await writeZipBomb(path.join(task.dir, 'result.zip'), `${task.id}.npy`, 64 * 1024 * 1024, {
@@ -157,32 +184,45 @@ test('a zip bomb whose header lies about its size is stopped at the volume-size 
   await spool.moveTask(task.id, 'collecting', 'downloaded');
   runner.nudge();
   assert.match(await failureOf(task.id), /result archive refused: entry .*\.npy expands past/);
-  assert.equal(await stat(path.join(spool.layout.taskDir('failed', task.id), 'result')).catch(() => null), null,
-    'nothing of the refused archive is left');
+  const dir = spool.layout.taskDir('failed', task.id);
+  assert.equal(await stat(path.join(dir, 'result')).catch(() => null), null, 'nothing of the refused archive is left');
+  assert.deepEqual((await readdir(dir)).filter((n) => n.startsWith('.tmp-')), [], 'no temporary folder left');
 });
 
 test('wrong sha256, wrong shape and a wrong task are refused with the reason', async () => {
-  const cases: { name: string; reason: RegExp; write: (zip: string, t: Awaited<ReturnType<typeof makeTask>>) => Promise<void> }[] = [
+  type Task = Awaited<ReturnType<typeof makeTask>>;
+  // 'zip': result.zip of an earlier version (extracted and verified here); 'dir': the downloader's result/.
+  const cases: { name: string; layout: 'zip' | 'dir'; reason: RegExp; write: (zip: string, t: Task) => Promise<void> }[] = [
     {
-      name: 'sha', reason: /sha256 of .*\.npy does not match the result metadata\.json/,
+      name: 'sha', layout: 'zip', reason: /sha256 of .*\.npy does not match the result metadata\.json/,
       write: (zip, t) => writeResultZip(zip, t.uploaded, t.original.data, t.original.shape, { npy_sha256: 'a'.repeat(64) }),
     },
     {
-      name: 'shape in metadata', reason: /result shape 11x32x32 differs from the uploaded 12x32x32/,
+      name: 'shape in metadata', layout: 'dir', reason: /result shape 11x32x32 differs from the uploaded 12x32x32/,
       write: (zip, t) => writeResultZip(zip, t.uploaded, t.original.data.subarray(0, 11 * 32 * 32), [11, 32, 32], { shape: [11, 32, 32] }),
     },
     {
-      name: 'npy shape', reason: /\.npy has shape 12x16x64, the uploaded volume was 12x32x32/,
+      name: 'npy shape', layout: 'dir', reason: /\.npy has shape 12x16x64, the uploaded volume was 12x32x32/,
       write: (zip, t) => writeResultZip(zip, t.uploaded, t.original.data, [12, 16, 64]),
     },
     {
-      name: 'task', reason: /result metadata\.json is for task other-task/,
+      name: 'task (zip)', layout: 'zip', reason: /result metadata\.json is for task other-task/,
+      write: (zip, t) => writeResultZip(zip, t.uploaded, t.original.data, t.original.shape, { task_id: 'other-task' }),
+    },
+    {
+      name: 'task (dir)', layout: 'dir', reason: /result metadata\.json is for task other-task/,
       write: (zip, t) => writeResultZip(zip, t.uploaded, t.original.data, t.original.shape, { task_id: 'other-task' }),
     },
   ];
   for (const c of cases) {
     const task = await makeTask(spool, { result: 'none', folder: 'collecting' });
-    await c.write(path.join(task.dir, 'result.zip'), task);
+    if (c.layout === 'zip') {
+      await c.write(path.join(task.dir, 'result.zip'), task);
+    } else {
+      const zip = path.join(root, `${task.id}-result.zip`);
+      await c.write(zip, task);
+      await placeResult(task.dir, zip);
+    }
     await spool.moveTask(task.id, 'collecting', 'downloaded');
     runner.nudge();
     assert.match(await failureOf(task.id), c.reason, c.name);

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { corruptZipInPlace, writeCraftedZip, writeZipBomb, ZIP_BOMB_BYTES } from '../../src/remote/reference-faults.js';
-import { checkZip, extractZipSafely, type ExtractLimits } from '../../src/remote/zip-extract.js';
+import { checkZip, extractZipInto, extractZipSafely, type ExtractLimits } from '../../src/remote/zip-extract.js';
 import { packZip } from '../../src/remote/zip-pack.js';
 
 const MiB = 1024 * 1024;
@@ -67,6 +67,41 @@ describe('zip pack and safe extraction', () => {
       assert.ok((await readFile(path.join(dest, name))).equals(await readFile(path.join(sources, name))), name);
     }
     assert.deepEqual(await listing(dest), ['metadata.json', 'task1.npy']);
+  });
+
+  it('extractZipInto writes every entry in one pass and shows the observer the same bytes', async () => {
+    const dest = path.join(tmp, 'into');
+    await mkdir(dest);
+    const hashes = new Map<string, ReturnType<typeof createHash>>();
+    const entries = await extractZipInto(packed, dest, roomy, (name) => {
+      if (!name.endsWith('.npy')) return undefined;
+      const hash = createHash('sha256');
+      hashes.set(name, hash);
+      return (chunk) => hash.update(chunk);
+    });
+    assert.deepEqual(entries.map((e) => e.name).sort(), ['metadata.json', 'task1.npy']);
+    assert.deepEqual([...hashes.keys()], ['task1.npy'], 'observed only the entry asked for');
+    const source = await readFile(path.join(sources, 'task1.npy'));
+    assert.equal(hashes.get('task1.npy')!.digest('hex'), createHash('sha256').update(source).digest('hex'));
+    assert.ok((await readFile(path.join(dest, 'task1.npy'))).equals(source));
+    assert.deepEqual(await listing(dest), ['metadata.json', 'task1.npy']);
+    // Never over an existing file: a second pass into the same folder is an error, not an overwrite.
+    await assert.rejects(extractZipInto(packed, dest, roomy), /EEXIST/);
+  });
+
+  it('extractZipInto refuses what checkZip refuses, with the same reasons', async () => {
+    const zip = path.join(tmp, 'into-slip.zip');
+    await writeCraftedZip(zip, [{ name: '../x', data: Buffer.from('escaped') }]);
+    const dest = path.join(tmp, 'into-slip');
+    await mkdir(dest);
+    await assert.rejects(extractZipInto(zip, dest, roomy), { message: 'entry ../x escapes the folder' });
+    await assert.rejects(stat(path.join(tmp, 'x')));
+    const corrupt = path.join(tmp, 'into-corrupt.zip');
+    await writeFile(corrupt, await readFile(packed));
+    await corruptZipInPlace(corrupt);
+    const dest2 = path.join(tmp, 'into-corrupt');
+    await mkdir(dest2);
+    await assert.rejects(extractZipInto(corrupt, dest2, roomy), /entry task1\.npy is corrupt/);
   });
 
   it('refuses an entry that escapes the folder and writes nothing, inside or outside', async () => {
