@@ -55,12 +55,27 @@ export class SourceHeaders {
   private readonly parsed = new Map<string, Promise<DicomDataset>>();
 
   async copyOf(file: string): Promise<DicomDataset> {
+    return copyDataset(await this.headerOf(file));
+  }
+
+  /**
+   * Reads the headers now, one file after the other, so that the parsing (about 1 ms per file)
+   * happens while this thread would otherwise wait (for the filter threads); a file that cannot
+   * be read fails later, in copyOf.
+   */
+  preload(files: readonly string[]): void {
+    void (async () => {
+      for (const file of files) await this.headerOf(file).catch(() => undefined);
+    })();
+  }
+
+  private headerOf(file: string): Promise<DicomDataset> {
     let header = this.parsed.get(file);
     if (!header) {
       header = readPart10File(file, { headerOnly: true }).then((p) => p.dataset);
       this.parsed.set(file, header);
     }
-    return copyDataset(await header);
+    return header;
   }
 }
 

@@ -115,6 +115,9 @@ async function unpack(job: StageJob, opts: UnpackerOptions): Promise<StageOutcom
     filtering[i] = filterUnlessWritten(job, filters[i]!, volume, opts.threads);
     filtering[i].catch(() => {}); // awaited in its turn; not unhandled if an earlier write fails first
   };
+  startFilter(0);
+  // While the first filter runs in its threads, this thread reads the source headers the series need.
+  sourceHeaders.preload(original.files);
   for (const [i, filter] of filters.entries()) {
     startFilter(i);
     const filtered = await filtering[i]!;
