@@ -3,6 +3,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
+import { longElement } from '../../src/dicom/explicit-element.js';
 import { echo, sendFiles } from '../../src/dicom/scu.js';
 import { datasetBytes, freePort, startStorescp, type RunningStorescp } from '../fixtures/dcmtk.js';
 import { makePetSeries } from '../fixtures/make-pet.js';
@@ -50,4 +51,22 @@ test('sendFiles delivers every instance unchanged over one association and count
     const dataset = datasetBytes(await fs.readFile(path.join(outDir, name))).toString('base64');
     assert.ok(sentDatasets.includes(dataset), `${name} differs from every sent file`);
   }
+});
+
+test('sendFiles sends a file whose file meta group is longer than the 4 KB it reads first', async () => {
+  const [file] = await makePetSeries(path.join(root, 'long-meta'), { slices: 1, size: 32 });
+  const bytes = await fs.readFile(file);
+  // Append (0002,0102) Private Information of 8 KB to the meta group and fix its group length.
+  const groupLength = bytes.readUInt32LE(140);
+  const metaEnd = 144 + groupLength;
+  const extra = longElement(0x0002, 0x0102, 'OB', Buffer.alloc(8192, 0x41));
+  const longMeta = Buffer.concat([bytes.subarray(0, metaEnd), extra, bytes.subarray(metaEnd)]);
+  longMeta.writeUInt32LE(groupLength + extra.length, 140);
+  const longFile = path.join(root, 'long-meta', 'long.dcm');
+  await fs.writeFile(longFile, longMeta);
+  const before = (await fs.readdir(outDir)).length;
+  const result = await sendFiles({ host: '127.0.0.1', port: storescp.port, calledAeTitle: 'STORESCP', callingAeTitle: 'PETSPOOL', files: [longFile] });
+  assert.deepEqual(result.failed, []);
+  assert.equal(result.sent, 1);
+  assert.equal((await fs.readdir(outDir)).length, before + 1);
 });
