@@ -10,7 +10,7 @@
  * which is zipped straight from memory (no .npy file on disk), then dropped.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, readdir, rm } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import path from 'node:path';
 import zlib from 'node:zlib';
@@ -26,6 +26,7 @@ import { PermanentError, type Stage, type StageJob, type StageOutcome } from '..
 import { fsyncPath, renameDurably, writeFileDurably } from '../spool/durable.js';
 import { INSTANCES_DIR, TMP_PREFIX } from '../spool/layout.js';
 import { IncompleteHeaderError, seriesMetadata, type HeaderMetadata } from './series-metadata.js';
+import { readTaskInstances } from './task-headers.js';
 
 export const METADATA_FILE = 'metadata.json';
 export const PREVIEWS_DIR = 'previews';
@@ -56,7 +57,7 @@ export function packerStage(parts: Pick<ApplianceParts, 'config' | 'store'>): St
       await rm(work, { recursive: true, force: true });
       await mkdir(work);
       try {
-        let volume: AssembledVolume | undefined = await assembleFrom(path.join(job.dir, INSTANCES_DIR));
+        let volume: AssembledVolume | undefined = await assembleFrom(job.dir);
         let headerPart;
         try {
           headerPart = seriesMetadata(volume.headers, tracer, { taskId: job.id, clientId });
@@ -87,14 +88,15 @@ export function packerStage(parts: Pick<ApplianceParts, 'config' | 'store'>): St
 }
 
 /**
- * The volume of the task's instances. Geometry and pixel-data problems cannot heal and fail the
- * task; file-system errors (they carry an errno code) are retried.
+ * The volume of the task's instances (headers from the task's headers.json). Geometry and
+ * pixel-data problems cannot heal and fail the task; file-system errors (they carry an errno
+ * code) are retried.
  */
-async function assembleFrom(instancesDir: string): Promise<AssembledVolume> {
-  const files = (await readdir(instancesDir)).filter((n) => n.endsWith('.dcm')).sort().map((n) => path.join(instancesDir, n));
-  if (files.length === 0) throw new PermanentError(`the task has no images in ${INSTANCES_DIR}/`);
+async function assembleFrom(taskDir: string): Promise<AssembledVolume> {
+  const instances = await readTaskInstances(taskDir);
+  if (instances.length === 0) throw new PermanentError(`the task has no images in ${INSTANCES_DIR}/`);
   try {
-    return await assembleVolume(files);
+    return await assembleVolume(instances.map((i) => i.file), instances.map((i) => i.header));
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code) throw err;
     throw new PermanentError(`cannot assemble the volume: ${(err as Error).message}`);
