@@ -11,6 +11,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { fsyncPath } from '../spool/durable.js';
 import { join } from 'node:path';
 import type { Volume } from '../imaging/volume.js';
+import { prepareOutputSlices, type OutputSlices } from '../imaging/output-slices.js';
 import { formatDS } from './ds.js';
 import { Part10Encoder } from './part10-encoder.js';
 import { newUid } from './uid.js';
@@ -33,6 +34,8 @@ export interface DerivedSeriesOptions {
   sourceFiles: string[];
   /** Their headers, when several series are derived from the same files (read once, not per series). */
   sourceHeaders?: SourceHeaders;
+  /** The volume's stored values and slopes, when the caller has them already (see output-slices.ts). */
+  prepared?: OutputSlices;
   /** Folder to write into (created if missing); the caller renames it into place. */
   outDir: string;
   /** Added to the original SeriesNumber. */
@@ -79,7 +82,6 @@ export class SourceHeaders {
   }
 }
 
-const INT16_MAX = 32767;
 const LO_MAX_LENGTH = 64;
 const ST_MAX_LENGTH = 1024;
 const SLICES_IN_FLIGHT = 8;
@@ -156,33 +158,6 @@ function sourceImageItem(sopClassUid: string, sopInstanceUid: string): DicomData
   return item;
 }
 
-/** int16 with the smallest slope that fits |value|, computed with the slope exactly as written. */
-function quantiseSlice(values: Float32Array): { pixels: Int16Array; slope: number } {
-  let maxAbs = 0;
-  for (let i = 0; i < values.length; i++) {
-    const magnitude = Math.abs(values[i]!);
-    if (magnitude > maxAbs) maxAbs = magnitude;
-  }
-  const slope = maxAbs > 0 && Number.isFinite(maxAbs) ? Number(formatDS(maxAbs / INT16_MAX)) : 1;
-  const pixels = new Int16Array(values.length);
-  for (let i = 0; i < values.length; i++) {
-    const stored = roundHalfUp(values[i]! / slope);
-    // "| 0" stores what the Int16Array conversion would (NaN → 0), without V8's slow double path.
-    pixels[i] = (stored > INT16_MAX ? INT16_MAX : stored < -INT16_MAX ? -INT16_MAX : stored) | 0;
-  }
-  return { pixels, slope };
-}
-
-/**
- * Math.round (ties toward +∞) for the values quantiseSlice meets, several times faster in V8.
- * floor(x + 0.5) differs from it only where x + 0.5 rounds up to the next integer (x just below
- * one half, e.g. 0.49999999999999994); the correction catches that (r − 0.5 is exact for |r| < 2^52).
- */
-export function roundHalfUp(x: number): number {
-  const r = Math.floor(x + 0.5);
-  return r - 0.5 > x ? r - 1 : r;
-}
-
 const PET_IMAGE_STORAGE = '1.2.840.10008.5.1.4.1.1.128';
 
 /**
@@ -217,6 +192,7 @@ export async function writeDerivedSeries(options: DerivedSeriesOptions): Promise
   const spellings: DSSpellings = new Map();
   const sources = options.sourceHeaders ?? new SourceHeaders();
   const sopInstanceUids: string[] = new Array<string>(slices);
+  const prepared = options.prepared ?? await prepareOutputSlices(volume);
 
   const writeSlice = async (slice: number): Promise<string> => {
     const dataset = await sources.copyOf(sourceFiles[slice]!);
@@ -251,8 +227,8 @@ export async function writeDerivedSeries(options: DerivedSeriesOptions): Promise
     setElement(dataset, 'ImagePositionPatient', spell(volume.positions[slice]!));
     setElement(dataset, 'PixelSpacing', spell([volume.spacing[1], volume.spacing[2]]));
 
-    const values = volume.data.subarray(slice * rows * columns, (slice + 1) * rows * columns);
-    const { pixels, slope } = quantiseSlice(values);
+    const pixels = prepared.pixels.subarray(slice * rows * columns, (slice + 1) * rows * columns);
+    const slope = prepared.slopes[slice]!;
     setElement(dataset, 'SamplesPerPixel', 1);
     setElement(dataset, 'PhotometricInterpretation', 'MONOCHROME2');
     setElement(dataset, 'Rows', rows);

@@ -6,7 +6,6 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { formatDS } from './ds.js';
 import { newUid } from './uid.js';
 import {
   type DicomDataset,
@@ -17,6 +16,7 @@ import {
   writePart10File,
 } from './write-part10.js';
 import { uniformGenerator } from '../util/prng.js';
+import { quantiseSliceInto } from '../imaging/quantise.js';
 
 export interface SynthOptions {
   /** Number of slices (default 81). */
@@ -123,7 +123,6 @@ export function synthTracer(name: string): SynthTracer {
 const PATIENT_WEIGHT_KG = 75;
 const PATIENT_SIZE_M = 1.75;
 const FRAME_DURATION_MS = 120_000;
-const INT16_MAX = 32767;
 
 // ---------------------------------------------------------------------------------------------
 // Phantom
@@ -410,18 +409,6 @@ function addPetModules(ds: DicomDataset, context: SeriesContext, geometry: Synth
   setElement(ds, 'DeadTimeFactor', 1.02);
 }
 
-/** Stores one slice as int16 with the smallest slope that fits, using the slope exactly as written. */
-function quantiseSlice(values: Float32Array): { pixels: Int16Array; slope: number } {
-  let maxAbs = 0;
-  for (let i = 0; i < values.length; i++) maxAbs = Math.max(maxAbs, Math.abs(values[i]!));
-  const slope = maxAbs > 0 ? Number(formatDS(maxAbs / INT16_MAX)) : 1;
-  const pixels = new Int16Array(values.length);
-  for (let i = 0; i < values.length; i++) {
-    pixels[i] = Math.max(-INT16_MAX, Math.min(INT16_MAX, Math.round(values[i]! / slope)));
-  }
-  return { pixels, slope };
-}
-
 function ctSliceValues(activity: Float32Array, background: number): Int16Array {
   // Hounsfield units from the phantom's uptake map: air, soft tissue, lung, denser spheres.
   const hu = new Int16Array(activity.length);
@@ -469,7 +456,8 @@ export async function synthesizePetSeries(outDir: string, options: SynthOptions 
     if (options.ct) {
       setElement(ds, 'PixelData', exactArrayBuffer(ctSliceValues(values, phantom.background)), 'OW');
     } else {
-      const { pixels, slope } = quantiseSlice(values);
+      const pixels = new Int16Array(values.length);
+      const slope = quantiseSliceInto(values, pixels);
       setElement(ds, 'ImageIndex', slice + 1);
       setElement(ds, 'RescaleSlope', slope);
       setElement(ds, 'PixelData', exactArrayBuffer(pixels), 'OW');

@@ -147,9 +147,10 @@ export function copyPlainValue(value: unknown): unknown {
 
 /** An ArrayBuffer holding exactly the bytes of a typed array (never the whole of a pooled buffer). */
 export function exactArrayBuffer(view: ArrayBufferView): ArrayBuffer {
-  // A view over a whole (unpooled, unshared) buffer is used as it is; anything else is copied.
+  // A view over a whole (unpooled, unshared) buffer is used as it is; anything else is copied
+  // (through a Uint8Array: slicing a SharedArrayBuffer would give a SharedArrayBuffer again).
   const whole = view.byteOffset === 0 && view.byteLength === view.buffer.byteLength && view.buffer instanceof ArrayBuffer;
-  return whole ? view.buffer as ArrayBuffer : view.buffer.slice(view.byteOffset, view.byteOffset + view.byteLength) as ArrayBuffer;
+  return whole ? view.buffer as ArrayBuffer : new Uint8Array(view.buffer, view.byteOffset, view.byteLength).slice().buffer;
 }
 
 /**

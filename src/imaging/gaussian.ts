@@ -3,7 +3,7 @@
  *
  * Matches scipy.ndimage.gaussian_filter(vol, sigma, mode='nearest') with its default
  * truncate=4.0, sigma per axis in voxels = FWHM / 2.3548 / spacing[axis]. Large volumes are split
- * over a pool of worker threads that share the output through a SharedArrayBuffer; small ones run
+ * over the imaging worker threads (worker-pool.ts) that share the output through a SharedArrayBuffer; small ones run
  * synchronously in this thread. Peak memory is the input plus one volume: the result array is the
  * only large allocation. When the input already lives in a SharedArrayBuffer (assembleVolume
  * allocates it so) the workers read it directly; otherwise it is copied into the result and
@@ -11,10 +11,9 @@
  * the worker next to it overwrites.
  */
 import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
 import { filterSlices, FWHM_PER_SIGMA, gaussianHalfKernel, PassScratch, type FilterGeometry } from './gaussian-kernel.js';
-import type { FilterJob, FilterReply } from './gaussian-worker.js';
 import { voxelCount, type Volume } from './volume.js';
+import { ImagingPool } from './worker-pool.js';
 
 export interface GaussianOptions {
   /** Fraction (0..1) of the unfiltered input mixed back into the result. Default 0. */
@@ -75,7 +74,7 @@ export async function gaussianFilter(vol: Volume, fwhmMm: number, opts: Gaussian
 async function filterSharedWithWorkers(input: Float32Array, out: Float32Array, geometry: FilterGeometry, threads: number): Promise<void> {
   const originals = { kind: 'source', buffer: input.buffer as SharedArrayBuffer, byteOffset: input.byteOffset, length: input.length } as const;
   const buffer = out.buffer as SharedArrayBuffer;
-  await FilterPool.shared().runSplit(threads, geometry.shape[0], (from, to) => ({ buffer, geometry, from, to, originals }));
+  await ImagingPool.shared().runSplit(threads, geometry.shape[0], (from, to) => ({ kind: 'filter', buffer, geometry, from, to, originals }));
 }
 
 /** `out` already holds a copy of `input`; the halos are read from `input`, which nobody writes. */
@@ -84,83 +83,13 @@ async function filterInPlaceWithWorkers(input: Float32Array, out: Float32Array, 
   const plane = rows * cols;
   const radius = geometry.slice.length - 1;
   const buffer = out.buffer as SharedArrayBuffer;
-  await FilterPool.shared().runSplit(threads, slices, (from, to) => {
+  await ImagingPool.shared().runSplit(threads, slices, (from, to) => {
     const haloSlices: number[] = [];
     for (let j = Math.max(0, from - radius); j < from; j++) haloSlices.push(j);
     for (let j = to; j < Math.min(slices, to + radius); j++) haloSlices.push(j);
     const halo = new SharedArrayBuffer(Math.max(1, haloSlices.length) * plane * 4);
     const haloData = new Float32Array(halo);
     haloSlices.forEach((j, slot) => haloData.set(input.subarray(j * plane, (j + 1) * plane), slot * plane));
-    return { buffer, geometry, from, to, originals: { kind: 'in-place', halo, haloSlices } };
+    return { kind: 'filter', buffer, geometry, from, to, originals: { kind: 'in-place', halo, haloSlices } };
   });
-}
-
-type JobSpec = Omit<FilterJob, 'id'>;
-
-interface Pending {
-  resolve: () => void;
-  reject: (err: Error) => void;
-}
-
-/**
- * A lazily started, process-wide set of filter workers. Idle workers are unref'd so they never
- * keep the process alive; a worker that crashes is dropped and replaced on the next call.
- */
-class FilterPool {
-  private static instance: FilterPool | undefined;
-  private readonly workers: Worker[] = [];
-  private readonly pending = new Map<number, { worker: Worker } & Pending>();
-  private nextId = 1;
-
-  static shared(): FilterPool {
-    FilterPool.instance ??= new FilterPool();
-    return FilterPool.instance;
-  }
-
-  /** Split [0, total) into `parts` contiguous ranges, one job per worker, and wait for all. */
-  async runSplit(parts: number, total: number, spec: (from: number, to: number) => JobSpec): Promise<void> {
-    const count = Math.min(parts, total);
-    while (this.workers.length < count) this.workers.push(this.startWorker());
-    const jobs: Promise<void>[] = [];
-    for (let i = 0; i < count; i++) {
-      const from = Math.floor((total * i) / count);
-      const to = Math.floor((total * (i + 1)) / count);
-      jobs.push(this.run(this.workers[i], spec(from, to)));
-    }
-    await Promise.all(jobs);
-  }
-
-  private run(worker: Worker, spec: JobSpec): Promise<void> {
-    const id = this.nextId++;
-    return new Promise<void>((resolve, reject) => {
-      this.pending.set(id, { worker, resolve, reject });
-      worker.ref();
-      worker.postMessage({ id, ...spec } satisfies FilterJob);
-    });
-  }
-
-  private startWorker(): Worker {
-    const worker = new Worker(new URL('./gaussian-worker.js', import.meta.url));
-    worker.unref();
-    worker.on('message', (reply: FilterReply) => {
-      const job = this.pending.get(reply.id);
-      if (!job) return;
-      this.pending.delete(reply.id);
-      if (![...this.pending.values()].some((p) => p.worker === worker)) worker.unref();
-      if (reply.error) job.reject(new Error(`Gaussian filter worker failed: ${reply.error}`));
-      else job.resolve();
-    });
-    const fail = (err: Error): void => {
-      const index = this.workers.indexOf(worker);
-      if (index >= 0) this.workers.splice(index, 1);
-      for (const [id, job] of this.pending) {
-        if (job.worker !== worker) continue;
-        this.pending.delete(id);
-        job.reject(err);
-      }
-    };
-    worker.on('error', fail);
-    worker.on('exit', (code) => fail(new Error(`Gaussian filter worker exited with code ${code}`)));
-    return worker;
-  }
 }

@@ -20,7 +20,7 @@ export interface MipOptions {
 const SCALE_PERCENTILE = 0.995;
 
 /** A 2D float image, row-major, with the size of its pixels in mm. */
-interface Projection {
+export interface Projection {
   values: Float32Array;
   width: number;
   height: number;
@@ -28,33 +28,67 @@ interface Projection {
   pixelHeightMm: number;
 }
 
+/** out[x] = the maximum of column x over the rows of one slice (out has `columns` values). */
+export function columnMaxima(slice: Float32Array, rows: number, columns: number, out: Float32Array): void {
+  out.set(slice.subarray(0, columns));
+  for (let y = 1; y < rows; y++) {
+    const base = y * columns;
+    for (let x = 0; x < columns; x++) {
+      const v = slice[base + x]!;
+      if (v > out[x]!) out[x] = v;
+    }
+  }
+}
+
+/** Coronal and sagittal images are slices high; image row 0 is the most superior slice. */
+function imageRowOf(vol: Pick<Volume, 'shape' | 'orientation'>): (z: number) => number {
+  const slices = vol.shape[0];
+  const headFirst = sliceNormal(vol.orientation)[2] > 0;
+  return (z) => (headFirst ? slices - 1 - z : z);
+}
+
+/**
+ * The coronal projection from each slice's column maxima (`rows[z * columns + x]`, as
+ * output-slices.ts computes them alongside the stored values), without another pass over the volume.
+ */
+export function coronalProjectionFromRows(rows: Float32Array, vol: Pick<Volume, 'shape' | 'orientation' | 'spacing'>): Projection {
+  const [slices, , cols] = vol.shape;
+  if (rows.length !== slices * cols) throw new RangeError(`${rows.length} column maxima for ${slices} slices of ${cols} columns`);
+  const imageRow = imageRowOf(vol);
+  const values = new Float32Array(slices * cols);
+  for (let z = 0; z < slices; z++) values.set(rows.subarray(z * cols, (z + 1) * cols), imageRow(z) * cols);
+  return { values, width: cols, height: slices, pixelWidthMm: vol.spacing[2], pixelHeightMm: vol.spacing[0] };
+}
+
 export function maximumIntensityProjection(vol: Volume, axis: MipAxis): Projection {
   const [slices, rows, cols] = vol.shape;
+  const plane = rows * cols;
   const data = vol.data;
   if (axis === 'axial') {
-    const values = new Float32Array(rows * cols).fill(-Infinity);
+    const values = new Float32Array(plane).fill(-Infinity);
     for (let z = 0; z < slices; z++) {
-      const base = z * rows * cols;
-      for (let i = 0; i < rows * cols; i++) if (data[base + i] > values[i]) values[i] = data[base + i];
+      const base = z * plane;
+      for (let i = 0; i < plane; i++) if (data[base + i] > values[i]) values[i] = data[base + i];
     }
     return { values, width: cols, height: rows, pixelWidthMm: vol.spacing[2], pixelHeightMm: vol.spacing[1] };
   }
-  // Coronal and sagittal images are slices high; image row 0 is the most superior slice.
-  const headFirst = sliceNormal(vol.orientation)[2] > 0;
-  const width = axis === 'coronal' ? cols : rows;
-  const values = new Float32Array(width * slices).fill(-Infinity);
+  if (axis === 'coronal') {
+    const maxima = new Float32Array(slices * cols);
+    for (let z = 0; z < slices; z++) columnMaxima(data.subarray(z * plane, (z + 1) * plane), rows, cols, maxima.subarray(z * cols, (z + 1) * cols));
+    return coronalProjectionFromRows(maxima, vol);
+  }
+  const imageRow = imageRowOf(vol);
+  const values = new Float32Array(rows * slices);
   for (let z = 0; z < slices; z++) {
-    const out = (headFirst ? slices - 1 - z : z) * width;
+    const out = imageRow(z) * rows;
     for (let y = 0; y < rows; y++) {
-      const base = (z * rows + y) * cols;
-      for (let x = 0; x < cols; x++) {
-        const target = out + (axis === 'coronal' ? x : y);
-        if (data[base + x] > values[target]) values[target] = data[base + x];
-      }
+      const base = z * plane + y * cols;
+      let max = data[base]!;
+      for (let x = 1; x < cols; x++) if (data[base + x]! > max) max = data[base + x]!;
+      values[out + y] = max;
     }
   }
-  const pixelWidthMm = axis === 'coronal' ? vol.spacing[2] : vol.spacing[1];
-  return { values, width, height: slices, pixelWidthMm, pixelHeightMm: vol.spacing[0] };
+  return { values, width: rows, height: slices, pixelWidthMm: vol.spacing[1], pixelHeightMm: vol.spacing[0] };
 }
 
 function scaleValue(values: Float32Array): number {
@@ -79,12 +113,15 @@ function sample(p: Projection, x: number, y: number): number {
 }
 
 export function mipPng(vol: Volume, opts: MipOptions = {}): Buffer {
-  const projection = maximumIntensityProjection(vol, opts.axis ?? 'coronal');
+  return projectionPng(maximumIntensityProjection(vol, opts.axis ?? 'coronal'), opts.maxWidth);
+}
+
+/** A projection as a preview PNG, at most `maxWidth` (default 512) pixels wide. */
+export function projectionPng(projection: Projection, maxWidth = 512): Buffer {
   const widthMm = projection.width * projection.pixelWidthMm;
   const heightMm = projection.height * projection.pixelHeightMm;
   // Square output pixels no coarser than the finer input axis, then shrunk to maxWidth.
   let pixelMm = Math.min(projection.pixelWidthMm, projection.pixelHeightMm);
-  const maxWidth = opts.maxWidth ?? 512;
   if (widthMm / pixelMm > maxWidth) pixelMm = widthMm / maxWidth;
   const width = Math.max(1, Math.round(widthMm / pixelMm));
   const height = Math.max(1, Math.round(heightMm / pixelMm));

@@ -21,7 +21,8 @@ import type { Store } from '../db/store.js';
 import { SourceHeaders, writeDerivedSeries } from '../dicom/derived-series.js';
 import { arrangeSlices } from '../imaging/assemble-volume.js';
 import { gaussianFilter } from '../imaging/gaussian.js';
-import { mipPng } from '../imaging/mip.js';
+import { coronalProjectionFromRows, projectionPng } from '../imaging/mip.js';
+import { prepareOutputSlices, type OutputSlices } from '../imaging/output-slices.js';
 import { readNpyShared } from '../imaging/npy.js';
 import { voxelCount, type Volume } from '../imaging/volume.js';
 import { parseTaskMetadata, type TaskMetadata } from '../remote/metadata.js';
@@ -122,7 +123,7 @@ async function unpack(job: StageJob, opts: UnpackerOptions): Promise<StageOutcom
     startFilter(i);
     const filtered = await filtering[i]!;
     startFilter(i + 1);
-    const manifest = filtered.existing ?? await writeFilterOutput(job, filter, filtered.volume!, {
+    const manifest = filtered.existing ?? await writeFilterOutput(job, filter, filtered.output!, {
       sourceFiles: original.files, sourceHeaders, processing: result,
       seriesNumberOffset: opts.config.output.series_number_offset + all.indexOf(filter),
       filterMs: filtered.ms,
@@ -228,7 +229,7 @@ interface FilterInputs {
 /** A filter's output: the complete series written before a restart, or the filtered volume to write. */
 interface FilteredVolume {
   existing?: SeriesManifest;
-  volume?: Volume;
+  output?: { volume: Volume; slices: OutputSlices };
   ms: number;
 }
 
@@ -242,12 +243,14 @@ async function filterUnlessWritten(job: StageJob, filter: FilterConfig, volume: 
     return { existing, ms: 0 };
   }
   const started = Date.now();
-  const data = await gaussianFilter(volume, filter.fwhm_mm, { blend, threads });
-  return { volume: { ...volume, data }, ms: Date.now() - started };
+  const filtered: Volume = { ...volume, data: await gaussianFilter(volume, filter.fwhm_mm, { blend, threads }) };
+  // Stored values, slopes and preview rows come from the filter's threads too: this thread only writes files.
+  const slices = await prepareOutputSlices(filtered, { threads });
+  return { output: { volume: filtered, slices }, ms: Date.now() - started };
 }
 
 /** outputs/<filter>/ (written as .tmp-<filter>/, renamed whole) and previews/<filter>.png. */
-async function writeFilterOutput(job: StageJob, filter: FilterConfig, filtered: Volume, inputs: FilterInputs): Promise<SeriesManifest> {
+async function writeFilterOutput(job: StageJob, filter: FilterConfig, output: NonNullable<FilteredVolume['output']>, inputs: FilterInputs): Promise<SeriesManifest> {
   const outputs = path.join(job.dir, OUTPUTS_DIR);
   const finalDir = path.join(outputs, filter.name);
   await rm(finalDir, { recursive: true, force: true });
@@ -257,7 +260,7 @@ async function writeFilterOutput(job: StageJob, filter: FilterConfig, filtered: 
 
   const started = Date.now();
   const series = await writeDerivedSeries({
-    volume: filtered, sourceFiles: inputs.sourceFiles, sourceHeaders: inputs.sourceHeaders, outDir: tmpDir,
+    volume: output.volume, prepared: output.slices, sourceFiles: inputs.sourceFiles, sourceHeaders: inputs.sourceHeaders, outDir: tmpDir,
     seriesNumberOffset: inputs.seriesNumberOffset,
     filterName: filter.name, seriesDescriptionTemplate: filter.series_description,
     derivationDescription: derivationText(filter, inputs.processing.processing),
@@ -271,7 +274,7 @@ async function writeFilterOutput(job: StageJob, filter: FilterConfig, filtered: 
 
   const previews = path.join(job.dir, PREVIEWS_DIR);
   await ensureDir(previews);
-  await writeFileDurably(path.join(previews, `${filter.name}.png`), mipPng(filtered));
+  await writeFileDurably(path.join(previews, `${filter.name}.png`), projectionPng(coronalProjectionFromRows(output.slices.coronalRows, output.volume)));
   job.log.info(`filter ${filter.name} (FWHM ${filter.fwhm_mm} mm): ${instances.length} images, filter ${inputs.filterMs} ms, series ${Date.now() - started} ms`);
   return manifest;
 }

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { synthesizePetSeries } from '../../src/dicom/synth.js';
 import { Part10Encoder } from '../../src/dicom/part10-encoder.js';
-import { roundHalfUp } from '../../src/dicom/derived-series.js';
+import { roundHalfUp } from '../../src/imaging/quantise.js';
 import { TransferSyntax, decodePart10, encodePart10, exactArrayBuffer, readPart10File, setElement } from '../../src/dicom/write-part10.js';
 
 test('Part10Encoder writes every slice of a series byte for byte as encodePart10 does', async (t) => {

@@ -1,18 +1,24 @@
 /**
- * Worker thread of the Gaussian filter pool (see gaussian.ts). It filters its range of slices of a
- * volume held in a SharedArrayBuffer and answers with the job id when done.
+ * Worker thread of the imaging pool (worker-pool.ts). Two kinds of job, each on a range of slices
+ * of a volume held in a SharedArrayBuffer: the Gaussian filter (gaussian.ts), and the preparation
+ * of output slices (output-slices.ts). It answers with the job id when done.
  */
 import { parentPort } from 'node:worker_threads';
 import { filterSlices, PassScratch, type FilterGeometry, type OriginalSlice } from './gaussian-kernel.js';
+import { prepareSliceRange, type OutputSliceBuffers } from './output-slices.js';
 
-export interface FilterJob {
+interface SliceRange {
   id: number;
+  /** Slices [from, to). */
+  from: number;
+  to: number;
+}
+
+export interface FilterJob extends SliceRange {
+  kind: 'filter';
   /** The output volume (float32, whole buffer). */
   buffer: SharedArrayBuffer;
   geometry: FilterGeometry;
-  /** Slices [from, to) to filter. */
-  from: number;
-  to: number;
   /** Where the unfiltered slices are: a shared input volume, or (when filtering in place) the
    * output itself for slices inside [from, to) and a halo copy of the neighbours' slices. */
   originals:
@@ -20,10 +26,18 @@ export interface FilterJob {
     | { kind: 'in-place'; halo: SharedArrayBuffer; haloSlices: number[] };
 }
 
-export type FilterReply = { id: number; error?: string };
+export interface OutputJob extends SliceRange {
+  kind: 'output';
+  source: { buffer: SharedArrayBuffer; byteOffset: number; length: number };
+  shape: readonly [number, number, number];
+  out: OutputSliceBuffers;
+}
+
+export type ImagingJob = FilterJob | OutputJob;
+export type ImagingReply = { id: number; error?: string };
 
 const port = parentPort;
-if (!port) throw new Error('gaussian-worker.js must run as a worker thread');
+if (!port) throw new Error('imaging-worker.js must run as a worker thread');
 const scratch = new PassScratch();
 
 function originalSlices(job: FilterJob, data: Float32Array): OriginalSlice {
@@ -42,11 +56,16 @@ function originalSlices(job: FilterJob, data: Float32Array): OriginalSlice {
   };
 }
 
-port.on('message', (job: FilterJob) => {
-  const reply: FilterReply = { id: job.id };
+port.on('message', (job: ImagingJob) => {
+  const reply: ImagingReply = { id: job.id };
   try {
-    const data = new Float32Array(job.buffer);
-    filterSlices(originalSlices(job, data), data, job.geometry, job.from, job.to, scratch);
+    if (job.kind === 'filter') {
+      const data = new Float32Array(job.buffer);
+      filterSlices(originalSlices(job, data), data, job.geometry, job.from, job.to, scratch);
+    } else {
+      const data = new Float32Array(job.source.buffer, job.source.byteOffset, job.source.length);
+      prepareSliceRange(data, job.shape, job.from, job.to, job.out);
+    }
   } catch (err) {
     reply.error = err instanceof Error ? (err.stack ?? err.message) : String(err);
   }

@@ -1,0 +1,67 @@
+/**
+ * What writing a volume as new DICOM slices needs from its voxels: the int16 stored values and the
+ * RescaleSlope of every slice (quantise.ts), and each slice's column-wise maxima, which are the
+ * rows of the coronal maximum intensity projection its preview is drawn from. For a large volume
+ * in shared memory (the filters' output) the imaging workers do it, a range of slices each, so
+ * that this thread is free to write files; anything else is done here.
+ */
+import { availableParallelism } from 'node:os';
+import { columnMaxima } from './mip.js';
+import { quantiseSliceInto } from './quantise.js';
+import { voxelCount, type Volume } from './volume.js';
+import { ImagingPool } from './worker-pool.js';
+
+export interface OutputSlices {
+  /** Stored values, C-order like the volume. */
+  pixels: Int16Array;
+  /** RescaleSlope of each slice (RescaleIntercept is 0). */
+  slopes: Float64Array;
+  /** Row z = the maximum over the rows of slice z, for each column: [slices, columns]. */
+  coronalRows: Float32Array;
+}
+
+/** The same three arrays as buffers, to hand to a worker (shared) or fill here. */
+export interface OutputSliceBuffers {
+  pixels: ArrayBufferLike;
+  slopes: ArrayBufferLike;
+  coronalRows: ArrayBufferLike;
+}
+
+/** Below this many voxels handing the work to threads costs more than it saves. */
+const SMALL_VOLUME_VOXELS = 1 << 20;
+
+/** Fills slices [from, to) of `out` from `data` (a [slices, rows, columns] volume). */
+export function prepareSliceRange(data: Float32Array, shape: readonly [number, number, number], from: number, to: number, out: OutputSliceBuffers): void {
+  const [, rows, columns] = shape;
+  const plane = rows * columns;
+  const pixels = new Int16Array(out.pixels);
+  const slopes = new Float64Array(out.slopes);
+  const coronalRows = new Float32Array(out.coronalRows);
+  for (let z = from; z < to; z++) {
+    const slice = data.subarray(z * plane, (z + 1) * plane);
+    slopes[z] = quantiseSliceInto(slice, pixels.subarray(z * plane, (z + 1) * plane));
+    columnMaxima(slice, rows, columns, coronalRows.subarray(z * columns, (z + 1) * columns));
+  }
+}
+
+export async function prepareOutputSlices(volume: Volume, opts: { threads?: number } = {}): Promise<OutputSlices> {
+  const [slices, , columns] = volume.shape;
+  const voxels = voxelCount(volume.shape);
+  if (volume.data.length !== voxels) throw new RangeError(`volume shape ${volume.shape.join('x')} does not match ${volume.data.length} voxels`);
+  const threads = Math.max(1, Math.floor(opts.threads ?? availableParallelism()));
+  const source = volume.data;
+  const inWorkers = threads > 1 && voxels >= SMALL_VOLUME_VOXELS && source.buffer instanceof SharedArrayBuffer;
+  const allocate = (bytes: number): ArrayBufferLike => (inWorkers ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes));
+  const out: OutputSliceBuffers = {
+    pixels: allocate(voxels * 2),
+    slopes: allocate(slices * 8),
+    coronalRows: allocate(slices * columns * 4),
+  };
+  if (inWorkers) {
+    const shared = { buffer: source.buffer as SharedArrayBuffer, byteOffset: source.byteOffset, length: source.length };
+    await ImagingPool.shared().runSplit(threads, slices, (from, to) => ({ kind: 'output', source: shared, shape: volume.shape, from, to, out }));
+  } else {
+    prepareSliceRange(source, volume.shape, 0, slices, out);
+  }
+  return { pixels: new Int16Array(out.pixels), slopes: new Float64Array(out.slopes), coronalRows: new Float32Array(out.coronalRows) };
+}

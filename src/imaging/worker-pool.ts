@@ -1,0 +1,76 @@
+/**
+ * A lazily started, process-wide set of imaging worker threads (imaging-worker.ts): the Gaussian
+ * filter and the preparation of output slices split their volume into slice ranges, one job per
+ * worker. A worker takes its jobs in order. Idle workers are unref'd so they never keep the process
+ * alive; a worker that crashes is dropped and replaced on the next call.
+ */
+import { Worker } from 'node:worker_threads';
+import type { ImagingJob, ImagingReply } from './imaging-worker.js';
+
+/** A job as the caller describes it; the pool adds the id. */
+export type JobSpec = ImagingJob extends infer J ? (J extends { id: number } ? Omit<J, 'id'> : never) : never;
+
+interface Pending {
+  worker: Worker;
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
+
+export class ImagingPool {
+  private static instance: ImagingPool | undefined;
+  private readonly workers: Worker[] = [];
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+
+  static shared(): ImagingPool {
+    ImagingPool.instance ??= new ImagingPool();
+    return ImagingPool.instance;
+  }
+
+  /** Split [0, total) into `parts` contiguous ranges, one job per worker, and wait for all. */
+  async runSplit(parts: number, total: number, spec: (from: number, to: number) => JobSpec): Promise<void> {
+    const count = Math.min(parts, total);
+    while (this.workers.length < count) this.workers.push(this.startWorker());
+    const jobs: Promise<void>[] = [];
+    for (let i = 0; i < count; i++) {
+      const from = Math.floor((total * i) / count);
+      const to = Math.floor((total * (i + 1)) / count);
+      jobs.push(this.run(this.workers[i]!, spec(from, to)));
+    }
+    await Promise.all(jobs);
+  }
+
+  private run(worker: Worker, spec: JobSpec): Promise<void> {
+    const id = this.nextId++;
+    return new Promise<void>((resolve, reject) => {
+      this.pending.set(id, { worker, resolve, reject });
+      worker.ref();
+      worker.postMessage({ id, ...spec } as ImagingJob);
+    });
+  }
+
+  private startWorker(): Worker {
+    const worker = new Worker(new URL('./imaging-worker.js', import.meta.url));
+    worker.unref();
+    worker.on('message', (reply: ImagingReply) => {
+      const job = this.pending.get(reply.id);
+      if (!job) return;
+      this.pending.delete(reply.id);
+      if (![...this.pending.values()].some((p) => p.worker === worker)) worker.unref();
+      if (reply.error) job.reject(new Error(`imaging worker failed: ${reply.error}`));
+      else job.resolve();
+    });
+    const fail = (err: Error): void => {
+      const index = this.workers.indexOf(worker);
+      if (index >= 0) this.workers.splice(index, 1);
+      for (const [id, job] of this.pending) {
+        if (job.worker !== worker) continue;
+        this.pending.delete(id);
+        job.reject(err);
+      }
+    };
+    worker.on('error', fail);
+    worker.on('exit', (code) => fail(new Error(`imaging worker exited with code ${code}`)));
+    return worker;
+  }
+}
