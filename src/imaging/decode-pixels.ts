@@ -6,6 +6,7 @@
  */
 import { createRequire } from 'node:module';
 import type { InstanceHeader } from '../dicom/instance-header.js';
+import { walkStructure } from '../dicom/structure-check.js';
 import { exactArrayBuffer } from '../dicom/write-part10.js';
 
 interface DcmjsElement { vr: string; Value?: unknown[] }
@@ -28,6 +29,7 @@ const codecs = require('dcmjs-codecs') as CodecsModule;
 const PIXEL_DATA = '7FE00010';
 const IMPLICIT_LE = '1.2.840.10008.1.2';
 const EXPLICIT_LE = '1.2.840.10008.1.2.1';
+const UNDEFINED_LENGTH = 0xffffffff;
 /** Transfer syntaxes handed to dcmjs-codecs; anything else is refused with its UID in the message. */
 const TRANSCODED = new Set([
   '1.2.840.10008.1.2.2', // Explicit VR Big Endian
@@ -52,20 +54,35 @@ export function initPixelCodecs(): Promise<void> {
 }
 
 /** The PixelData bytes of a Part-10 file, little-endian and uncompressed. */
-async function littleEndianPixelBytes(part10: Buffer, transferSyntaxUid: string): Promise<ArrayBuffer> {
-  let buffer = exactArrayBuffer(part10);
-  if (TRANSCODED.has(transferSyntaxUid)) {
-    await initPixelCodecs();
-    const transcoder = new codecs.Transcoder(buffer);
-    transcoder.transcode(EXPLICIT_LE);
-    buffer = transcoder.getDicomPart10();
-  } else if (transferSyntaxUid !== IMPLICIT_LE && transferSyntaxUid !== EXPLICIT_LE) {
-    throw new Error(`unsupported transfer syntax ${transferSyntaxUid} for pixel data`);
+async function littleEndianPixelBytes(part10: Buffer, transferSyntaxUid: string): Promise<Uint8Array> {
+  if (transferSyntaxUid === IMPLICIT_LE || transferSyntaxUid === EXPLICIT_LE) {
+    return nativePixelBytes(part10, transferSyntaxUid === EXPLICIT_LE);
   }
-  const { dict } = dcmjs.data.DicomMessage.readFile(buffer);
+  if (!TRANSCODED.has(transferSyntaxUid)) throw new Error(`unsupported transfer syntax ${transferSyntaxUid} for pixel data`);
+  await initPixelCodecs();
+  const transcoder = new codecs.Transcoder(exactArrayBuffer(part10));
+  transcoder.transcode(EXPLICIT_LE);
+  const { dict } = dcmjs.data.DicomMessage.readFile(transcoder.getDicomPart10());
   const pixels = dict[PIXEL_DATA]?.Value?.[0];
   if (!(pixels instanceof ArrayBuffer)) throw new Error('no PixelData in the file');
-  return pixels;
+  return new Uint8Array(pixels);
+}
+
+/**
+ * The PixelData value of an uncompressed little-endian file, found by the structure walk: parsing
+ * the whole data set with dcmjs only to reach it cost more than the decoding itself.
+ */
+function nativePixelBytes(part10: Buffer, explicit: boolean): Uint8Array {
+  const { pixelDataAt, problem } = walkStructure(part10);
+  if (problem) throw new Error(problem);
+  if (pixelDataAt === undefined) throw new Error('no PixelData in the file');
+  const lengthAt = pixelDataAt + (explicit ? 8 : 4);
+  if (lengthAt + 4 > part10.length) throw new Error('the file ends in the PixelData element header');
+  const length = part10.readUInt32LE(lengthAt);
+  const start = lengthAt + 4;
+  if (length === UNDEFINED_LENGTH) throw new Error('PixelData has an undefined length in an uncompressed transfer syntax');
+  if (start + length > part10.length) throw new Error(`PixelData claims ${length} bytes but the file ends ${part10.length - start} bytes into it`);
+  return part10.subarray(start, start + length);
 }
 
 /**
@@ -92,25 +109,31 @@ export async function decodeSliceInto(part10: Buffer, header: InstanceHeader, ta
   const stored = storedValues(bytes, bitsAllocated, signed, count);
   const slope = header.rescaleSlope ?? 1;
   const intercept = header.rescaleIntercept ?? 0;
+  if (bitsStored >= bitsAllocated) {
+    for (let i = 0; i < count; i++) target[offset + i] = stored[i]! * slope + intercept;
+    return;
+  }
   // Bits above BitsStored may hold overlays or garbage: mask them off, and sign-extend signed data.
   const unused = 32 - bitsStored;
-  const clean =
-    bitsStored >= bitsAllocated
-      ? (v: number): number => v
-      : signed
-        ? (v: number): number => (v << unused) >> unused
-        : (v: number): number => (v & (2 ** bitsStored - 1)) >>> 0;
-  for (let i = 0; i < count; i++) target[offset + i] = clean(stored[i]) * slope + intercept;
+  const clean = signed
+    ? (v: number): number => (v << unused) >> unused
+    : (v: number): number => (v & (2 ** bitsStored - 1)) >>> 0;
+  for (let i = 0; i < count; i++) target[offset + i] = clean(stored[i]!) * slope + intercept;
 }
 
-function storedValues(bytes: ArrayBuffer, bitsAllocated: number, signed: boolean, count: number): ArrayLike<number> {
+/** The stored values as a typed array over `bytes` (copied only when not aligned for the type). */
+function storedValues(bytes: Uint8Array, bitsAllocated: number, signed: boolean, count: number): ArrayLike<number> {
+  const width = bitsAllocated / 8;
+  // (new Uint8Array copies; Buffer's slice would not)
+  const aligned = bytes.byteOffset % width === 0 ? bytes : new Uint8Array(bytes);
+  const { buffer, byteOffset } = aligned;
   switch (bitsAllocated) {
     case 8:
-      return signed ? new Int8Array(bytes, 0, count) : new Uint8Array(bytes, 0, count);
+      return signed ? new Int8Array(buffer, byteOffset, count) : new Uint8Array(buffer, byteOffset, count);
     case 16:
-      return signed ? new Int16Array(bytes, 0, count) : new Uint16Array(bytes, 0, count);
+      return signed ? new Int16Array(buffer, byteOffset, count) : new Uint16Array(buffer, byteOffset, count);
     case 32:
-      return signed ? new Int32Array(bytes, 0, count) : new Uint32Array(bytes, 0, count);
+      return signed ? new Int32Array(buffer, byteOffset, count) : new Uint32Array(buffer, byteOffset, count);
     default:
       throw new Error(`BitsAllocated ${bitsAllocated} is not supported`);
   }
