@@ -7,6 +7,7 @@
 import { createRequire } from 'node:module';
 import { open, readFile } from 'node:fs/promises';
 import { formatDS } from './ds.js';
+import { encodeLittleEndianElement } from './element-encoder.js';
 
 /** One data element as dcmjs holds it. Sequence items are datasets; PN values are { Alphabetic }. */
 export interface DicomElement {
@@ -29,6 +30,8 @@ interface DcmjsApi {
     WriteBufferStream: new (defaultSize: number, littleEndian: boolean) => DcmjsWriteStream;
     DicomMessage: {
       write(dataset: DicomDataset, stream: DcmjsWriteStream, syntax: string, options: { allowInvalidVRLength: boolean }): number;
+      /** Value, or _rawValue when Value is still what was read: what dcmjs writes for an element. */
+      _getTagWriteValues(vr: string, element: DicomElement): unknown;
       readFile(buffer: ArrayBuffer, options?: { ignoreErrors?: boolean; untilTag?: string | null; includeUntilTagValue?: boolean }): DcmjsDicomDict;
     };
     DicomMetaDictionary: { nameMap: Record<string, { tag: string; vr: string }> };
@@ -189,9 +192,24 @@ export function fileMetaFor(dataset: DicomDataset, transferSyntaxUid: string): D
 /**
  * The bytes dcmjs writes for one element of a little-endian data set. dcmjs writes a data set
  * element by element in tag order, each independently of the others, so concatenating these in
- * tag order gives exactly what encodePart10 writes.
+ * tag order gives exactly what encodePart10 writes. element-encoder.ts writes the common VRs
+ * itself (byte for byte the same, much faster); what it does not cover goes through dcmjs.
  */
 export function encodeElement(tag: string, element: DicomElement, transferSyntaxUid: string): Buffer {
+  const explicit = transferSyntaxUid === TransferSyntax.ExplicitVRLittleEndian;
+  if (explicit || transferSyntaxUid === TransferSyntax.ImplicitVRLittleEndian) {
+    const bytes = encodeLittleEndianElement(tag, element, explicit, dcmjsWriteValues);
+    if (bytes) return bytes;
+  }
+  return encodeElementWithDcmjs(tag, element, transferSyntaxUid);
+}
+
+function dcmjsWriteValues(element: DicomElement): unknown {
+  return dcmjs.data.DicomMessage._getTagWriteValues(element.vr, element);
+}
+
+/** dcmjs' own encoding of one element (a stream per element: tens of µs). */
+export function encodeElementWithDcmjs(tag: string, element: DicomElement, transferSyntaxUid: string): Buffer {
   const stream = new dcmjs.data.WriteBufferStream(256, true);
   dcmjs.data.DicomMessage.write({ [tag]: element }, stream, transferSyntaxUid, { allowInvalidVRLength: false });
   const bytes = stream.getBuffer();
