@@ -1,8 +1,9 @@
 /**
  * Fast Part-10 encoding for many files that share most of their elements, such as the slices of
  * one derived series: each top-level element's bytes are kept with the element they came from and
- * reused by a later file whose element is equal, so dcmjs (slow: tens of µs per element) only
- * encodes what differs from file to file. PixelData (OB/OW, native) is framed directly.
+ * reused by a later file whose element is equal, so only what differs from file to file is encoded
+ * (encodeElement: element-encoder.ts for the common VRs, dcmjs for the rest). PixelData (OB/OW,
+ * native) is framed directly.
  * The output is byte for byte what encodePart10 writes (see encodeElement for why).
  */
 import {
