@@ -127,20 +127,17 @@ export function projectionPng(projection: Projection, maxWidth = 512): Buffer {
   const height = Math.max(1, Math.round(heightMm / pixelMm));
 
   const scale = scaleValue(projection.values);
-  const png = new PNG({ width, height, colorType: 0, inputColorType: 6 });
+  const grey = Buffer.alloc(width * height);
   for (let y = 0; y < height; y++) {
     // Centre of the output pixel, in input pixel coordinates.
     const sy = ((y + 0.5) * heightMm) / height / projection.pixelHeightMm - 0.5;
     for (let x = 0; x < width; x++) {
       const sx = ((x + 0.5) * widthMm) / width / projection.pixelWidthMm - 0.5;
       const level = scale > 0 ? Math.min(Math.max(sample(projection, sx, sy) / scale, 0), 1) : 0;
-      const grey = Math.round(255 * (1 - level));
-      const at = (y * width + x) * 4;
-      png.data[at] = grey;
-      png.data[at + 1] = grey;
-      png.data[at + 2] = grey;
-      png.data[at + 3] = 255;
+      grey[y * width + x] = Math.round(255 * (1 - level));
     }
   }
-  return PNG.sync.write(png, { colorType: 0 });
+  // Grey bytes in, grey PNG out (no RGBA repacking); zlib's default level, not pngjs' 9: a preview
+  // a few per cent larger, written several times faster.
+  return PNG.sync.write({ width, height, data: grey } as PNG, { colorType: 0, inputColorType: 0, deflateLevel: 6 });
 }
