@@ -7,7 +7,7 @@
  * each distinct element once; files are written first and fsynced together afterwards, so that
  * the disk flushes overlap instead of queueing behind each write.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, open } from 'node:fs/promises';
 import { fsyncPath } from '../spool/durable.js';
 import { join } from 'node:path';
 import type { Volume } from '../imaging/volume.js';
@@ -19,7 +19,6 @@ import {
   type DicomDataset,
   TransferSyntax,
   copyDataset,
-  exactArrayBuffer,
   getNumber,
   getString,
   readPart10File,
@@ -53,18 +52,28 @@ export interface DerivedSeries {
   sopInstanceUids: string[];
 }
 
-/** The headers of a series' source files, each read at most once, handed out as copies to change. */
+/**
+ * The headers of a series' source files, each read and made ready for deriving at most once: a
+ * deep copy (dcmjs' accessor objects become plain data) without the stored-pixel attributes,
+ * private elements and group lengths, every DS re-spelled. The series derived from the same files
+ * (one per filter) share them.
+ */
 export class SourceHeaders {
   private readonly parsed = new Map<string, Promise<DicomDataset>>();
+  private readonly spellings: DSSpellings = new Map();
 
-  async copyOf(file: string): Promise<DicomDataset> {
-    return copyDataset(await this.headerOf(file));
+  /**
+   * A shallow copy of the file's prepared header: replace its top-level elements (setElement),
+   * never change what they hold, which the other series share.
+   */
+  async derivableCopyOf(file: string): Promise<DicomDataset> {
+    return { ...await this.headerOf(file) };
   }
 
   /**
    * Reads the headers now, one file after the other, so that the parsing (about 1 ms per file)
    * happens while this thread would otherwise wait (for the filter threads); a file that cannot
-   * be read fails later, in copyOf.
+   * be read fails later, in derivableCopyOf.
    */
   preload(files: readonly string[]): void {
     void (async () => {
@@ -75,7 +84,12 @@ export class SourceHeaders {
   private headerOf(file: string): Promise<DicomDataset> {
     let header = this.parsed.get(file);
     if (!header) {
-      header = readPart10File(file, { headerOnly: true }).then((p) => p.dataset);
+      header = readPart10File(file, { headerOnly: true }).then(({ dataset }) => {
+        const prepared = copyDataset(dataset);
+        removeElements(prepared, STORED_PIXEL_ATTRIBUTES);
+        cleanCopiedDataset(prepared, this.spellings);
+        return prepared;
+      });
       this.parsed.set(file, header);
     }
     return header;
@@ -195,12 +209,10 @@ export async function writeDerivedSeries(options: DerivedSeriesOptions): Promise
   const prepared = options.prepared ?? await prepareOutputSlices(volume);
 
   const writeSlice = async (slice: number): Promise<string> => {
-    const dataset = await sources.copyOf(sourceFiles[slice]!);
+    const dataset = await sources.derivableCopyOf(sourceFiles[slice]!);
     const sourceSopClassUid = getString(dataset, 'SOPClassUID') ?? '';
     const sourceSopInstanceUid = getString(dataset, 'SOPInstanceUID') ?? '';
     const sourceSeriesUid = getString(dataset, 'SeriesInstanceUID') ?? '';
-    removeElements(dataset, STORED_PIXEL_ATTRIBUTES);
-    cleanCopiedDataset(dataset, spellings);
 
     sopInstanceUids[slice] = newUid();
     setElement(dataset, 'SOPInstanceUID', sopInstanceUids[slice]);
@@ -239,10 +251,11 @@ export async function writeDerivedSeries(options: DerivedSeriesOptions): Promise
     setElement(dataset, 'PixelRepresentation', 1);
     setElement(dataset, 'RescaleIntercept', 0);
     setElement(dataset, 'RescaleSlope', spellDS(slope, spellings));
-    setElement(dataset, 'PixelData', exactArrayBuffer(pixels), 'OW');
+    // The view itself (on the shared output buffer): the encoder frames it without a copy.
+    dataset[tagOf('PixelData')] = { vr: 'OW', Value: [pixels] };
 
     const path = join(options.outDir, `IM${String(slice + 1).padStart(5, '0')}.dcm`);
-    await writeFile(path, encoder.encode(dataset, TransferSyntax.ExplicitVRLittleEndian));
+    await writeParts(path, encoder.encodeParts(dataset, TransferSyntax.ExplicitVRLittleEndian));
     return path;
   };
 
@@ -254,6 +267,28 @@ export async function writeDerivedSeries(options: DerivedSeriesOptions): Promise
   await forEachInFlight(slices, FSYNCS_IN_FLIGHT, (slice) => fsyncPath(files[slice]!));
   await fsyncPath(options.outDir);
   return { seriesInstanceUid, files, sopInstanceUids };
+}
+
+/** Writes a file from consecutive pieces with one writev per call (the kernel may take fewer bytes). */
+async function writeParts(file: string, parts: Buffer[]): Promise<void> {
+  const handle = await open(file, 'w');
+  try {
+    let pending = parts;
+    while (pending.length) {
+      const { bytesWritten } = await handle.writev(pending);
+      if (bytesWritten === 0) throw new Error(`${file}: nothing could be written`);
+      pending = remainingAfter(pending, bytesWritten);
+    }
+  } finally {
+    await handle.close();
+  }
+}
+
+function remainingAfter(parts: Buffer[], written: number): Buffer[] {
+  let skip = written;
+  let i = 0;
+  while (i < parts.length && skip >= parts[i]!.length) skip -= parts[i++]!.length;
+  return i < parts.length ? [parts[i]!.subarray(skip), ...parts.slice(i + 1)] : [];
 }
 
 /** Runs work(0..count-1) with at most `inFlight` calls pending at once. */

@@ -30,14 +30,22 @@ export class Part10Encoder {
   private readonly cache = new Map<string, CachedElement>();
 
   encode(dataset: DicomDataset, transferSyntaxUid: string = TransferSyntax.ExplicitVRLittleEndian): Buffer {
+    return Buffer.concat(this.encodeParts(dataset, transferSyntaxUid));
+  }
+
+  /**
+   * The file as consecutive pieces, to write with one writev: the pixel data is not copied (it
+   * may be a view on a larger, even shared, buffer), nor are the cached elements.
+   */
+  encodeParts(dataset: DicomDataset, transferSyntaxUid: string = TransferSyntax.ExplicitVRLittleEndian): Buffer[] {
     const littleEndian = transferSyntaxUid === TransferSyntax.ExplicitVRLittleEndian
       || transferSyntaxUid === TransferSyntax.ImplicitVRLittleEndian;
-    if (!littleEndian) return encodePart10(dataset, transferSyntaxUid);
+    if (!littleEndian) return [encodePart10(dataset, transferSyntaxUid)];
 
     // The file meta group is always Explicit VR Little Endian.
     const meta = this.encodeElements(fileMetaFor(dataset, transferSyntaxUid), TransferSyntax.ExplicitVRLittleEndian);
     const body = this.encodeElements(dataset, transferSyntaxUid);
-    return Buffer.concat([PREAMBLE_AND_MAGIC, groupLengthElement(byteLength(meta)), ...meta, ...body]);
+    return [PREAMBLE_AND_MAGIC, groupLengthElement(byteLength(meta)), ...meta, ...body];
   }
 
   private encodeElements(dataset: DicomDataset, transferSyntaxUid: string): Buffer[] {
@@ -78,13 +86,14 @@ function groupLengthElement(length: number): Buffer {
 
 /**
  * Header and value of a native (not encapsulated) OB/OW PixelData holding one even-length
- * ArrayBuffer, without copying the value; undefined for anything else (left to dcmjs).
+ * ArrayBuffer or typed-array view (little-endian bytes), without copying the value; undefined
+ * for anything else (left to dcmjs).
  */
 function nativePixelDataElement(element: DicomElement, transferSyntaxUid: string): Buffer[] | undefined {
   const value = element.Value;
   if ((element.vr !== 'OW' && element.vr !== 'OB') || value?.length !== 1) return undefined;
   const data = value[0];
-  if (!(data instanceof ArrayBuffer) || data.byteLength % 2 !== 0) return undefined;
+  if (!(data instanceof ArrayBuffer || ArrayBuffer.isView(data)) || data.byteLength % 2 !== 0) return undefined;
   const explicit = transferSyntaxUid === TransferSyntax.ExplicitVRLittleEndian;
   const header = Buffer.alloc(explicit ? 12 : 8);
   header.writeUInt16LE(0x7fe0, 0);
@@ -95,7 +104,7 @@ function nativePixelDataElement(element: DicomElement, transferSyntaxUid: string
   } else {
     header.writeUInt32LE(data.byteLength, 4);
   }
-  return [header, Buffer.from(data)];
+  return [header, data instanceof ArrayBuffer ? Buffer.from(data) : Buffer.from(data.buffer, data.byteOffset, data.byteLength)];
 }
 
 /** Deep equality of two elements as dcmjs would write them (Value and the raw text it may keep). */

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { synthesizePetSeries } from '../../src/dicom/synth.js';
-import { writeDerivedSeries } from '../../src/dicom/derived-series.js';
+import { SourceHeaders, writeDerivedSeries } from '../../src/dicom/derived-series.js';
 import { type DicomDataset, TransferSyntax, getNumber, getNumbers, getString, readPart10File, tagOf, writePart10File } from '../../src/dicom/write-part10.js';
 import type { Volume } from '../../src/imaging/volume.js';
 
@@ -109,6 +109,33 @@ test('a derived series keeps patient, study and SUV attributes, gets new UIDs an
     const referencedSeries = output[tagOf('ReferencedSeriesSequence')]!.Value![0] as DicomDataset;
     assert.equal(getString(referencedSeries, 'SeriesInstanceUID'), getString(source, 'SeriesInstanceUID'));
   });
+});
+
+test('two series derived from the same source headers do not leak into each other', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'petspool-derived-shared-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const sourceFiles = await synthesizePetSeries(join(dir, 'in'), { slices: 6, size: 16, seed: 5, seriesNumber: 3 });
+  const { volume } = await volumeFromFiles(sourceFiles);
+  const sourceHeaders = new SourceHeaders();
+  const derive = (filterName: string, offset: number, scale: number) => writeDerivedSeries({
+    volume: { ...volume, data: Float32Array.from(volume.data, (v) => v * scale) }, sourceFiles, sourceHeaders,
+    outDir: join(dir, filterName), seriesNumberOffset: offset, filterName, derivationDescription: `filter ${filterName}`,
+  });
+  const first = await derive('a', 1000, 1);
+  const second = await derive('b', 1001, 2);
+  const read = async (files: string[]) => Promise.all(files.map(async (f) => (await readPart10File(f)).dataset));
+  const [outA, outB] = [await read(first.files), await read(second.files)];
+  for (let slice = 0; slice < sourceFiles.length; slice++) {
+    assert.equal(getNumber(outA[slice]!, 'SeriesNumber'), 1003);
+    assert.equal(getNumber(outB[slice]!, 'SeriesNumber'), 1004, 'the offset applies to the original number, not to the first series');
+    assert.equal(getString(outB[slice]!, 'SeriesDescription'), 'PET FDG WB (synthetic) b');
+    assert.equal(getString(outB[slice]!, 'DerivationDescription'), 'filter b');
+    assert.notEqual(getString(outA[slice]!, 'SOPInstanceUID'), getString(outB[slice]!, 'SOPInstanceUID'));
+    assert.ok(Math.abs(getNumber(outB[slice]!, 'RescaleSlope')! / getNumber(outA[slice]!, 'RescaleSlope')! - 2) < 1e-6, 'each series has its own slopes');
+  }
+  // The sources' own headers were not touched.
+  const third = await derive('c', 1000, 1);
+  assert.equal(getNumber((await readPart10File(third.files[0]!)).dataset, 'SeriesNumber'), 1003);
 });
 
 test('from a big-endian source with private tags: DS values of at most 16 characters, no new dciodvfy error', async (t) => {

@@ -50,3 +50,20 @@ test('roundHalfUp agrees with Math.round, including just below one half and at t
     assert.equal(roundHalfUp(x), Math.round(x), String(x));
   }
 });
+
+test('pixel data given as a view on a shared buffer is framed without a copy and written as from an ArrayBuffer', () => {
+  const shared = new Int16Array(new SharedArrayBuffer(3 * 64 * 2));
+  shared.forEach((_, i) => { shared[i] = i * 7 - 300; });
+  const view = shared.subarray(64, 128);
+  const dataset = {};
+  setElement(dataset, 'SOPClassUID', '1.2.840.10008.5.1.4.1.1.128');
+  setElement(dataset, 'SOPInstanceUID', '1.2.3');
+  setElement(dataset, 'Rows', 8);
+  (dataset as Record<string, unknown>)['7FE00010'] = { vr: 'OW', Value: [view] };
+  const parts = new Part10Encoder().encodeParts(dataset);
+  const pixelPart = parts.at(-1)!;
+  assert.equal(pixelPart.buffer, shared.buffer, 'the last piece is the shared pixels themselves');
+  const asArrayBuffer = { ...dataset };
+  setElement(asArrayBuffer, 'PixelData', exactArrayBuffer(view), 'OW');
+  assert.deepEqual(Buffer.concat(parts), encodePart10(asArrayBuffer));
+});
