@@ -3,14 +3,15 @@
  * to the AE that sent the original when a destination is `mirror: true`.
  *
  * One association per series and destination; up to ASSOCIATIONS_PER_TASK of them run at once.
- * Every accepted SOPInstanceUID is appended to the journal `<task>/delivery.log` (and
- * fdatasynced) as soon as its Success arrives, before that association sends its next instance,
- * so a retry — even after the appliance was killed mid-association — sends a destination only
- * what it has not yet accepted, and a destination that is down never costs the others a resend.
- * (The one window left: a kill between a Success and its journal line, at most one instance per
- * association in flight, which the destination then receives twice with the same
- * SOPInstanceUID.) The task is done only when every destination accepted every instance of every
- * series.
+ * Every accepted SOPInstanceUID is written to the journal `<task>/delivery.log` as soon as its
+ * Success arrives, before that association sends its next instance, so a retry — even after the
+ * appliance was killed mid-association — sends a destination only what it has not yet accepted,
+ * and a destination that is down never costs the others a resend. (The one window left: a kill
+ * between a Success and its journal line, at most one instance per association in flight, which
+ * the destination then receives twice with the same SOPInstanceUID. A power loss can also take
+ * the lines written since the last fdatasync, which runs behind the writes: those instances are
+ * sent again, with the same SOPInstanceUIDs.) The task is done only when every destination
+ * accepted every instance of every series and the journal is on disk.
  */
 import { open, readFile, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
@@ -257,31 +258,41 @@ async function readDelivery(taskDir: string): Promise<JournalContents> {
 }
 
 /**
- * Appends lines to the journal durably. Lines that arrive while a write and its fdatasync are
- * under way (from the other associations) go out together in the next one: one fdatasync for
- * all of them, each caller resolved only once its own line is on disk.
+ * Appends lines to the journal. A line is written (into the kernel: a killed process cannot lose
+ * it) before its caller goes on; lines that arrive meanwhile from the other associations go out
+ * together in the next write. fdatasync runs behind the writes, one at a time, covering every
+ * line written before it started, and close() waits for the last one: the task moves on only
+ * with its journal on disk. Waiting for an fdatasync after every Success cost about 0.35 ms per
+ * instance, most of a C-STORE round trip.
  */
 class JournalAppender {
   private handle: Promise<FileHandle> | undefined;
   private batch: { line: string; resolve: () => void; reject: (err: Error) => void }[] = [];
-  private flushing: Promise<void> | undefined;
+  private writing: Promise<void> | undefined;
+  private syncing: Promise<void> | undefined;
+  private unsynced = false;
+  private syncFailure: Error | undefined;
 
   /** `startOnNewLine`: the file ends in a torn line, which the first append must not continue. */
   constructor(private readonly file: string, private startOnNewLine: boolean) {}
 
+  /** Resolves once the line is written; it is on disk after the fdatasync that follows. */
   append(line: string): Promise<void> {
     return new Promise((resolve, reject) => {
       this.batch.push({ line, resolve, reject });
-      this.flushing ??= this.flush();
+      this.writing ??= this.write();
     });
   }
 
+  /** Every line written and fdatasynced; throws when an fdatasync failed. */
   async close(): Promise<void> {
-    await this.flushing;
+    await this.writing;
+    await this.syncing;
     if (this.handle) await (await this.handle).close();
+    if (this.syncFailure) throw this.syncFailure;
   }
 
-  private async flush(): Promise<void> {
+  private async write(): Promise<void> {
     this.handle ??= open(this.file, 'a');
     while (this.batch.length > 0) {
       const batch = this.batch;
@@ -290,13 +301,22 @@ class JournalAppender {
         const fh = await this.handle;
         await fh.write((this.startOnNewLine ? '\n' : '') + batch.map((b) => b.line).join(''));
         this.startOnNewLine = false;
-        await fh.datasync();
+        this.unsynced = true;
+        this.syncing ??= this.sync(fh);
         for (const b of batch) b.resolve();
       } catch (err) {
         for (const b of batch) b.reject(err as Error);
       }
     }
-    this.flushing = undefined;
+    this.writing = undefined;
+  }
+
+  private async sync(fh: FileHandle): Promise<void> {
+    while (this.unsynced) {
+      this.unsynced = false;
+      await fh.datasync().catch((err: Error) => { this.syncFailure ??= err; });
+    }
+    this.syncing = undefined;
   }
 }
 
@@ -319,7 +339,7 @@ class DeliveryProgress {
     return new Set(this.state[target]?.[seriesUid] ?? []);
   }
 
-  /** Journal one accepted instance durably; resolves once it is on disk. */
+  /** Journal one accepted instance; resolves once the line is written (see JournalAppender). */
   async accept(target: string, seriesUid: string, sop: string): Promise<void> {
     ((this.state[target] ??= {})[seriesUid] ??= new Set()).add(sop);
     await this.journal.append(`${target}\t${seriesUid}\t${sop}\n`);
