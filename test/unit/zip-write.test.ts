@@ -1,13 +1,15 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { chmod, mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import yauzl, { type Entry } from 'yauzl';
 import { npyHeader } from '../../src/imaging/npy.js';
 import { writeZip, type WrittenZip, type ZipEntry } from '../../src/remote/zip-write.js';
+import { mountTmpfs } from '../fixtures/tmpfs.js';
 
 const run = promisify(execFile);
 const MiB = 1024 * 1024;
@@ -163,15 +165,18 @@ describe('writeZip', () => {
     await assert.rejects(writeZip(path.join(tmp, 'no-such-folder', 'x.zip'), [{ name: 'm.json', content: [json] }]), { code: 'ENOENT' });
   });
 
-  it('fails cleanly in a folder it may not write', { skip: process.getuid?.() === 0 ? 'root ignores folder permissions' : false }, async () => {
-    const locked = path.join(tmp, 'locked');
-    await mkdir(locked);
-    await chmod(locked, 0o555);
+  it('fails cleanly when the disk fills up mid-archive: the error says so and no temporary file is left', async (t) => {
+    const small = path.join(tmp, 'small-disk');
+    await mkdir(small);
+    const mounted = await mountTmpfs(small, 1024 * 1024);
+    if ('unavailable' in mounted) return t.skip(mounted.unavailable);
     try {
-      await assert.rejects(writeZip(path.join(locked, 'x.zip'), [{ name: 'm.json', content: [json] }]), { code: 'EACCES' });
-      assert.deepEqual(await readdir(locked), []);
+      // Random bytes do not compress: 4 MiB cannot fit on a 1 MiB disk.
+      const incompressible = randomBytes(4 * 1024 * 1024);
+      await assert.rejects(writeZip(path.join(small, 'x.zip'), [{ name: 'big.bin', content: [incompressible] }]), { code: 'ENOSPC' });
+      assert.deepEqual(await readdir(small), []);
     } finally {
-      await chmod(locked, 0o755);
+      await mounted.unmount();
     }
   });
 });
