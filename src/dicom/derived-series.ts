@@ -8,7 +8,7 @@
  * the disk flushes overlap instead of queueing behind each write.
  */
 import { mkdir, open } from 'node:fs/promises';
-import { fsyncPath } from '../spool/durable.js';
+import { fsyncPath, writeAll } from '../spool/durable.js';
 import { join } from 'node:path';
 import type { Volume } from '../imaging/volume.js';
 import { prepareOutputSlices, type OutputSlices } from '../imaging/output-slices.js';
@@ -269,26 +269,14 @@ export async function writeDerivedSeries(options: DerivedSeriesOptions): Promise
   return { seriesInstanceUid, files, sopInstanceUids };
 }
 
-/** Writes a file from consecutive pieces with one writev per call (the kernel may take fewer bytes). */
+/** Writes a file from the encoder's consecutive pieces. */
 async function writeParts(file: string, parts: Buffer[]): Promise<void> {
   const handle = await open(file, 'w');
   try {
-    let pending = parts;
-    while (pending.length) {
-      const { bytesWritten } = await handle.writev(pending);
-      if (bytesWritten === 0) throw new Error(`${file}: nothing could be written`);
-      pending = remainingAfter(pending, bytesWritten);
-    }
+    await writeAll(handle, parts);
   } finally {
     await handle.close();
   }
-}
-
-function remainingAfter(parts: Buffer[], written: number): Buffer[] {
-  let skip = written;
-  let i = 0;
-  while (i < parts.length && skip >= parts[i]!.length) skip -= parts[i++]!.length;
-  return i < parts.length ? [parts[i]!.subarray(skip), ...parts.slice(i + 1)] : [];
 }
 
 /** Runs work(0..count-1) with at most `inFlight` calls pending at once. */

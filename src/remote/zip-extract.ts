@@ -4,6 +4,7 @@ import { Transform, Writable, type Readable, type TransformCallback } from 'node
 import { pipeline } from 'node:stream/promises';
 import { crc32 } from 'node:zlib';
 import yauzl, { type Entry, type ZipFile } from 'yauzl';
+import { writeAll } from '../spool/durable.js';
 
 /**
  * Archives come from the other side of a VPN share, so they are untrusted input: names are
@@ -276,20 +277,6 @@ class DurableFileSink extends Writable {
     this.handle = undefined;
     if (!handle) return done(err);
     handle.close().then(() => done(err), (closeErr: Error) => done(err ?? closeErr));
-  }
-}
-
-/** writev until every byte is written: a short write must not pass for a complete file. */
-async function writeAll(handle: FileHandle, buffers: Buffer[]): Promise<void> {
-  let pending = buffers;
-  while (pending.length > 0) {
-    let { bytesWritten } = await handle.writev(pending);
-    if (bytesWritten === 0) throw new Error('the disk accepted no more bytes');
-    while (pending.length > 0 && bytesWritten >= pending[0]!.length) {
-      bytesWritten -= pending[0]!.length;
-      pending = pending.slice(1);
-    }
-    if (pending.length > 0 && bytesWritten > 0) pending = [pending[0]!.subarray(bytesWritten), ...pending.slice(1)];
   }
 }
 

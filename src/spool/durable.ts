@@ -1,4 +1,4 @@
-import { open, rename, rm, mkdir } from 'node:fs/promises';
+import { open, rename, rm, mkdir, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { TMP_PREFIX } from './layout.js';
@@ -50,4 +50,18 @@ export async function renameDurably(from: string, to: string): Promise<void> {
 
 export async function ensureDir(dir: string): Promise<void> {
   await mkdir(dir, { recursive: true });
+}
+
+/** writev until every byte is written: a short write must not pass for a complete file. */
+export async function writeAll(handle: FileHandle, buffers: readonly Buffer[]): Promise<void> {
+  let pending = buffers;
+  while (pending.length > 0) {
+    let { bytesWritten } = await handle.writev([...pending]);
+    if (bytesWritten === 0) throw new Error('the disk accepted no more bytes');
+    while (pending.length > 0 && bytesWritten >= pending[0]!.length) {
+      bytesWritten -= pending[0]!.length;
+      pending = pending.slice(1);
+    }
+    if (pending.length > 0 && bytesWritten > 0) pending = [pending[0]!.subarray(bytesWritten), ...pending.slice(1)];
+  }
 }
