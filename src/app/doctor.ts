@@ -30,7 +30,10 @@ export async function runDoctor(configPath?: string): Promise<Check[]> {
   checks.push(await writableFolder('share inbox', config.share.inbox,
     'mount the VPN share (see /etc/fstab) and check that this user may write to it'));
   checks.push(await freeSpace(config));
-  checks.push(program('7z', '7z', 'apt-get install p7zip-full'));
+  // petspool writes its own upload zips; only the embedded reference service zips its results with 7z.
+  checks.push(config.remote.url === 'embedded'
+    ? program('7z', '7z', 'apt-get install p7zip-full (the embedded reference service writes its results with it)')
+    : { name: '7z', ok: true, detail: 'not needed: the remote service is not the embedded one' });
   checks.push(program('DCMTK', 'storescu', 'apt-get install dcmtk'));
   if (running) {
     checks.push({ name: 'ports', ok: true, detail: 'the appliance is running on this spool and holds its ports' });

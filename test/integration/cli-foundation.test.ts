@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { readdir } from 'node:fs/promises';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtemp, readdir, rm, symlink } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import net from 'node:net';
 import { PETSPOOL_BIN, runCli, tempConfig } from '../helpers/cli.js';
@@ -58,6 +59,24 @@ test('doctor reports each check with a fix, and fails when a port is taken', asy
   for (const name of ['config', 'spool folder', 'share outbox', 'share inbox', '7z', 'DCMTK', 'API port']) {
     assert.equal(checks.find((c) => c.name === name)?.ok, true, `${name} ok`);
   }
+});
+
+test('doctor asks for 7z only when the embedded reference service needs it', async (t) => {
+  // A PATH with node and what bin/petspool needs, but no 7z.
+  const bin = await mkdtemp(path.join(os.tmpdir(), 'petspool-path-'));
+  t.after(() => rm(bin, { recursive: true, force: true }));
+  for (const program of ['node', 'dirname']) await symlink(execFileSync('sh', ['-c', `command -v ${program}`], { encoding: 'utf8' }).trim(), path.join(bin, program));
+  const sevenZip = async (remoteUrl: string) => {
+    const { file } = await tempConfig({ dicom: { port: await freePort() }, api: { port: await freePort() }, remote: { url: remoteUrl } });
+    const r = await runCli(['doctor', '--json', '--config', file], { env: { PATH: bin } });
+    return (JSON.parse(r.stdout) as { name: string; ok: boolean; detail: string; fix?: string }[]).find((c) => c.name === '7z')!;
+  };
+  const embedded = await sevenZip('embedded');
+  assert.equal(embedded.ok, false);
+  assert.match(embedded.fix ?? '', /apt-get install p7zip-full/);
+  const remote = await sevenZip('http://127.0.0.1:9');
+  assert.equal(remote.ok, true);
+  assert.match(remote.detail, /not needed/);
 });
 
 test('start runs, a second start on the same spool is refused, SIGTERM stops it cleanly', async () => {
