@@ -120,7 +120,6 @@ async function unpack(job: StageJob, opts: UnpackerOptions): Promise<StageOutcom
   // While the first filter runs in its threads, this thread reads the source headers the series need.
   sourceHeaders.preload(original.files);
   for (const [i, filter] of filters.entries()) {
-    startFilter(i);
     const filtered = await filtering[i]!;
     startFilter(i + 1);
     const manifest = filtered.existing ?? await writeFilterOutput(job, filter, filtered.output!, {
