@@ -19,6 +19,7 @@ import { previewRoutes } from '../api/routes/previews.js';
 import { dashboardRoutes } from '../api/routes/dashboard.js';
 import { metrics } from './metrics.js';
 import { resultRoutes, resultStages } from './results.js';
+import { warmUpImagingWorkers } from '../imaging/warm-up.js';
 import type { LoadedConfig } from '../config/load.js';
 
 /**
@@ -49,6 +50,8 @@ export const assembleAppliance: Assembly = async (parts) => {
     uploaderStage(parts, remote.client, { callbackUrl: callbackUrlFor(parts.config, api.url), backoff }),
     downloaderStage(parts, remote.client, { embeddedSince: remote.embeddedSince, backoff }),
   ];
+  // Not awaited: the appliance is up meanwhile; a task that gets to the filters first waits for the threads.
+  warmUpImagingWorkers().catch((err: Error) => parts.log.warn(`the imaging threads could not be warmed up: ${err.message}`));
   return {
     stages: [...intake.stages, validatorStage(parts, remote.client, { backoff }), ...remoteLeg, ...resultStages(parts, { sender: { backoff } })],
     services: [...intake.services, ...remote.services, uploads, api],

@@ -27,6 +27,11 @@ export class ImagingPool {
     return ImagingPool.instance;
   }
 
+  /** Worker threads started (and not crashed) so far. */
+  get threads(): number {
+    return this.workers.length;
+  }
+
   /** Split [0, total) into `parts` contiguous ranges, one job per worker, and wait for all. */
   async runSplit(parts: number, total: number, spec: (from: number, to: number) => JobSpec): Promise<void> {
     const count = Math.min(parts, total);
