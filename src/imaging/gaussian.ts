@@ -3,8 +3,8 @@
  *
  * Matches scipy.ndimage.gaussian_filter(vol, sigma, mode='nearest') with its default
  * truncate=4.0, sigma per axis in voxels = FWHM / 2.3548 / spacing[axis]. Large volumes are split
- * over the imaging worker threads (worker-pool.ts) that share the output through a SharedArrayBuffer; small ones run
- * synchronously in this thread. Peak memory is the input plus one volume: the result array is the
+ * over the imaging worker threads (worker-pool.ts), which share the output through a
+ * SharedArrayBuffer; small ones run synchronously in this thread. Peak memory is the input plus one volume: the result array is the
  * only large allocation. When the input already lives in a SharedArrayBuffer (assembleVolume
  * allocates it so) the workers read it directly; otherwise it is copied into the result and
  * filtered there in place, each worker getting a copy of the few neighbouring slices (halo) that
