@@ -47,10 +47,10 @@ async function main(): Promise<void> {
       const started = performance.now();
       for (const filterName of FILTERS) {
         await writeDerivedSeries({
-          volume,
+          geometry: volume,
+          voxels: prepared,
           sourceFiles,
           sourceHeaders,
-          prepared,
           outDir: path.join(dir, `out-${run}-${filterName}`),
           seriesNumberOffset: 1000,
           filterName,

@@ -10,7 +10,7 @@
 import { mkdir, open } from 'node:fs/promises';
 import { fsyncPath, writeAll } from '../spool/durable.js';
 import { join } from 'node:path';
-import type { Volume } from '../imaging/volume.js';
+import type { VolumeGeometry } from '../imaging/volume.js';
 import { prepareOutputSlices, type OutputSlices } from '../imaging/output-slices.js';
 import { formatDS } from './ds.js';
 import { Part10Encoder } from './part10-encoder.js';
@@ -28,13 +28,17 @@ import {
 } from './write-part10.js';
 
 export interface DerivedSeriesOptions {
-  volume: Volume;
+  /** Where the slices are (shape, spacing, orientation, positions). */
+  geometry: VolumeGeometry;
+  /**
+   * Their voxels: the float volume, or its stored values and slopes already made (output-slices.ts;
+   * the unpacker gets them from its imaging threads and lets the float volume go).
+   */
+  voxels: Float32Array | OutputSlices;
   /** The original instance files, in the volume's slice order. */
   sourceFiles: string[];
   /** Their headers, when several series are derived from the same files (read once, not per series). */
   sourceHeaders?: SourceHeaders;
-  /** The volume's stored values and slopes, when the caller has them already (see output-slices.ts). */
-  prepared?: OutputSlices;
   /** Folder to write into (created if missing); the caller renames it into place. */
   outDir: string;
   /** Added to the original SeriesNumber. */
@@ -184,17 +188,18 @@ export function derivedImageType(sopClassUid: string): [string, string] {
 
 const pad = (n: number): string => String(n).padStart(2, '0');
 
-function checkVolume(volume: Volume, sourceCount: number): void {
+function checkVolume(volume: VolumeGeometry, voxels: Float32Array | OutputSlices, sourceCount: number): void {
   const [slices, rows, columns] = volume.shape;
   if (slices !== sourceCount) throw new Error(`volume has ${slices} slices but ${sourceCount} source files were given`);
   if (volume.positions.length !== slices) throw new Error(`volume has ${volume.positions.length} positions for ${slices} slices`);
-  if (volume.data.length !== slices * rows * columns) throw new Error('volume data length does not match its shape');
+  const length = voxels instanceof Float32Array ? voxels.length : voxels.pixels.length;
+  if (length !== slices * rows * columns) throw new Error('volume data length does not match its shape');
 }
 
 
 export async function writeDerivedSeries(options: DerivedSeriesOptions): Promise<DerivedSeries> {
-  const { volume, sourceFiles } = options;
-  checkVolume(volume, sourceFiles.length);
+  const { geometry: volume, voxels, sourceFiles } = options;
+  checkVolume(volume, voxels, sourceFiles.length);
   const [slices, rows, columns] = volume.shape;
   const seriesInstanceUid = newUid();
   const template = options.seriesDescriptionTemplate ?? '{original} {filter}';
@@ -206,7 +211,7 @@ export async function writeDerivedSeries(options: DerivedSeriesOptions): Promise
   const spellings: DSSpellings = new Map();
   const sources = options.sourceHeaders ?? new SourceHeaders();
   const sopInstanceUids: string[] = new Array<string>(slices);
-  const prepared = options.prepared ?? await prepareOutputSlices(volume);
+  const prepared = voxels instanceof Float32Array ? await prepareOutputSlices({ ...volume, data: voxels }) : voxels;
 
   const writeSlice = async (slice: number): Promise<string> => {
     const dataset = await sources.derivableCopyOf(sourceFiles[slice]!);

@@ -15,6 +15,9 @@ export interface Volume {
   positions: [number, number, number][];
 }
 
+/** A volume's geometry without its voxels. */
+export type VolumeGeometry = Omit<Volume, 'data'>;
+
 export const AXIS_ORDER = 'slice,row,column' as const;
 
 export function voxelCount(shape: readonly number[]): number {

@@ -24,7 +24,7 @@ import { gaussianFilter } from '../imaging/gaussian.js';
 import { coronalProjectionFromRows, projectionPng } from '../imaging/mip.js';
 import { prepareOutputSlices, type OutputSlices } from '../imaging/output-slices.js';
 import { readNpyShared } from '../imaging/npy.js';
-import { voxelCount, type Volume } from '../imaging/volume.js';
+import { voxelCount, type Volume, type VolumeGeometry } from '../imaging/volume.js';
 import { parseTaskMetadata, type TaskMetadata } from '../remote/metadata.js';
 import {
   extractResultArchive, LEGACY_RESULT_ZIP, RESULT_DIR, resultArchiveLimits, ResultArchiveError, ResultChecksumError,
@@ -228,7 +228,8 @@ interface FilterInputs {
 /** A filter's output: the complete series written before a restart, or the filtered volume to write. */
 interface FilteredVolume {
   existing?: SeriesManifest;
-  output?: { volume: Volume; slices: OutputSlices };
+  /** The filtered volume as the series needs it: its geometry and output slices (the floats are let go). */
+  output?: { geometry: VolumeGeometry; slices: OutputSlices };
   ms: number;
 }
 
@@ -245,7 +246,7 @@ async function filterUnlessWritten(job: StageJob, filter: FilterConfig, volume: 
   const filtered: Volume = { ...volume, data: await gaussianFilter(volume, filter.fwhm_mm, { blend, threads }) };
   // Stored values, slopes and preview rows come from the filter's threads too: this thread only writes files.
   const slices = await prepareOutputSlices(filtered, { threads });
-  return { output: { volume: filtered, slices }, ms: Date.now() - started };
+  return { output: { geometry: volume, slices }, ms: Date.now() - started };
 }
 
 /** outputs/<filter>/ (written as .tmp-<filter>/, renamed whole) and previews/<filter>.png. */
@@ -259,7 +260,7 @@ async function writeFilterOutput(job: StageJob, filter: FilterConfig, output: No
 
   const started = Date.now();
   const series = await writeDerivedSeries({
-    volume: output.volume, prepared: output.slices, sourceFiles: inputs.sourceFiles, sourceHeaders: inputs.sourceHeaders, outDir: tmpDir,
+    geometry: output.geometry, voxels: output.slices, sourceFiles: inputs.sourceFiles, sourceHeaders: inputs.sourceHeaders, outDir: tmpDir,
     seriesNumberOffset: inputs.seriesNumberOffset,
     filterName: filter.name, seriesDescriptionTemplate: filter.series_description,
     derivationDescription: derivationText(filter, inputs.processing.processing),
@@ -273,7 +274,7 @@ async function writeFilterOutput(job: StageJob, filter: FilterConfig, output: No
 
   const previews = path.join(job.dir, PREVIEWS_DIR);
   await ensureDir(previews);
-  await writeFileDurably(path.join(previews, `${filter.name}.png`), projectionPng(coronalProjectionFromRows(output.slices.coronalRows, output.volume)));
+  await writeFileDurably(path.join(previews, `${filter.name}.png`), projectionPng(coronalProjectionFromRows(output.slices.coronalRows, output.geometry)));
   job.log.info(`filter ${filter.name} (FWHM ${filter.fwhm_mm} mm): ${instances.length} images, filter ${inputs.filterMs} ms, series ${Date.now() - started} ms`);
   return manifest;
 }

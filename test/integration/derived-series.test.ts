@@ -68,7 +68,8 @@ test('a derived series keeps patient, study and SUV attributes, gets new UIDs an
   // A processed volume: the original scaled, with a negative band to exercise signed storage.
   const processed = Float32Array.from(volume.data, (v, i) => (i % 48 < 4 ? -0.25 * v : 1.37 * v));
   const { seriesInstanceUid, files } = await writeDerivedSeries({
-    volume: { ...volume, data: processed },
+    geometry: volume,
+    voxels: processed,
     sourceFiles,
     outDir: join(dir, 'out'),
     seriesNumberOffset: 1000,
@@ -118,7 +119,7 @@ test('two series derived from the same source headers do not leak into each othe
   const { volume } = await volumeFromFiles(sourceFiles);
   const sourceHeaders = new SourceHeaders();
   const derive = (filterName: string, offset: number, scale: number) => writeDerivedSeries({
-    volume: { ...volume, data: Float32Array.from(volume.data, (v) => v * scale) }, sourceFiles, sourceHeaders,
+    geometry: volume, voxels: Float32Array.from(volume.data, (v) => v * scale), sourceFiles, sourceHeaders,
     outDir: join(dir, filterName), seriesNumberOffset: offset, filterName, derivationDescription: `filter ${filterName}`,
   });
   const first = await derive('a', 1000, 1);
@@ -153,7 +154,8 @@ test('from a big-endian source with private tags: DS values of at most 16 charac
   const { volume } = await volumeFromFiles(sourceFiles);
   assert.deepEqual(volume.data.subarray(32 * 32, 2 * 32 * 32), pixelsBefore, 'big-endian pixels survive a read-write round trip');
   const { files } = await writeDerivedSeries({
-    volume: { ...volume, data: volume.data.map((v) => v / 3) },
+    geometry: volume,
+    voxels: volume.data.map((v) => v / 3),
     sourceFiles,
     outDir: join(dir, 'out'),
     seriesNumberOffset: 1000,
