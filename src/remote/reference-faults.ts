@@ -2,6 +2,9 @@ import { open, rename, rm } from 'node:fs/promises';
 import { constants, crc32, deflateRawSync } from 'node:zlib';
 import { z } from 'zod';
 import { temporaryNameFor } from './zip-pack.js';
+import {
+  centralDirectoryHeader, endOfCentralDirectory, FLAG_UTF8_NAME, localFileHeader, UNIX_REGULAR_FILE_0644, type DosTime, type ZipRecordFields,
+} from './zip-records.js';
 
 /**
  * Ways the reference service can be told to misbehave, the way real remote services and VPN
@@ -92,9 +95,8 @@ function storedPart(e: CraftedEntry): ZipPart {
   return { name: e.name, method: 0, crc: crc32(e.data), compressedSize: e.data.length, size: e.data.length, chunks: [e.data], mode: e.mode };
 }
 
-const DOS_TIME = 0; // 00:00:00
-const DOS_DATE = (2024 - 1980) << 9 | 1 << 5 | 1; // 2024-01-01
-const REGULAR_FILE_MODE = 0o100644;
+/** 2024-01-01 00:00:00: crafted archives are byte-for-byte the same every time. */
+const DOS_TIME: DosTime = { time: 0, date: (2024 - 1980) << 9 | 1 << 5 | 1 };
 
 async function writeZipParts(file: string, parts: ZipPart[]): Promise<void> {
   const temporary = temporaryNameFor(file);
@@ -107,51 +109,19 @@ async function writeZipParts(file: string, parts: ZipPart[]): Promise<void> {
       offset += buf.length;
     };
     for (const part of parts) {
-      const name = Buffer.from(part.name, 'utf8');
+      const fields: ZipRecordFields = {
+        name: Buffer.from(part.name, 'utf8'), flags: FLAG_UTF8_NAME, method: part.method, dosTime: DOS_TIME,
+        crc32: part.crc, compressedSize: part.compressedSize, size: part.size,
+      };
       const localOffset = offset;
-      const local = Buffer.alloc(30);
-      local.writeUInt32LE(0x04034b50, 0);
-      local.writeUInt16LE(20, 4); // version needed: 2.0
-      local.writeUInt16LE(0x800, 6); // names are UTF-8
-      local.writeUInt16LE(part.method, 8);
-      local.writeUInt16LE(DOS_TIME, 10);
-      local.writeUInt16LE(DOS_DATE, 12);
-      local.writeUInt32LE(part.crc, 14);
-      local.writeUInt32LE(part.compressedSize, 18);
-      local.writeUInt32LE(part.size, 22);
-      local.writeUInt16LE(name.length, 26);
-      local.writeUInt16LE(0, 28);
-      await write(local);
-      await write(name);
+      await write(localFileHeader(fields));
       for (const chunk of part.chunks) await write(chunk);
-
-      const entry = Buffer.alloc(46);
-      entry.writeUInt32LE(0x02014b50, 0);
-      entry.writeUInt16LE(3 << 8 | 20, 4); // made by: Unix, 2.0 (so the mode bits count)
-      entry.writeUInt16LE(20, 6);
-      entry.writeUInt16LE(0x800, 8);
-      entry.writeUInt16LE(part.method, 10);
-      entry.writeUInt16LE(DOS_TIME, 12);
-      entry.writeUInt16LE(DOS_DATE, 14);
-      entry.writeUInt32LE(part.crc, 16);
-      entry.writeUInt32LE(part.compressedSize, 20);
-      entry.writeUInt32LE(part.size, 24);
-      entry.writeUInt16LE(name.length, 28);
-      // extra length, comment length, disk number, internal attributes: 0
-      entry.writeUInt32LE(((part.mode ?? REGULAR_FILE_MODE) << 16) >>> 0, 38);
-      entry.writeUInt32LE(localOffset, 42);
-      central.push(entry, name);
+      central.push(centralDirectoryHeader(fields, part.mode ?? UNIX_REGULAR_FILE_0644, localOffset));
     }
     const centralOffset = offset;
     const centralBytes = Buffer.concat(central);
     await write(centralBytes);
-    const end = Buffer.alloc(22);
-    end.writeUInt32LE(0x06054b50, 0);
-    end.writeUInt16LE(parts.length, 8);
-    end.writeUInt16LE(parts.length, 10);
-    end.writeUInt32LE(centralBytes.length, 12);
-    end.writeUInt32LE(centralOffset, 16);
-    await write(end);
+    await write(endOfCentralDirectory(parts.length, centralBytes.length, centralOffset));
     await fh.sync();
   } catch (err) {
     await fh.close();

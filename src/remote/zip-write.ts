@@ -24,6 +24,10 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import { fsyncPath } from '../spool/durable.js';
 import { temporaryNameFor } from './zip-pack.js';
+import {
+  centralDirectoryHeader, endOfCentralDirectory, FLAG_UTF8_NAME, LOCAL_HEADER_BYTES, localFileHeader, UNIX_REGULAR_FILE_0644,
+  type DosTime, type ZipRecordFields,
+} from './zip-records.js';
 
 /** Consecutive pieces of one entry's content, e.g. an .npy header then a Float32Array's bytes. */
 export type ZipContent = readonly ArrayBufferView[];
@@ -72,13 +76,6 @@ export interface WrittenZip {
 const ZIP32_LIMIT = 0xffff_ffff;
 const MAX_ENTRIES = 0xffff;
 const DEFAULT_CHUNK_BYTES = 4 << 20;
-const LOCAL_HEADER_BYTES = 30;
-const CENTRAL_HEADER_BYTES = 46;
-const END_RECORD_BYTES = 22;
-const VERSION_NEEDED = 20; // 2.0: deflate
-const VERSION_MADE_BY = (3 << 8) | VERSION_NEEDED; // Unix, so readers take the permissions below
-const UNIX_REGULAR_FILE_0644 = (0o100644 << 16) >>> 0;
-const FLAG_UTF8_NAME = 1 << 11;
 const METHOD_DEFLATE = 8;
 
 /** Zip `entries`, in the given order, into `zipPath`. Resolves once the archive is durably in place. */
@@ -108,12 +105,14 @@ export async function writeZip(zipPath: string, entries: readonly ZipEntry[], op
       const dataStart = position + LOCAL_HEADER_BYTES + name.length;
       const { crc32, compressedSize } = await writeDeflated(fh, dataStart, content, settings, archiveName);
       const result = { name: entry.name, size, compressedSize, crc32 };
-      await writeAll(fh, localHeader(name, result, settings.dosTime), position);
+      await writeAll(fh, localFileHeader(recordFields(name, result, settings.dosTime)), position);
       offsets.push(position);
       written.push(result);
       position = dataStart + compressedSize;
     }
-    const directory = centralDirectory(names, written, offsets, position, settings);
+    const headers = written.map((entry, i) => centralDirectoryHeader(recordFields(names[i]!, entry, settings.dosTime), UNIX_REGULAR_FILE_0644, offsets[i]!));
+    const headersLength = headers.reduce((sum, header) => sum + header.length, 0);
+    const directory = Buffer.concat([...headers, endOfCentralDirectory(written.length, headersLength, position)]);
     if (position + directory.length >= settings.sizeLimit) {
       throw new Error(`${archiveName}: the archive would be ${position + directory.length} bytes; this writer makes no zip64 archives, so archives must stay under ${settings.sizeLimit} bytes`);
     }
@@ -136,7 +135,7 @@ interface Settings {
   strategy: number;
   chunkBytes: number;
   parallelChunks: number;
-  dosTime: { time: number; date: number };
+  dosTime: DosTime;
   sizeLimit: number;
 }
 
@@ -247,59 +246,12 @@ function flagsFor(name: Buffer): number {
   return name.some((byte) => byte >= 0x80) ? FLAG_UTF8_NAME : 0;
 }
 
-function localHeader(name: Buffer, entry: WrittenZipEntry, dosTime: Settings['dosTime']): Buffer {
-  const header = Buffer.alloc(LOCAL_HEADER_BYTES + name.length);
-  header.writeUInt32LE(0x04034b50, 0);
-  header.writeUInt16LE(VERSION_NEEDED, 4);
-  header.writeUInt16LE(flagsFor(name), 6);
-  header.writeUInt16LE(METHOD_DEFLATE, 8);
-  header.writeUInt16LE(dosTime.time, 10);
-  header.writeUInt16LE(dosTime.date, 12);
-  header.writeUInt32LE(entry.crc32, 14);
-  header.writeUInt32LE(entry.compressedSize, 18);
-  header.writeUInt32LE(entry.size, 22);
-  header.writeUInt16LE(name.length, 26);
-  header.writeUInt16LE(0, 28); // no extra field
-  name.copy(header, LOCAL_HEADER_BYTES);
-  return header;
-}
-
-/** Central directory headers of all entries followed by the end of central directory record. */
-function centralDirectory(names: Buffer[], entries: WrittenZipEntry[], offsets: number[], directoryOffset: number, settings: Settings): Buffer {
-  const headersLength = names.reduce((sum, name) => sum + CENTRAL_HEADER_BYTES + name.length, 0);
-  const out = Buffer.alloc(headersLength + END_RECORD_BYTES);
-  let at = 0;
-  entries.forEach((entry, index) => {
-    const name = names[index];
-    out.writeUInt32LE(0x02014b50, at);
-    out.writeUInt16LE(VERSION_MADE_BY, at + 4);
-    out.writeUInt16LE(VERSION_NEEDED, at + 6);
-    out.writeUInt16LE(flagsFor(name), at + 8);
-    out.writeUInt16LE(METHOD_DEFLATE, at + 10);
-    out.writeUInt16LE(settings.dosTime.time, at + 12);
-    out.writeUInt16LE(settings.dosTime.date, at + 14);
-    out.writeUInt32LE(entry.crc32, at + 16);
-    out.writeUInt32LE(entry.compressedSize, at + 20);
-    out.writeUInt32LE(entry.size, at + 24);
-    out.writeUInt16LE(name.length, at + 28);
-    // extra field length, comment length, disk number, internal attributes: all 0
-    out.writeUInt32LE(UNIX_REGULAR_FILE_0644, at + 38);
-    out.writeUInt32LE(offsets[index], at + 42);
-    name.copy(out, at + CENTRAL_HEADER_BYTES);
-    at += CENTRAL_HEADER_BYTES + name.length;
-  });
-  out.writeUInt32LE(0x06054b50, at);
-  // disk numbers: 0
-  out.writeUInt16LE(entries.length, at + 8);
-  out.writeUInt16LE(entries.length, at + 10);
-  out.writeUInt32LE(headersLength, at + 12);
-  out.writeUInt32LE(directoryOffset, at + 16);
-  // comment length: 0
-  return out;
+function recordFields(name: Buffer, entry: WrittenZipEntry, dosTime: DosTime): ZipRecordFields {
+  return { name, flags: flagsFor(name), method: METHOD_DEFLATE, dosTime, crc32: entry.crc32, compressedSize: entry.compressedSize, size: entry.size };
 }
 
 /** MS-DOS date and time (local time, two-second resolution; the format starts in 1980). */
-function dosDateTime(when: Date): { time: number; date: number } {
+function dosDateTime(when: Date): DosTime {
   const t = when.getFullYear() < 1980 ? new Date(1980, 0, 1) : when.getFullYear() > 2107 ? new Date(2107, 11, 31, 23, 59, 58) : when;
   return {
     time: (t.getHours() << 11) | (t.getMinutes() << 5) | (t.getSeconds() >> 1),
