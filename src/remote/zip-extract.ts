@@ -4,7 +4,7 @@ import { Transform, Writable, type Readable, type TransformCallback } from 'node
 import { pipeline } from 'node:stream/promises';
 import { crc32 } from 'node:zlib';
 import yauzl, { type Entry, type ZipFile } from 'yauzl';
-import { writeAll } from '../spool/durable.js';
+import { fsyncPath, writeAll } from '../spool/durable.js';
 
 /**
  * Archives come from the other side of a VPN share, so they are untrusted input: names are
@@ -51,7 +51,7 @@ export async function extractZipSafely(zipPath: string, destDir: string, limits:
       await rename(path.join(partial, name), target);
       placed.push(target);
     }
-    await fsync(destDir);
+    await fsyncPath(destDir);
     return placed;
   } catch (err) {
     await Promise.all(placed.map((p) => rm(p, { force: true })));
@@ -86,7 +86,7 @@ export async function extractZipInto(zipPath: string, dir: string, limits: Extra
     return new DurableFileSink(target);
   }, observe);
   // Deepest first, so that every folder's new entries are durable before its parent's.
-  for (const folder of [...folders].sort((a, b) => b.length - a.length)) await fsync(folder);
+  for (const folder of [...folders].sort((a, b) => b.length - a.length)) await fsyncPath(folder);
   return entries;
 }
 
@@ -286,13 +286,4 @@ export function formatBytes(n: number): string {
     if (n >= size) return `${Number.isInteger(n / size) ? n / size : (n / size).toFixed(1)} ${unit}`;
   }
   return `${n} bytes`;
-}
-
-async function fsync(file: string): Promise<void> {
-  const fh = await open(file, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
 }
