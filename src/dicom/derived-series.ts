@@ -128,7 +128,7 @@ export function derivedSeriesDescription(template: string, original: string, fil
   return text.replace(/\s+/g, ' ').trim().slice(0, LO_MAX_LENGTH).trim();
 }
 
-/** formatDS is slow (it tries every spelling); the slices of a series repeat the same few values. */
+/** formatDS tries several spellings (a few µs); the slices of a series repeat the same few values. */
 type DSSpellings = Map<unknown, string>;
 
 /** Removes private elements and group lengths everywhere, and re-spells every DS with formatDS. */

@@ -16,16 +16,38 @@ function compact(text: string): string {
   return exponentValue === 0 ? mantissa : `${mantissa}e${exponentValue}`;
 }
 
-/** Every plausible spelling of x: fixed and exponential notation at every precision. */
+/**
+ * The spellings that can be closest: the shortest round-trip text, and in each notation (fixed
+ * decimals, significant digits, exponential) the most digits that still fit in 16 characters.
+ * Fewer digits in the same notation are never closer: each coarser decimal grid is part of the
+ * finer one, so rounding to the finer grid is at least as close. They can be as close once both
+ * are read back as doubles (x halfway between two steps, or digits beyond double precision), and
+ * then the shorter one is preferred, so fewer digits are taken as long as they are as close.
+ * Near the largest double more digits can round up past it and read back as Infinity; those are
+ * passed over. test/unit/ds.test.ts checks the choice against every spelling at every precision.
+ */
 function candidateSpellings(x: number): string[] {
-  const spellings = [String(x)];
-  for (let digits = 1; digits <= 17; digits++) {
-    spellings.push(x.toPrecision(digits), x.toExponential(digits - 1));
-  }
-  if (Math.abs(x) < 1e21) {
-    for (let decimals = 0; decimals <= 16; decimals++) spellings.push(x.toFixed(decimals));
-  }
-  return spellings.map(compact);
+  const errorOf = (spelling: string): number => Math.abs(Number(spelling) - x);
+  const closestFitting = (spell: (digits: number) => string, most: number, fewest: number): string[] => {
+    let digits = most;
+    let spelling = compact(spell(digits));
+    while ((spelling.length > DS_MAX_LENGTH || !Number.isFinite(Number(spelling))) && digits > fewest) spelling = compact(spell(--digits));
+    if (spelling.length > DS_MAX_LENGTH) return [];
+    const found = [spelling];
+    const error = errorOf(spelling);
+    while (digits > fewest) {
+      const coarser = compact(spell(--digits));
+      if (errorOf(coarser) > error) break;
+      found.push(coarser);
+    }
+    return found;
+  };
+  return [
+    compact(String(x)),
+    ...closestFitting((d) => x.toPrecision(d), 17, 1),
+    ...closestFitting((d) => x.toExponential(d), 16, 0),
+    ...(Math.abs(x) < 1e21 ? closestFitting((d) => x.toFixed(d), 16, 0) : []),
+  ];
 }
 
 /** Among equally close spellings: plain notation first (read by every parser), then the shortest. */
@@ -44,6 +66,9 @@ function preferable(a: string, b: string): boolean {
 export function formatDS(x: number): string {
   if (!Number.isFinite(x)) throw new RangeError(`DS cannot hold ${x}`);
   if (x === 0) return '0';
+  // The shortest text that reads back as x, in plain notation: exact, so nothing is closer.
+  const shortest = String(x);
+  if (shortest.length <= DS_MAX_LENGTH && !shortest.includes('e')) return shortest;
   let best = '';
   let bestError = Infinity;
   for (const spelling of candidateSpellings(x)) {

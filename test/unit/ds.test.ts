@@ -57,3 +57,42 @@ test('formatDS refuses what DS cannot hold', () => {
 test('formatDSList formats each value', () => {
   assert.deepEqual(formatDSList([1, 0, 0, 0, 1 / 3, -1e-20]), ['1', '0', '0', '0', '0.33333333333333', '-1e-20']);
 });
+
+/** The definition formatDS implements: every spelling at every precision, the closest that fits. */
+function closestOfEverySpelling(x: number): string {
+  const compact = (text: string): string => {
+    let [mantissa, exponent] = text.split('e') as [string, string | undefined];
+    if (mantissa.includes('.')) mantissa = mantissa.replace(/0+$/, '').replace(/\.$/, '');
+    if (mantissa === '-0') mantissa = '0';
+    if (exponent === undefined) return mantissa;
+    return Number(exponent) === 0 ? mantissa : `${mantissa}e${Number(exponent)}`;
+  };
+  const spellings = [String(x)];
+  for (let digits = 1; digits <= 17; digits++) spellings.push(x.toPrecision(digits), x.toExponential(digits - 1));
+  if (Math.abs(x) < 1e21) for (let decimals = 0; decimals <= 16; decimals++) spellings.push(x.toFixed(decimals));
+  let best = '';
+  let bestError = Infinity;
+  for (const spelling of spellings.map(compact)) {
+    if (spelling.length > 16) continue;
+    const error = Math.abs(Number(spelling) - x);
+    const preferable = spelling.includes('e') !== best.includes('e') ? !spelling.includes('e') : spelling.length < best.length;
+    if (error < bestError || (error === bestError && preferable)) {
+      best = spelling;
+      bestError = error;
+    }
+  }
+  return best;
+}
+
+test('formatDS picks what trying every spelling at every precision picks', () => {
+  let state = 987654321;
+  const next = () => ((state = (state * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  const values = [0.5, -0.25, 1 / 3, 2 ** 53 + 1, 1e21, 1e-7, 123456789012345.6, 9.5e-10, 5e-324, 1.7976931348623157e308];
+  for (let i = 0; i < 20000; i++) {
+    const magnitude = 10 ** Math.floor(next() * 60 - 30);
+    const value = (next() - 0.5) * magnitude;
+    // Decimal-like values (positions, spacings) as well as full-precision ones (slopes).
+    values.push(value, Number(value.toPrecision(1 + Math.floor(next() * 12))));
+  }
+  for (const value of values) assert.equal(formatDS(value), closestOfEverySpelling(value), String(value));
+});
