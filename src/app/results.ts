@@ -10,17 +10,20 @@ import { QcOperations, qcGateStage } from '../stages/qc-gate.js';
 import { senderStage, type SenderOptions } from '../stages/sender.js';
 import { unpackerStage } from '../stages/unpacker.js';
 import type { ApplianceParts } from './appliance.js';
+import type { SourceHeaderPrefetch } from '../stages/source-header-prefetch.js';
 
 export interface ResultsOptions {
   /** Threads of the Gaussian filter (default: every core). */
   filterThreads?: number;
+  /** Source headers read ahead while tasks wait for the remote service. */
+  prefetch?: SourceHeaderPrefetch;
   sender?: Pick<SenderOptions, 'backoff' | 'giveUpAfterMs' | 'timeoutMs'>;
 }
 
 export function resultStages(parts: Pick<ApplianceParts, 'config' | 'store' | 'spool'>, opts: ResultsOptions = {}): Stage[] {
   const { config, store, spool } = parts;
   return [
-    unpackerStage({ config, store, threads: opts.filterThreads }),
+    unpackerStage({ config, store, threads: opts.filterThreads, prefetch: opts.prefetch }),
     qcGateStage({ config, store }),
     senderStage({ config, store, spool, ...opts.sender }),
   ];

@@ -9,7 +9,7 @@
  */
 import { mkdir, open } from 'node:fs/promises';
 import { fsyncPath, writeAll } from '../spool/durable.js';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import type { VolumeGeometry } from '../imaging/volume.js';
 import { prepareOutputSlices, type OutputSlices } from '../imaging/output-slices.js';
 import { formatDS } from './ds.js';
@@ -61,6 +61,11 @@ export interface DerivedSeries {
  * deep copy (dcmjs' accessor objects become plain data) without the stored-pixel attributes,
  * private elements and group lengths, every DS re-spelled. The series derived from the same files
  * (one per filter) share them.
+ *
+ * Files are told apart by name, not by folder: the sources are the files of one folder (a task's
+ * instances/), and the headers read while the task folder was in one state folder still serve
+ * once it has moved on (source-header-prefetch.ts). A file that cannot be read is read again at
+ * the next request, from wherever it is then asked for.
  */
 export class SourceHeaders {
   private readonly parsed = new Map<string, Promise<DicomDataset>>();
@@ -76,17 +81,17 @@ export class SourceHeaders {
 
   /**
    * Reads the headers now, one file after the other, so that the parsing (about 1 ms per file)
-   * happens while this thread would otherwise wait (for the filter threads); a file that cannot
-   * be read fails later, in derivableCopyOf.
+   * happens while this thread would otherwise wait (for the filter threads, or for the remote
+   * service); a file that cannot be read fails later, in derivableCopyOf. Resolves when every
+   * file was tried (callers need not wait).
    */
-  preload(files: readonly string[]): void {
-    void (async () => {
-      for (const file of files) await this.headerOf(file).catch(() => undefined);
-    })();
+  async preload(files: readonly string[]): Promise<void> {
+    for (const file of files) await this.headerOf(file).catch(() => undefined);
   }
 
   private headerOf(file: string): Promise<DicomDataset> {
-    let header = this.parsed.get(file);
+    const name = basename(file);
+    let header = this.parsed.get(name);
     if (!header) {
       header = readPart10File(file, { headerOnly: true }).then(({ dataset }) => {
         const prepared = copyDataset(dataset);
@@ -94,7 +99,8 @@ export class SourceHeaders {
         cleanCopiedDataset(prepared, this.spellings);
         return prepared;
       });
-      this.parsed.set(file, header);
+      header.catch(() => this.parsed.delete(name));
+      this.parsed.set(name, header);
     }
     return header;
   }
@@ -188,9 +194,12 @@ export function derivedImageType(sopClassUid: string): [string, string] {
 
 const pad = (n: number): string => String(n).padStart(2, '0');
 
-function checkVolume(volume: VolumeGeometry, voxels: Float32Array | OutputSlices, sourceCount: number): void {
+function checkVolume(volume: VolumeGeometry, voxels: Float32Array | OutputSlices, sourceFiles: readonly string[]): void {
   const [slices, rows, columns] = volume.shape;
-  if (slices !== sourceCount) throw new Error(`volume has ${slices} slices but ${sourceCount} source files were given`);
+  if (slices !== sourceFiles.length) throw new Error(`volume has ${slices} slices but ${sourceFiles.length} source files were given`);
+  if (new Set(sourceFiles.map((file) => basename(file))).size !== sourceFiles.length) {
+    throw new Error('the source files must have distinct names (their headers are kept by name)');
+  }
   if (volume.positions.length !== slices) throw new Error(`volume has ${volume.positions.length} positions for ${slices} slices`);
   const length = voxels instanceof Float32Array ? voxels.length : voxels.pixels.length;
   if (length !== slices * rows * columns) throw new Error('volume data length does not match its shape');
@@ -199,7 +208,7 @@ function checkVolume(volume: VolumeGeometry, voxels: Float32Array | OutputSlices
 
 export async function writeDerivedSeries(options: DerivedSeriesOptions): Promise<DerivedSeries> {
   const { geometry: volume, voxels, sourceFiles } = options;
-  checkVolume(volume, voxels, sourceFiles.length);
+  checkVolume(volume, voxels, sourceFiles);
   const [slices, rows, columns] = volume.shape;
   const seriesInstanceUid = newUid();
   const template = options.seriesDescriptionTemplate ?? '{original} {filter}';

@@ -39,6 +39,7 @@ import type { Stage, StageJob, StageOutcome } from '../runner/stage.js';
 import type { TaskRecord } from '../spool/task-record.js';
 import { archiveNameFor, METADATA_FILE } from './packer.js';
 import { metrics } from '../app/metrics.js';
+import type { SourceHeaderPrefetch } from './source-header-prefetch.js';
 
 /** Limits a result archive must keep when the uploaded volume's size is unknown: plain names, no bomb. */
 export const RESULT_LIMITS: ExtractLimits = { ...DEFAULT_ARCHIVE_LIMITS, allowedNames: /^[A-Za-z0-9._-]+$/ };
@@ -59,6 +60,8 @@ export interface DownloaderOptions {
    * before (by a run that was stopped or killed) was never processed and is uploaded again.
    */
   embeddedSince?: number;
+  /** Reads the source headers of a waiting task ahead of the unpacker. */
+  prefetch?: SourceHeaderPrefetch;
 }
 
 interface FileLook { size: number; mtimeMs: number }
@@ -172,6 +175,7 @@ export function downloaderStage(parts: Pick<ApplianceParts, 'config'>, remote: R
       const archive = archiveNameFor(job.id, config.remote.client_id);
       const shared = path.join(inbox, archive);
       if (retriedAfterFailure(job.record)) return uploadAgain(shared, job.dir);
+      void opts.prefetch?.start(job.id, job.dir);
       let file: Stats;
       try {
         file = await stat(shared);

@@ -36,6 +36,7 @@ import { ensureDir, fsyncPath, renameDurably, writeFileDurably } from '../spool/
 import { PermanentError, type Stage, type StageJob, type StageOutcome } from '../runner/stage.js';
 import { applicableFilters, derivationText, type FilterSubject } from './post-filters.js';
 import { readTaskInstances } from './task-headers.js';
+import type { SourceHeaderPrefetch } from './source-header-prefetch.js';
 
 export const UPLOADED_METADATA_FILE = 'metadata.json';
 export const OUTPUTS_DIR = 'outputs';
@@ -64,6 +65,8 @@ export interface UnpackerOptions {
   store: Store;
   /** Threads of the Gaussian filter (default: every core). */
   threads?: number;
+  /** Source headers read while the task waited for the service (source-header-prefetch.ts). */
+  prefetch?: SourceHeaderPrefetch;
 }
 
 export function unpackerStage(opts: UnpackerOptions): Stage {
@@ -108,7 +111,7 @@ async function unpack(job: StageJob, opts: UnpackerOptions): Promise<StageOutcom
   }
 
   const outputs: OutputSeriesFact[] = [];
-  const sourceHeaders = new SourceHeaders();
+  const sourceHeaders = opts.prefetch?.take(job.id) ?? new SourceHeaders();
   // The next filter runs (in worker threads) while this thread writes the previous filter's series.
   const filtering = filters.map(() => undefined as Promise<FilteredVolume> | undefined);
   const startFilter = (i: number): void => {
@@ -117,8 +120,8 @@ async function unpack(job: StageJob, opts: UnpackerOptions): Promise<StageOutcom
     filtering[i].catch(() => {}); // awaited in its turn; not unhandled if an earlier write fails first
   };
   startFilter(0);
-  // While the first filter runs in its threads, this thread reads the source headers the series need.
-  sourceHeaders.preload(original.files);
+  // While the first filter runs in its threads, this thread reads the source headers not read yet.
+  void sourceHeaders.preload(original.files);
   for (const [i, filter] of filters.entries()) {
     const filtered = await filtering[i]!;
     startFilter(i + 1);
