@@ -53,7 +53,7 @@ fi
 
 # Build only when a source changed since the last build (a second run with nothing to do is quick).
 built=dist/.petspool-built
-if [ ! -f "$built" ] || [ -n "$(find src test bench tsconfig.json package.json -newer "$built" -print -quit)" ]; then
+if [ ! -f "$built" ] || [ -n "$(find src test bench wasm tsconfig.json package.json -newer "$built" -print -quit)" ]; then
   say "building"
   npm run --silent build
   touch "$built"
