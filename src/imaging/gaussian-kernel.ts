@@ -11,7 +11,7 @@
  * while it is in cache, and written back. The ring keeps the originals that the write destroys, so
  * the volume can be filtered in place.
  */
-import { readFileSync } from 'node:fs';
+import { layoutRegions, WasmLoops } from './wasm-loops.js';
 
 export const FWHM_PER_SIGMA = 2 * Math.sqrt(2 * Math.LN2); // 2.3548...
 const TRUNCATE = 4.0;
@@ -40,44 +40,21 @@ export interface FilterGeometry {
   column: HalfKernel;
 }
 
-/** The compiled loops (dist/wasm/gaussian.wasm, built by `npm run build`), loaded once per thread. */
-let compiled: WebAssembly.Module | undefined;
-function gaussianModule(): WebAssembly.Module {
-  compiled ??= new WebAssembly.Module(readFileSync(new URL('../../wasm/gaussian.wasm', import.meta.url)));
-  return compiled;
-}
-
 interface GaussianLoops {
   combineLines(lines: number, radius: number, weights: number, dst: number, n: number): void;
   filterInPlane(src: number, rows: number, cols: number, rowRadius: number, rowWeights: number,
     colRadius: number, colWeights: number, scratch: number, lines: number, dst: number): void;
 }
 
-const WASM_PAGE_BYTES = 65536;
+const gaussianLoops = new WasmLoops<GaussianLoops>('gaussian');
 
-/** One thread's instance of the loops and its memory, grown as larger volumes come; reused across calls. */
-export class PassScratch {
-  private instance: WebAssembly.Instance | undefined;
-
-  /** The loops, with at least `bytes` of memory (views of the memory made before are void after this). */
-  loops(bytes: number): { loops: GaussianLoops; memory: WebAssembly.Memory } {
-    this.instance ??= new WebAssembly.Instance(gaussianModule(), {});
-    const memory = this.instance.exports.memory as WebAssembly.Memory;
-    const missing = bytes - memory.buffer.byteLength;
-    if (missing > 0) memory.grow(Math.ceil(missing / WASM_PAGE_BYTES));
-    return { loops: this.instance.exports as unknown as GaussianLoops, memory };
-  }
-}
-
-type Region = 'sliceWeights' | 'rowWeights' | 'colWeights' | 'sliceLines' | 'rowLines' | 'ring' | 'sliceFiltered' | 'rowFiltered' | 'out';
-
-/** Byte offsets of the regions the loops work in, each 16-byte aligned, and where they end. */
-function layoutFor(geometry: FilterGeometry): Record<Region | 'end', number> {
+/** Where the loops' inputs, outputs and scratch lie in their memory. */
+function layoutFor(geometry: FilterGeometry) {
   const [, rows, cols] = geometry.shape;
   const plane = rows * cols;
   const width = 2 * geometry.slice.length - 1;
   const padded = cols + 2 * (geometry.column.length - 1);
-  const bytes: Record<Region, number> = {
+  return layoutRegions({
     sliceWeights: geometry.slice.length * 4,
     rowWeights: geometry.row.length * 4,
     colWeights: geometry.column.length * 4,
@@ -87,13 +64,7 @@ function layoutFor(geometry: FilterGeometry): Record<Region | 'end', number> {
     sliceFiltered: plane * 4,
     rowFiltered: rows * padded * 4,
     out: plane * 4,
-  };
-  const layout = { end: 0 } as Record<Region | 'end', number>;
-  for (const [region, size] of Object.entries(bytes) as [Region, number][]) {
-    layout[region] = layout.end;
-    layout.end += Math.ceil(size / 16) * 16;
-  }
-  return layout;
+  });
 }
 
 /** The unfiltered slice j (0 ≤ j < slices), wherever the caller keeps it. */
@@ -110,14 +81,13 @@ export function filterSlices(
   geometry: FilterGeometry,
   firstSlice: number,
   endSlice: number,
-  scratch: PassScratch,
 ): void {
   const [slices, rows, cols] = geometry.shape;
   const radius = geometry.slice.length - 1;
   const width = 2 * radius + 1;
   const plane = rows * cols;
   const layout = layoutFor(geometry);
-  const { loops, memory } = scratch.loops(layout.end);
+  const { loops, memory } = gaussianLoops.withMemory(layout.end);
   const floats = new Float32Array(memory.buffer);
   const addresses = new Uint32Array(memory.buffer);
   floats.set(geometry.slice, layout.sliceWeights / 4);

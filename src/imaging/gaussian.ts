@@ -11,7 +11,7 @@
  * the worker next to it overwrites.
  */
 import { availableParallelism } from 'node:os';
-import { filterSlices, FWHM_PER_SIGMA, gaussianHalfKernel, PassScratch, type FilterGeometry } from './gaussian-kernel.js';
+import { filterSlices, FWHM_PER_SIGMA, gaussianHalfKernel, type FilterGeometry } from './gaussian-kernel.js';
 import { voxelCount, type Volume } from './volume.js';
 import { ImagingPool } from './worker-pool.js';
 
@@ -61,7 +61,7 @@ export async function gaussianFilter(vol: Volume, fwhmMm: number, opts: Gaussian
     await filterInPlaceWithWorkers(vol.data, out, geometry, threads);
   } else {
     const plane = vol.shape[1] * vol.shape[2];
-    filterSlices((j) => out.subarray(j * plane, (j + 1) * plane), out, geometry, 0, vol.shape[0], new PassScratch());
+    filterSlices((j) => out.subarray(j * plane, (j + 1) * plane), out, geometry, 0, vol.shape[0]);
   }
   if (blend > 0) {
     const input = vol.data;

@@ -4,7 +4,7 @@
  * of output slices (output-slices.ts). It answers with the job id when done.
  */
 import { parentPort } from 'node:worker_threads';
-import { filterSlices, PassScratch, type FilterGeometry, type OriginalSlice } from './gaussian-kernel.js';
+import { filterSlices, type FilterGeometry, type OriginalSlice } from './gaussian-kernel.js';
 import { prepareSliceRange, type OutputSliceBuffers } from './output-slices.js';
 
 interface SliceRange {
@@ -38,7 +38,6 @@ export type ImagingReply = { id: number; error?: string };
 
 const port = parentPort;
 if (!port) throw new Error('imaging-worker.js must run as a worker thread');
-const scratch = new PassScratch();
 
 function originalSlices(job: FilterJob, data: Float32Array): OriginalSlice {
   const plane = job.geometry.shape[1] * job.geometry.shape[2];
@@ -61,7 +60,7 @@ port.on('message', (job: ImagingJob) => {
   try {
     if (job.kind === 'filter') {
       const data = new Float32Array(job.buffer);
-      filterSlices(originalSlices(job, data), data, job.geometry, job.from, job.to, scratch);
+      filterSlices(originalSlices(job, data), data, job.geometry, job.from, job.to);
     } else {
       const data = new Float32Array(job.source.buffer, job.source.byteOffset, job.source.length);
       prepareSliceRange(data, job.shape, job.from, job.to, job.out);

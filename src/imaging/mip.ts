@@ -8,6 +8,8 @@
 import { PNG } from 'pngjs';
 import { sliceNormal } from './assemble-volume.js';
 import type { Volume } from './volume.js';
+import { outputSliceLoops } from './output-slice-loops.js';
+import { layoutRegions } from './wasm-loops.js';
 
 export type MipAxis = 'coronal' | 'sagittal' | 'axial';
 
@@ -28,16 +30,13 @@ export interface Projection {
   pixelHeightMm: number;
 }
 
-/** out[x] = the maximum of column x over the rows of one slice (out has `columns` values). */
+/** out[x] = the maximum of column x over the rows of one slice (out has `columns` values; WebAssembly SIMD). */
 export function columnMaxima(slice: Float32Array, rows: number, columns: number, out: Float32Array): void {
-  out.set(slice.subarray(0, columns));
-  for (let y = 1; y < rows; y++) {
-    const base = y * columns;
-    for (let x = 0; x < columns; x++) {
-      const v = slice[base + x]!;
-      if (v > out[x]!) out[x] = v;
-    }
-  }
+  const layout = layoutRegions({ slice: rows * columns * 4, out: columns * 4 });
+  const { loops, memory } = outputSliceLoops.withMemory(layout.end);
+  new Float32Array(memory.buffer, layout.slice, rows * columns).set(slice.subarray(0, rows * columns));
+  loops.columnMaxima(layout.slice, rows, columns, layout.out);
+  out.set(new Float32Array(memory.buffer, layout.out, columns));
 }
 
 /** Coronal and sagittal images are slices high; image row 0 is the most superior slice. */
