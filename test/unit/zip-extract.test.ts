@@ -118,6 +118,25 @@ describe('zip pack and safe extraction', () => {
     await assert.rejects(checkZip(zip), /escapes the folder/);
   });
 
+  it('extracts stored entries, and refuses a compression method it cannot read', async () => {
+    const zip = path.join(tmp, 'stored.zip');
+    const data = randomBytes(5000);
+    await writeCraftedZip(zip, [{ name: 'plain.bin', data }]);
+    const dest = path.join(tmp, 'stored-dest');
+    await extractZipSafely(zip, dest, roomy);
+    assert.deepEqual(await readFile(path.join(dest, 'plain.bin')), data);
+
+    // The same archive claiming method 12 (bzip2) in its local and central headers.
+    const bytes = await readFile(zip);
+    bytes.writeUInt16LE(12, 8);
+    bytes.writeUInt16LE(12, bytes.indexOf(Buffer.from([0x50, 0x4b, 0x01, 0x02])) + 10);
+    const bzip2 = path.join(tmp, 'bzip2.zip');
+    await writeFile(bzip2, bytes);
+    const refusedDest = path.join(tmp, 'bzip2-dest');
+    await assert.rejects(extractZipSafely(bzip2, refusedDest, roomy), { message: 'entry plain.bin uses compression method 12; only stored (0) and deflate (8) are read' });
+    await assert.rejects(stat(refusedDest));
+  });
+
   it('refuses absolute paths, backslashes and symbolic links', async () => {
     const cases: [string, { name: string; data: Buffer; mode?: number }, RegExp][] = [
       ['abs', { name: '/tmp/petspool-abs-x', data: Buffer.from('x') }, /entry \/tmp\/petspool-abs-x has an absolute path/],
