@@ -1,11 +1,13 @@
 /**
- * Worker thread of the imaging pool (worker-pool.ts). Two kinds of job, each on a range of slices
- * of a volume held in a SharedArrayBuffer: the Gaussian filter (gaussian.ts), and the preparation
- * of output slices (output-slices.ts). It answers with the job id when done.
+ * Worker thread of the imaging pool (worker-pool.ts). Three kinds of job: on a range of slices
+ * of a volume held in a SharedArrayBuffer, the Gaussian filter (gaussian.ts) and the preparation
+ * of output slices (output-slices.ts); and the checksums of a volume's bytes (volume-checksums.ts).
+ * It answers with the job id when done; results go into shared buffers the job names.
  */
 import { parentPort } from 'node:worker_threads';
 import { filterSlices, type FilterGeometry, type OriginalSlice } from './gaussian-kernel.js';
 import { prepareSliceRange, type OutputSliceBuffers } from './output-slices.js';
+import { checksumsOf } from './volume-checksums.js';
 
 interface SliceRange {
   id: number;
@@ -33,7 +35,16 @@ export interface OutputJob extends SliceRange {
   out: OutputSliceBuffers;
 }
 
-export type ImagingJob = FilterJob | OutputJob;
+export interface ChecksumsJob {
+  id: number;
+  kind: 'checksums';
+  /** Consecutive pieces of the bytes (a small one is copied into the message, a large one shared). */
+  pieces: { buffer: ArrayBufferLike; byteOffset: number; byteLength: number }[];
+  /** Receives the CRC-32 (uint32, little-endian) then the 32 bytes of the SHA-256. */
+  result: SharedArrayBuffer;
+}
+
+export type ImagingJob = FilterJob | OutputJob | ChecksumsJob;
 export type ImagingReply = { id: number; error?: string };
 
 const port = parentPort;
@@ -55,15 +66,23 @@ function originalSlices(job: FilterJob, data: Float32Array): OriginalSlice {
   };
 }
 
+function writeChecksums(job: ChecksumsJob): void {
+  const { crc32, sha256 } = checksumsOf(job.pieces.map((p) => new Uint8Array(p.buffer, p.byteOffset, p.byteLength)));
+  new DataView(job.result).setUint32(0, crc32, true);
+  new Uint8Array(job.result, 4, 32).set(sha256);
+}
+
 port.on('message', (job: ImagingJob) => {
   const reply: ImagingReply = { id: job.id };
   try {
     if (job.kind === 'filter') {
       const data = new Float32Array(job.buffer);
       filterSlices(originalSlices(job, data), data, job.geometry, job.from, job.to);
-    } else {
+    } else if (job.kind === 'output') {
       const data = new Float32Array(job.source.buffer, job.source.byteOffset, job.source.length);
       prepareSliceRange(data, job.shape, job.from, job.to, job.out);
+    } else {
+      writeChecksums(job);
     }
   } catch (err) {
     reply.error = err instanceof Error ? (err.stack ?? err.message) : String(err);

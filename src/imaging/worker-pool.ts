@@ -1,7 +1,7 @@
 /**
  * A lazily started, process-wide set of imaging worker threads (imaging-worker.ts): the Gaussian
  * filter and the preparation of output slices split their volume into slice ranges, one job per
- * worker. A worker takes its jobs in order. Idle workers are unref'd so they never keep the process
+ * worker; a volume's checksums are one job. A worker takes its jobs in order. Idle workers are unref'd so they never keep the process
  * alive; a worker that crashes is dropped and replaced on the next call.
  */
 import { Worker } from 'node:worker_threads';
@@ -43,6 +43,11 @@ export class ImagingPool {
       jobs.push(this.run(this.workers[i]!, spec(from, to)));
     }
     await Promise.all(jobs);
+  }
+
+  /** One job, on the first worker (after the jobs it already has). */
+  async runOne(spec: JobSpec): Promise<void> {
+    await this.runSplit(1, 1, () => spec);
   }
 
   private run(worker: Worker, spec: JobSpec): Promise<void> {

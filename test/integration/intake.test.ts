@@ -135,12 +135,13 @@ test('a file copied in slowly is read once, complete', async () => {
   const incoming = path.join(app.config.spool_dir, 'incoming');
   const uid = (await import('../../src/dicom/read-header.js')).readInstanceHeader(files[0]).seriesInstanceUid;
   const { cp } = await import('node:fs/promises');
-  for (const f of files.slice(1)) await cp(f, path.join(incoming, `fast-${path.basename(f)}`));
   // The first slice trickles in over ~3 s in 8 chunks (pauses shorter than the 2 s stability window).
+  // The others are copied halfway through, so that the series never sits idle for the 3 s abort limit.
   const bytes = await readFile(files[0]);
   const fh = await open(path.join(incoming, 'slow.dcm'), 'w');
   const chunk = Math.ceil(bytes.length / 8);
-  for (let i = 0; i < bytes.length; i += chunk) {
+  for (let i = 0, written = 0; i < bytes.length; i += chunk, written++) {
+    if (written === 4) for (const f of files.slice(1)) await cp(f, path.join(incoming, `fast-${path.basename(f)}`));
     await fh.write(bytes.subarray(i, i + chunk));
     await new Promise((r) => setTimeout(r, 400));
   }
