@@ -1,10 +1,14 @@
 /**
- * Worker thread of the imaging pool (worker-pool.ts). Three kinds of job: on a range of slices
+ * Worker thread of the imaging pool (worker-pool.ts). Four kinds of job: on a range of slices
  * of a volume held in a SharedArrayBuffer, the Gaussian filter (gaussian.ts) and the preparation
- * of output slices (output-slices.ts); and the checksums of a volume's bytes (volume-checksums.ts).
+ * of output slices (output-slices.ts); the checksums of a volume's bytes (volume-checksums.ts);
+ * and writing a batch of files (derived-series.ts), each fsynced, with blocking calls that cost
+ * this thread nothing and the main thread no hand-over to the I/O threads.
  * It answers with the job id when done; results go into shared buffers the job names.
  */
+import { closeSync, fsyncSync, openSync } from 'node:fs';
 import { parentPort } from 'node:worker_threads';
+import { writeAllSync } from '../spool/durable.js';
 import { filterSlices, type FilterGeometry, type OriginalSlice } from './gaussian-kernel.js';
 import { prepareSliceRange, type OutputSliceBuffers } from './output-slices.js';
 import { checksumsOf } from './volume-checksums.js';
@@ -44,7 +48,14 @@ export interface ChecksumsJob {
   result: SharedArrayBuffer;
 }
 
-export type ImagingJob = FilterJob | OutputJob | ChecksumsJob;
+export interface WriteFilesJob {
+  id: number;
+  kind: 'write-files';
+  /** Each file's consecutive pieces (copies of their own, or views on shared memory). */
+  files: { path: string; parts: Uint8Array[] }[];
+}
+
+export type ImagingJob = FilterJob | OutputJob | ChecksumsJob | WriteFilesJob;
 export type ImagingReply = { id: number; error?: string };
 
 const port = parentPort;
@@ -72,6 +83,18 @@ function writeChecksums(job: ChecksumsJob): void {
   new Uint8Array(job.result, 4, 32).set(sha256);
 }
 
+function writeFiles(job: WriteFilesJob): void {
+  for (const file of job.files) {
+    const fd = openSync(file.path, 'w');
+    try {
+      writeAllSync(fd, file.parts);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  }
+}
+
 port.on('message', (job: ImagingJob) => {
   const reply: ImagingReply = { id: job.id };
   try {
@@ -81,8 +104,10 @@ port.on('message', (job: ImagingJob) => {
     } else if (job.kind === 'output') {
       const data = new Float32Array(job.source.buffer, job.source.byteOffset, job.source.length);
       prepareSliceRange(data, job.shape, job.from, job.to, job.out);
-    } else {
+    } else if (job.kind === 'checksums') {
       writeChecksums(job);
+    } else {
+      writeFiles(job);
     }
   } catch (err) {
     reply.error = err instanceof Error ? (err.stack ?? err.message) : String(err);

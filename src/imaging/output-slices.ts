@@ -53,7 +53,8 @@ export async function prepareOutputSlices(volume: Volume, opts: { threads?: numb
   const inWorkers = threads > 1 && voxels >= SMALL_VOLUME_VOXELS && source.buffer instanceof SharedArrayBuffer;
   const allocate = (bytes: number): ArrayBufferLike => (inWorkers ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes));
   const out: OutputSliceBuffers = {
-    pixels: allocate(voxels * 2),
+    // Shared even when filled here: the workers that write the DICOM files take the pixels from it.
+    pixels: new SharedArrayBuffer(voxels * 2),
     slopes: allocate(slices * 8),
     coronalRows: allocate(slices * columns * 4),
   };

@@ -1,9 +1,10 @@
 /**
  * A lazily started, process-wide set of imaging worker threads (imaging-worker.ts): the Gaussian
  * filter and the preparation of output slices split their volume into slice ranges, one job per
- * worker; a volume's checksums are one job. A worker takes its jobs in order. Idle workers are unref'd so they never keep the process
+ * worker; a volume's checksums, or a batch of files to write, are one job each. A worker takes its jobs in order. Idle workers are unref'd so they never keep the process
  * alive; a worker that crashes is dropped and replaced on the next call.
  */
+import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { ImagingJob, ImagingReply } from './imaging-worker.js';
 
@@ -45,9 +46,20 @@ export class ImagingPool {
     await Promise.all(jobs);
   }
 
-  /** One job, on the first worker (after the jobs it already has). */
-  async runOne(spec: JobSpec): Promise<void> {
-    await this.runSplit(1, 1, () => spec);
+  /**
+   * One job, on an idle worker, or a new one while there are fewer than `threads`, or else the
+   * worker with the fewest jobs waiting. (Workers start only to take a job: one started idle would
+   * keep the process alive.)
+   */
+  runOne(spec: JobSpec, threads = availableParallelism()): Promise<void> {
+    const waiting = (worker: Worker): number => [...this.pending.values()].filter((p) => p.worker === worker).length;
+    let chosen = this.workers.find((worker) => waiting(worker) === 0);
+    if (!chosen && this.workers.length < Math.max(1, threads)) {
+      chosen = this.startWorker();
+      this.workers.push(chosen);
+    }
+    chosen ??= this.workers.reduce((best, worker) => (waiting(worker) < waiting(best) ? worker : best));
+    return this.run(chosen, spec);
   }
 
   private run(worker: Worker, spec: JobSpec): Promise<void> {

@@ -1,3 +1,4 @@
+import { writevSync } from 'node:fs';
 import { open, rename, rm, mkdir, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -53,15 +54,25 @@ export async function ensureDir(dir: string): Promise<void> {
 }
 
 /** writev until every byte is written: a short write must not pass for a complete file. */
-export async function writeAll(handle: FileHandle, buffers: readonly Buffer[]): Promise<void> {
+export async function writeAll(handle: FileHandle, buffers: readonly Uint8Array[]): Promise<void> {
   let pending = buffers;
-  while (pending.length > 0) {
-    let { bytesWritten } = await handle.writev([...pending]);
-    if (bytesWritten === 0) throw new Error('the disk accepted no more bytes');
-    while (pending.length > 0 && bytesWritten >= pending[0]!.length) {
-      bytesWritten -= pending[0]!.length;
-      pending = pending.slice(1);
-    }
-    if (pending.length > 0 && bytesWritten > 0) pending = [pending[0]!.subarray(bytesWritten), ...pending.slice(1)];
+  while (pending.length > 0) pending = unwritten(pending, (await handle.writev([...pending])).bytesWritten);
+}
+
+/** writeAll for a file descriptor, blocking (for worker threads, which have nothing else to do meanwhile). */
+export function writeAllSync(fd: number, buffers: readonly Uint8Array[]): void {
+  let pending = buffers;
+  while (pending.length > 0) pending = unwritten(pending, writevSync(fd, [...pending]));
+}
+
+/** What is left of `pending` after a write took its first `bytesWritten` bytes. */
+function unwritten(pending: readonly Uint8Array[], bytesWritten: number): readonly Uint8Array[] {
+  if (bytesWritten === 0) throw new Error('the disk accepted no more bytes');
+  let rest = pending;
+  while (rest.length > 0 && bytesWritten >= rest[0]!.length) {
+    bytesWritten -= rest[0]!.length;
+    rest = rest.slice(1);
   }
+  if (rest.length > 0 && bytesWritten > 0) rest = [rest[0]!.subarray(bytesWritten), ...rest.slice(1)];
+  return rest;
 }

@@ -26,8 +26,9 @@ test('output slices from the worker threads equal those made in this thread, sli
   const plain = volume(false);
   const fromWorkers = await prepareOutputSlices(shared, { threads: 2 });
   const here = await prepareOutputSlices(plain, { threads: 1 });
-  assert.ok(fromWorkers.pixels.buffer instanceof SharedArrayBuffer, 'the shared volume went to the workers');
-  assert.ok(!(here.pixels.buffer instanceof SharedArrayBuffer));
+  assert.ok(fromWorkers.slopes.buffer instanceof SharedArrayBuffer, 'the shared volume went to the workers');
+  assert.ok(!(here.slopes.buffer instanceof SharedArrayBuffer), 'the plain one stayed here');
+  assert.ok(here.pixels.buffer instanceof SharedArrayBuffer, 'stored values are shared either way (the file writers take them)');
   assert.deepEqual(fromWorkers.slopes, here.slopes);
   assert.ok(Buffer.from(fromWorkers.pixels.buffer).equals(Buffer.from(here.pixels.buffer)), 'same stored values');
   assert.deepEqual(fromWorkers.coronalRows, here.coronalRows);
