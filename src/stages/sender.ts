@@ -2,7 +2,9 @@
  * Sender (sending → sent): C-STOREs every output series of a task to every destination, and back
  * to the AE that sent the original when a destination is `mirror: true`.
  *
- * One association per series and destination; up to ASSOCIATIONS_PER_TASK of them run at once.
+ * Each series goes to each destination over its own association, or over several side by side
+ * (each with a share of its instances) when the task has fewer series than ASSOCIATIONS_PER_TASK;
+ * up to ASSOCIATIONS_PER_TASK associations run at once.
  * Every accepted SOPInstanceUID is written to the journal `<task>/delivery.log` as soon as its
  * Success arrives, before that association sends its next instance, so a retry — even after the
  * appliance was killed mid-association — sends a destination only what it has not yet accepted,
@@ -118,7 +120,9 @@ async function send(job: StageJob, opts: SenderOptions): Promise<StageOutcome> {
   let problems: string[];
   try {
     const slots = new Slots(ASSOCIATIONS_PER_TASK);
-    const lanes = targets.map((t) => new DeliveryLane(t, series, progress, opts, job));
+    // A sender waits for each Success, so one series alone is latency-bound: split it to fill the associations.
+    const partsPerSeries = Math.ceil(ASSOCIATIONS_PER_TASK / (series.length * targets.length));
+    const lanes = targets.map((t) => new DeliveryLane(t, series, partsPerSeries, progress, opts, job));
     // Start the lanes' workers round-robin: the first free slots go one per destination.
     const workers: Promise<void>[] = [];
     for (let k = 0; k < ASSOCIATIONS_PER_TASK; k++) for (const lane of lanes) if (k < lane.wantedWorkers()) workers.push(lane.work(slots));
@@ -155,22 +159,30 @@ class Slots {
   }
 }
 
+/** A share of one series' instances, sent over one association. */
+interface Batch { series: OutputSeries; instances: SeriesManifest['instances'] }
+
 /**
- * One target's share of a task: the series it has not fully accepted, sent by up to
- * ASSOCIATIONS_PER_TASK workers, one association per series, each worker holding a slot while
- * its association is open.
+ * One target's share of a task: the series it has not fully accepted, in batches (a series, or a
+ * part of one), sent by up to ASSOCIATIONS_PER_TASK workers, one association per batch, each
+ * worker holding a slot while its association is open.
  */
 class DeliveryLane {
   /** What went wrong (empty: every series accepted). */
   readonly problems: string[] = [];
-  private readonly queue: OutputSeries[];
+  private readonly queue: Batch[] = [];
   private liveWorkers = 0;
   /** The target is down, refused us or broke an association: its other series would fare no better. */
   private unreachable = false;
 
-  constructor(private readonly target: DeliveryTarget, series: OutputSeries[], private readonly progress: DeliveryProgress,
+  constructor(private readonly target: DeliveryTarget, series: OutputSeries[], partsPerSeries: number, private readonly progress: DeliveryProgress,
     private readonly opts: SenderOptions, private readonly job: StageJob) {
-    this.queue = series.filter((s) => this.pending(s).length > 0);
+    for (const s of series) {
+      const accepted = this.progress.accepted(this.target.key, s.manifest.series_instance_uid);
+      const pending = s.manifest.instances.filter((i) => !accepted.has(i.sop_instance_uid));
+      const size = Math.ceil(pending.length / partsPerSeries);
+      for (let at = 0; at < pending.length; at += size) this.queue.push({ series: s, instances: pending.slice(at, at + size) });
+    }
   }
 
   wantedWorkers(): number {
@@ -185,9 +197,9 @@ class DeliveryLane {
         try {
           const next = this.unreachable ? undefined : this.queue.shift();
           if (!next) return;
-          if (await this.sendSeries(next) === 'congested') {
+          if (await this.sendBatch(next) === 'congested') {
             // The target allows fewer associations than we opened: another worker of this lane sends
-            // the series once its own association is done, and this one bows out.
+            // the batch once its own association is done, and this one bows out.
             this.queue.unshift(next);
             return;
           }
@@ -200,25 +212,19 @@ class DeliveryLane {
     }
   }
 
-  private pending({ manifest }: OutputSeries): SeriesManifest['instances'] {
-    const accepted = this.progress.accepted(this.target.key, manifest.series_instance_uid);
-    return manifest.instances.filter((i) => !accepted.has(i.sop_instance_uid));
-  }
-
-  private async sendSeries(s: OutputSeries): Promise<'attempted' | 'congested'> {
+  private async sendBatch({ series, instances }: Batch): Promise<'attempted' | 'congested'> {
     const { target, opts, progress } = this;
-    const { manifest, dir } = s;
-    const pending = this.pending(s);
+    const { manifest, dir } = series;
     let result;
     try {
       result = await sendFiles({
         host: target.host, port: target.port, calledAeTitle: target.calledAeTitle, callingAeTitle: opts.config.ae_title,
-        timeoutMs: opts.timeoutMs, files: pending.map((i) => path.join(dir, i.file)), logger: this.job.log,
+        timeoutMs: opts.timeoutMs, files: instances.map((i) => path.join(dir, i.file)), logger: this.job.log,
         onAccepted: (sop) => progress.accept(target.key, manifest.series_instance_uid, sop),
       });
     } catch (err) {
       if (err instanceof AssociationRejectedError && err.transient && this.liveWorkers > 1) return 'congested';
-      metrics.add('cstore_failures_total', pending.length, { role: 'scu', destination: target.key });
+      metrics.add('cstore_failures_total', instances.length, { role: 'scu', destination: target.key });
       if (!this.unreachable) this.problems.push(`${target.key} (${target.calledAeTitle}@${target.host}:${target.port}): ${(err as Error).message}`);
       this.unreachable = true;
       return 'attempted';
@@ -228,7 +234,7 @@ class DeliveryLane {
     if (result.failed.length > 0) {
       metrics.add('cstore_failures_total', result.failed.length, { role: 'scu', destination: target.key });
       const first = result.failed[0]!;
-      this.problems.push(`${target.key}: ${result.failed.length} of ${pending.length} images of ${manifest.filter} not accepted `
+      this.problems.push(`${target.key}: ${result.failed.length} of ${instances.length} images of ${manifest.filter} not accepted `
         + `(${path.basename(first.file)}: ${first.message})`);
     }
     return 'attempted';

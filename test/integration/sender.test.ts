@@ -18,7 +18,7 @@ import { Runner } from '../../src/runner/runner.js';
 import { Spool } from '../../src/spool/spool.js';
 import { resultStages } from '../../src/app/results.js';
 import { readSeriesManifest, type OutputSeriesFact } from '../../src/stages/unpacker.js';
-import { DELIVERY_FILE } from '../../src/stages/sender.js';
+import { ASSOCIATIONS_PER_TASK, DELIVERY_FILE } from '../../src/stages/sender.js';
 import { DCMTK_ENV, freePort, runDcmtk } from '../fixtures/dcmtk.js';
 import { makeTask, waitForTask } from '../helpers/results-task.js';
 import type { LoadedConfig } from '../../src/config/load.js';
@@ -177,6 +177,26 @@ test('a destination that takes one association at a time gets every series in on
   assert.ok(scp.stats().associationsRejected >= 1, 'the second series\' association was refused');
   assert.equal(record.facts.last_error, undefined, 'no attempt failed');
   assert.equal(scp.stats().stored, 80);
+  assert.deepEqual(record.facts.delivery, { pacs: { fwhm4: '40/40', raw: '40/40' } });
+});
+
+test('the two series of a task are each sent over two associations side by side, every instance once', async (t) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'petspool-scp-'));
+  const scp = await startStoreScp({
+    host: '127.0.0.1', port: 0, aeTitle: 'PACS', allowedCallingAeTitles: [], maxAssociations: 8, minFreeMb: 0,
+    receivedDir: dir, logger: silentLogger, onStored: () => undefined,
+  });
+  t.after(async () => { await scp.close(); await rm(dir, { recursive: true, force: true }); });
+  const { spool } = await harness(t, [{ name: 'pacs', ae_title: 'PACS', host: '127.0.0.1', port: scp.port, mirror: false }]);
+  const task = await makeTask(spool, { result: 'reference', synth: { slices: 40, size: 64 } });
+  assert.equal(await waitForTask(spool, task.id, ['sent', 'failed']), 'sent');
+  assert.equal(scp.stats().associationsAccepted, ASSOCIATIONS_PER_TASK, 'two series, each split over two associations');
+  assert.equal(scp.stats().stored, 80);
+  const { uids } = await outputUids(spool, task.id);
+  const stored = (await readdir(dir, { recursive: true })).filter((name) => name.endsWith('.dcm'));
+  assert.equal(new Set(uids).size, 80);
+  assert.equal(stored.length, 80, 'each instance once');
+  const { record } = await spool.locateTaskIn('sent', task.id);
   assert.deepEqual(record.facts.delivery, { pacs: { fwhm4: '40/40', raw: '40/40' } });
 });
 
