@@ -1,6 +1,7 @@
+import { createReadStream } from 'node:fs';
 import { mkdir, mkdtemp, open, rename, rm, rmdir, stat, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import { Transform, Writable, type Readable, type TransformCallback } from 'node:stream';
+import { Readable, Transform, Writable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { crc32, createInflateRaw } from 'node:zlib';
 import yauzl, { type Entry, type ZipFile } from 'yauzl';
@@ -23,7 +24,8 @@ export interface ExtractLimits {
 const GiB = 1024 ** 3;
 const METHOD_STORED = 0;
 const METHOD_DEFLATE = 8;
-/** Output piece of the decompressor: large pieces keep the per-piece cost (thread hand-over, checks, writes) small. */
+/** Pieces read from the archive and out of the decompressor: large ones keep the per-piece cost (thread hand-overs, checks, writes) small. */
+const READ_CHUNK_BYTES = 1024 * 1024;
 const INFLATE_CHUNK_BYTES = 1024 * 1024;
 
 /** Generous for a PET volume (400×512×512 float32 is 420 MB) yet far below a bomb's expansion. */
@@ -125,7 +127,7 @@ async function walkZip(zipPath: string, limits: ExtractLimits, sink: EntrySink, 
       if (seen.has(name)) throw new ZipRefusedError(`entry ${name} appears twice in the archive`);
       seen.add(name);
       if (isDirectory) continue;
-      const stored = await openEntry(zip, entry, name);
+      const stored = await openEntry(zip, zipPath, entry, name);
       // Inflated here rather than by yauzl, whose decompressor hands over 16 KiB at a time.
       const data = entry.compressionMethod === METHOD_DEFLATE ? createInflateRaw({ chunkSize: INFLATE_CHUNK_BYTES }) : undefined;
       let readFailed = false;
@@ -174,12 +176,19 @@ function nextEntry(zip: ZipFile): Promise<Entry | null> {
   });
 }
 
-/** The entry's bytes as stored in the archive (compressed, for a deflated one). */
-function openEntry(zip: ZipFile, entry: Entry, name: string): Promise<Readable> {
+/**
+ * The entry's bytes as stored in the archive (compressed, for a deflated one), read in large
+ * pieces: yauzl's own stream reads 16 KiB at a time, each piece a separate read and decompressor
+ * call.
+ */
+function openEntry(zip: ZipFile, zipPath: string, entry: Entry, name: string): Promise<Readable> {
   return new Promise((resolve, reject) => {
-    zip.openReadStream(entry, { decodeFileData: false }, (err, stream) => {
-      if (err) reject(new ZipRefusedError(`entry ${name} could not be opened: ${err.message}`));
-      else resolve(stream);
+    zip.readLocalFileHeader(entry, { minimal: true }, (err, header) => {
+      if (err) return reject(new ZipRefusedError(`entry ${name} could not be opened: ${err.message}`));
+      if (entry.compressedSize === 0) return resolve(Readable.from([]));
+      resolve(createReadStream(zipPath, {
+        start: header.fileDataStart, end: header.fileDataStart + entry.compressedSize - 1, highWaterMark: READ_CHUNK_BYTES,
+      }));
     });
   });
 }
