@@ -162,17 +162,25 @@ test('mirror: true also sends to the AE that sent the original; a hot-folder tas
   assert.match(String(b.facts.mirror_skipped), /hot folder/);
 });
 
-test('a destination that takes one association at a time gets every series in one attempt', async (t) => {
+/**
+ * A task of two 40-slice series sent to petspool's own Store SCP (which counts associations, and
+ * refuses those over its limit as transient, "local limit exceeded"); resolves once it is sent.
+ */
+async function sendToOwnScp(t: { after(fn: () => Promise<void> | void): void }, maxAssociations: number) {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'petspool-scp-'));
-  // petspool's own Store SCP refuses associations over its limit as transient ("local limit exceeded").
   const scp = await startStoreScp({
-    host: '127.0.0.1', port: 0, aeTitle: 'PACS', allowedCallingAeTitles: [], maxAssociations: 1, minFreeMb: 0,
+    host: '127.0.0.1', port: 0, aeTitle: 'PACS', allowedCallingAeTitles: [], maxAssociations, minFreeMb: 0,
     receivedDir: dir, logger: silentLogger, onStored: () => undefined,
   });
   t.after(async () => { await scp.close(); await rm(dir, { recursive: true, force: true }); });
   const { spool } = await harness(t, [{ name: 'pacs', ae_title: 'PACS', host: '127.0.0.1', port: scp.port, mirror: false }]);
   const task = await makeTask(spool, { result: 'reference', synth: { slices: 40, size: 64 } });
   assert.equal(await waitForTask(spool, task.id, ['sent', 'failed']), 'sent');
+  return { scp, dir, spool, task };
+}
+
+test('a destination that takes one association at a time gets every series in one attempt', async (t) => {
+  const { scp, spool, task } = await sendToOwnScp(t, 1);
   const { record } = await spool.locateTaskIn('sent', task.id);
   assert.ok(scp.stats().associationsRejected >= 1, 'the second series\' association was refused');
   assert.equal(record.facts.last_error, undefined, 'no attempt failed');
@@ -181,15 +189,7 @@ test('a destination that takes one association at a time gets every series in on
 });
 
 test('the two series of a task are each sent over two associations side by side, every instance once', async (t) => {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'petspool-scp-'));
-  const scp = await startStoreScp({
-    host: '127.0.0.1', port: 0, aeTitle: 'PACS', allowedCallingAeTitles: [], maxAssociations: 8, minFreeMb: 0,
-    receivedDir: dir, logger: silentLogger, onStored: () => undefined,
-  });
-  t.after(async () => { await scp.close(); await rm(dir, { recursive: true, force: true }); });
-  const { spool } = await harness(t, [{ name: 'pacs', ae_title: 'PACS', host: '127.0.0.1', port: scp.port, mirror: false }]);
-  const task = await makeTask(spool, { result: 'reference', synth: { slices: 40, size: 64 } });
-  assert.equal(await waitForTask(spool, task.id, ['sent', 'failed']), 'sent');
+  const { scp, dir, spool, task } = await sendToOwnScp(t, 8);
   assert.equal(scp.stats().associationsAccepted, ASSOCIATIONS_PER_TASK, 'two series, each split over two associations');
   assert.equal(scp.stats().stored, 80);
   const { uids } = await outputUids(spool, task.id);
