@@ -1,9 +1,9 @@
 /**
- * Worker thread of the imaging pool (worker-pool.ts). Four kinds of job: on a range of slices
+ * Worker thread of the imaging pool (worker-pool.ts). Three kinds of job: on a range of slices
  * of a volume held in a SharedArrayBuffer, the Gaussian filter (gaussian.ts) and the preparation
- * of output slices (output-slices.ts); the checksums of a volume's bytes (volume-checksums.ts);
- * and writing a batch of files (derived-series.ts), each fsynced, with blocking calls that cost
- * this thread nothing and the main thread no hand-over to the I/O threads.
+ * of output slices (output-slices.ts); and writing a batch of files (derived-series.ts), each
+ * fsynced, with blocking calls that cost this thread nothing and the main thread no hand-over to
+ * the I/O threads.
  * It answers with the job id when done; results go into shared buffers the job names.
  */
 import { closeSync, fsyncSync, openSync } from 'node:fs';
@@ -11,7 +11,6 @@ import { parentPort } from 'node:worker_threads';
 import { writeAllSync } from '../spool/durable.js';
 import { filterSlices, type FilterGeometry, type OriginalSlice } from './gaussian-kernel.js';
 import { prepareSliceRange, type OutputSliceBuffers } from './output-slices.js';
-import { checksumsOf } from './volume-checksums.js';
 
 interface SliceRange {
   id: number;
@@ -39,15 +38,6 @@ export interface OutputJob extends SliceRange {
   out: OutputSliceBuffers;
 }
 
-export interface ChecksumsJob {
-  id: number;
-  kind: 'checksums';
-  /** Consecutive pieces of the bytes (a small one is copied into the message, a large one shared). */
-  pieces: { buffer: ArrayBufferLike; byteOffset: number; byteLength: number }[];
-  /** Receives the CRC-32 (uint32, little-endian) then the 32 bytes of the SHA-256. */
-  result: SharedArrayBuffer;
-}
-
 export interface WriteFilesJob {
   id: number;
   kind: 'write-files';
@@ -55,7 +45,7 @@ export interface WriteFilesJob {
   files: { path: string; parts: Uint8Array[] }[];
 }
 
-export type ImagingJob = FilterJob | OutputJob | ChecksumsJob | WriteFilesJob;
+export type ImagingJob = FilterJob | OutputJob | WriteFilesJob;
 export type ImagingReply = { id: number; error?: string };
 
 const port = parentPort;
@@ -75,12 +65,6 @@ function originalSlices(job: FilterJob, data: Float32Array): OriginalSlice {
     if (slot < 0) throw new Error(`slice ${j} is outside the job and its halo`);
     return halo.subarray(slot * plane, (slot + 1) * plane);
   };
-}
-
-function writeChecksums(job: ChecksumsJob): void {
-  const { crc32, sha256 } = checksumsOf(job.pieces.map((p) => new Uint8Array(p.buffer, p.byteOffset, p.byteLength)));
-  new DataView(job.result).setUint32(0, crc32, true);
-  new Uint8Array(job.result, 4, 32).set(sha256);
 }
 
 function writeFiles(job: WriteFilesJob): void {
@@ -104,8 +88,6 @@ port.on('message', (job: ImagingJob) => {
     } else if (job.kind === 'output') {
       const data = new Float32Array(job.source.buffer, job.source.byteOffset, job.source.length);
       prepareSliceRange(data, job.shape, job.from, job.to, job.out);
-    } else if (job.kind === 'checksums') {
-      writeChecksums(job);
     } else {
       writeFiles(job);
     }

@@ -1,7 +1,7 @@
 /**
  * A lazily started, process-wide set of imaging worker threads (imaging-worker.ts): the Gaussian
  * filter and the preparation of output slices split their volume into slice ranges, one job per
- * worker; a volume's checksums, or a batch of files to write, are one job each. A worker takes its jobs in order. Idle workers are unref'd so they never keep the process
+ * worker; a batch of files to write is one job. A worker takes its jobs in order. Idle workers are unref'd so they never keep the process
  * alive; a worker that crashes is dropped and replaced on the next call.
  */
 import { availableParallelism } from 'node:os';

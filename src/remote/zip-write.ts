@@ -7,7 +7,7 @@
  * block, so the chunks' outputs laid end to end are one valid deflate stream (pigz does the same).
  * A few chunks are in flight at once; their outputs are written in order as they complete, so
  * memory stays at a few chunks whatever the entry's size. The CRC-32 is taken on the main thread
- * (zlib.crc32) as chunks complete, unless the caller brings it.
+ * (zlib.crc32) as chunks complete.
  *
  * Each local header is written after its entry's data, into space reserved before it, so the
  * header carries the real CRC and sizes (no data descriptors: every reader accepts this layout).
@@ -40,11 +40,6 @@ export interface ZipEntry {
    * e.g. a checksum of an earlier entry can still be computing while that entry is compressed.
    */
   content: ZipContent | Promise<ZipContent>;
-  /**
-   * The content's CRC-32 when the caller takes it anyway (e.g. in a worker thread, alongside a
-   * hash, while the content is being compressed); otherwise it is taken here.
-   */
-  crc32?: Promise<number>;
 }
 
 export interface WriteZipOptions {
@@ -85,11 +80,8 @@ const METHOD_DEFLATE = 8;
 
 /** Zip `entries`, in the given order, into `zipPath`. Resolves once the archive is durably in place. */
 export async function writeZip(zipPath: string, entries: readonly ZipEntry[], opts: WriteZipOptions = {}): Promise<WrittenZip> {
-  // Promised contents and checksums are awaited later; if we fail first, their rejections must not go unhandled.
-  for (const entry of entries) {
-    if (entry.content instanceof Promise) entry.content.catch(() => undefined);
-    entry.crc32?.catch(() => undefined);
-  }
+  // Promised contents are awaited later; if we fail first, their rejections must not go unhandled.
+  for (const entry of entries) if (entry.content instanceof Promise) entry.content.catch(() => undefined);
   const names = entries.map((entry) => checkedName(entry.name));
   const settings = resolveSettings(opts);
   if (entries.length === 0) throw new Error('writeZip: no entries to write');
@@ -111,12 +103,12 @@ export async function writeZip(zipPath: string, entries: readonly ZipEntry[], op
         throw new Error(`${archiveName}: entry ${entry.name} is ${size} bytes; this writer makes no zip64 archives, so entries must stay under ${settings.sizeLimit} bytes`);
       }
       const dataStart = position + LOCAL_HEADER_BYTES + name.length;
-      const deflated = await writeDeflated(fh, dataStart, content, settings, archiveName, entry.crc32 === undefined);
-      const result = { name: entry.name, size, compressedSize: deflated.compressedSize, crc32: await (entry.crc32 ?? deflated.crc32) };
+      const { crc32, compressedSize } = await writeDeflated(fh, dataStart, content, settings, archiveName);
+      const result = { name: entry.name, size, compressedSize, crc32 };
       await writeAll(fh, localFileHeader(recordFields(name, result, settings.dosTime)), position);
       offsets.push(position);
       written.push(result);
-      position = dataStart + result.compressedSize;
+      position = dataStart + compressedSize;
     }
     const headers = written.map((entry, i) => centralDirectoryHeader(recordFields(names[i]!, entry, settings.dosTime), UNIX_REGULAR_FILE_0644, offsets[i]!));
     const headersLength = headers.reduce((sum, header) => sum + header.length, 0);
@@ -184,8 +176,7 @@ function* chunksOf(content: ZipContent, chunkBytes: number): Generator<Uint8Arra
 
 /**
  * Compress `content` as one deflate stream written from `start` on: chunks are compressed a few
- * at a time on the thread pool and written in order as they complete (and their CRC-32 taken,
- * when asked).
+ * at a time on the thread pool and written in order as they complete.
  */
 async function writeDeflated(
   fh: FileHandle,
@@ -193,7 +184,6 @@ async function writeDeflated(
   content: ZipContent,
   settings: Settings,
   archiveName: string,
-  takeCrc32: boolean,
 ): Promise<{ crc32: number; compressedSize: number }> {
   const chunks = chunksOf(content, settings.chunkBytes);
   let next = chunks.next();
@@ -218,7 +208,7 @@ async function writeDeflated(
       const compressed = await output;
       inFlight.shift();
       dispatch();
-      if (takeCrc32) crc32 = zlib.crc32(input, crc32);
+      crc32 = zlib.crc32(input, crc32);
       if (position + compressed.length >= settings.sizeLimit) {
         throw new Error(`${archiveName}: the archive would reach ${position + compressed.length} bytes or more; this writer makes no zip64 archives, so archives must stay under ${settings.sizeLimit} bytes`);
       }

@@ -9,7 +9,9 @@
  * Peak memory is one volume plus a few compressed chunks: the slices are decoded into one array,
  * which is zipped straight from memory (no .npy file on disk), then dropped.
  */
+import { createHash } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import type { ApplianceParts } from '../app/appliance.js';
@@ -17,7 +19,6 @@ import { effectiveRadiopharmaceuticals } from '../app/effective-settings.js';
 import { assembleVolume, type AssembledVolume } from '../imaging/assemble-volume.js';
 import { mipPng } from '../imaging/mip.js';
 import { npyHeader } from '../imaging/npy.js';
-import { volumeChecksums } from '../imaging/volume-checksums.js';
 import { AXIS_ORDER, type Volume } from '../imaging/volume.js';
 import type { TaskMetadata } from '../remote/metadata.js';
 import { writeZip, type ZipContent } from '../remote/zip-write.js';
@@ -119,27 +120,43 @@ export interface PackedVolume {
 
 /**
  * Writes `{task_id}_{client_id}.zip` (`{task_id}.npy` + metadata.json) and metadata.json into
- * `dir` from the assembled volume in memory. While the thread pool compresses the voxels, an
- * imaging worker takes their SHA-256 (for metadata.json, which goes into the archive after the
- * .npy) and CRC-32 (for the zip), so this thread only writes the compressed chunks.
+ * `dir` from the assembled volume in memory. The voxels are compressed on the thread pool while
+ * the main thread hashes them for metadata.json, which goes into the archive after the .npy.
  */
 export async function packVolume(volume: Volume, headerPart: HeaderMetadata, dir: string): Promise<PackedVolume> {
   const npy: ZipContent = [npyHeader(volume.shape), volume.data];
-  const checksums = volumeChecksums(npy);
-  const metadata = checksums.then(({ sha256 }): TaskMetadata => ({
+  const metadata = sha256Of(npy).then((npySha256): TaskMetadata => ({
     ...headerPart,
     shape: volume.shape,
     axis_order: AXIS_ORDER,
     spacing_mm: volume.spacing,
     orientation: volume.orientation,
-    npy_sha256: sha256,
+    npy_sha256: npySha256,
   }));
   const metadataBytes = metadata.then((m) => Buffer.from(JSON.stringify(m, null, 2) + '\n'));
   const archive = archiveNameFor(headerPart.task_id, headerPart.client_id);
   await writeZip(path.join(dir, archive), [
-    { name: `${headerPart.task_id}.npy`, content: npy, crc32: checksums.then((c) => c.crc32) },
+    { name: `${headerPart.task_id}.npy`, content: npy },
     { name: METADATA_FILE, content: metadataBytes.then((bytes) => [bytes]) },
   ], { strategy: ARCHIVE_DEFLATE_STRATEGY });
   await writeFileDurably(path.join(dir, METADATA_FILE), await metadataBytes);
   return { archive, metadata: await metadata, preview: mipPng(volume) };
+}
+
+const HASH_CHUNK_BYTES = 4 << 20;
+
+/**
+ * sha256 of the pieces laid end to end, hashed in chunks that give the event loop a turn in
+ * between, so compressed chunks keep being written and new ones handed to the thread pool.
+ */
+async function sha256Of(pieces: ZipContent): Promise<string> {
+  const hash = createHash('sha256');
+  for (const piece of pieces) {
+    const bytes = new Uint8Array(piece.buffer, piece.byteOffset, piece.byteLength);
+    for (let offset = 0; offset < bytes.length; offset += HASH_CHUNK_BYTES) {
+      hash.update(bytes.subarray(offset, offset + HASH_CHUNK_BYTES));
+      await nextTurn();
+    }
+  }
+  return hash.digest('hex');
 }
