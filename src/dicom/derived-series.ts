@@ -22,6 +22,7 @@ import {
   type DicomDataset,
   TransferSyntax,
   copyDataset,
+  encodeElement,
   getNumber,
   getString,
   readPart10File,
@@ -198,42 +199,60 @@ export function derivedImageType(sopClassUid: string): [string, string] {
 
 const pad = (n: number): string => String(n).padStart(2, '0');
 
-function checkVolume(volume: VolumeGeometry, voxels: Float32Array | OutputSlices, sourceFiles: readonly string[]): void {
-  const [slices, rows, columns] = volume.shape;
+function checkGeometry(volume: VolumeGeometry, sourceFiles: readonly string[]): void {
+  const slices = volume.shape[0];
   if (slices !== sourceFiles.length) throw new Error(`volume has ${slices} slices but ${sourceFiles.length} source files were given`);
   if (new Set(sourceFiles.map((file) => basename(file))).size !== sourceFiles.length) {
     throw new Error('the source files must have distinct names (their headers are kept by name)');
   }
   if (volume.positions.length !== slices) throw new Error(`volume has ${volume.positions.length} positions for ${slices} slices`);
-  const length = voxels instanceof Float32Array ? voxels.length : voxels.pixels.length;
-  if (length !== slices * rows * columns) throw new Error('volume data length does not match its shape');
 }
 
+/**
+ * A derived series made ready before its voxels exist: every file encoded, with the RescaleSlope
+ * and the pixel data left to fill in. The unpacker prepares a series while the filter that
+ * makes its voxels runs.
+ */
+export interface PreparedSeries extends DerivedSeries {
+  outDir: string;
+  geometry: VolumeGeometry;
+  /** Per slice: the file's pieces, and where in them the slope and the pixel values go. */
+  slices: { parts: Buffer[]; slopeAt: number; pixelsAt: number }[];
+  /** Spells the slopes (DS) as the rest of the series was spelled. */
+  spellSlope: (slope: number) => string;
+}
 
+/** writeDerivedSeries in its two steps: prepareDerivedSeries, then writePreparedSeries. */
 export async function writeDerivedSeries(options: DerivedSeriesOptions): Promise<DerivedSeries> {
-  const { geometry: volume, voxels, sourceFiles } = options;
-  checkVolume(volume, voxels, sourceFiles);
+  return writePreparedSeries(await prepareDerivedSeries(options), options.voxels);
+}
+
+const RESCALE_SLOPE = tagOf('RescaleSlope');
+const PIXEL_DATA = tagOf('PixelData');
+
+export async function prepareDerivedSeries(options: Omit<DerivedSeriesOptions, 'voxels'>): Promise<PreparedSeries> {
+  const { geometry: volume, sourceFiles } = options;
+  checkGeometry(volume, sourceFiles);
   const [slices, rows, columns] = volume.shape;
   const seriesInstanceUid = newUid();
   const template = options.seriesDescriptionTemplate ?? '{original} {filter}';
   const now = new Date();
   const creationDate = `${now.getFullYear()}${pad(now.getMonth() + 1)}${pad(now.getDate())}`;
   const creationTime = `${pad(now.getHours())}${pad(now.getMinutes())}${pad(now.getSeconds())}`;
-  await mkdir(options.outDir, { recursive: true });
   const encoder = new Part10Encoder();
   const spellings: DSSpellings = new Map();
   const sources = options.sourceHeaders ?? new SourceHeaders();
-  const sopInstanceUids: string[] = new Array<string>(slices);
-  const prepared = voxels instanceof Float32Array ? await prepareOutputSlices({ ...volume, data: voxels }) : voxels;
+  // Stand-ins of the right length for what the voxels decide: the slope's piece is swapped for
+  // the real one, the pixels' piece for a view on the output slices.
+  const pixelsStandIn = new Uint8Array(rows * columns * 2);
 
-  const encodeSlice = async (slice: number): Promise<{ path: string; parts: Uint8Array[] }> => {
+  const prepareSlice = async (slice: number): Promise<PreparedSeries['slices'][number]> => {
     const dataset = await sources.derivableCopyOf(sourceFiles[slice]!);
     const sourceSopClassUid = getString(dataset, 'SOPClassUID') ?? '';
     const sourceSopInstanceUid = getString(dataset, 'SOPInstanceUID') ?? '';
     const sourceSeriesUid = getString(dataset, 'SeriesInstanceUID') ?? '';
 
-    sopInstanceUids[slice] = newUid();
-    setElement(dataset, 'SOPInstanceUID', sopInstanceUids[slice]);
+    setElement(dataset, 'SOPInstanceUID', sopInstanceUids[slice]!);
     setElement(dataset, 'SeriesInstanceUID', seriesInstanceUid);
     setElement(dataset, 'SeriesNumber', (getNumber(dataset, 'SeriesNumber') ?? 0) + options.seriesNumberOffset);
     setElement(dataset, 'SeriesDescription', derivedSeriesDescription(template, getString(dataset, 'SeriesDescription') ?? '', options.filterName));
@@ -257,8 +276,6 @@ export async function writeDerivedSeries(options: DerivedSeriesOptions): Promise
     setElement(dataset, 'ImagePositionPatient', spell(volume.positions[slice]!));
     setElement(dataset, 'PixelSpacing', spell([volume.spacing[1], volume.spacing[2]]));
 
-    const pixels = prepared.pixels.subarray(slice * rows * columns, (slice + 1) * rows * columns);
-    const slope = prepared.slopes[slice]!;
     setElement(dataset, 'SamplesPerPixel', 1);
     setElement(dataset, 'PhotometricInterpretation', 'MONOCHROME2');
     setElement(dataset, 'Rows', rows);
@@ -268,26 +285,52 @@ export async function writeDerivedSeries(options: DerivedSeriesOptions): Promise
     setElement(dataset, 'HighBit', 15);
     setElement(dataset, 'PixelRepresentation', 1);
     setElement(dataset, 'RescaleIntercept', 0);
-    setElement(dataset, 'RescaleSlope', spellDS(slope, spellings));
-    // The view itself (on the shared output buffer): the encoder frames it without a copy.
-    dataset[tagOf('PixelData')] = { vr: 'OW', Value: [pixels] };
+    setElement(dataset, 'RescaleSlope', '1');
+    dataset[PIXEL_DATA] = { vr: 'OW', Value: [pixelsStandIn] };
 
-    const path = join(options.outDir, `IM${String(slice + 1).padStart(5, '0')}.dcm`);
-    files[slice] = path;
-    return { path, parts: piecesForWorker(encoder.encodeParts(dataset, TransferSyntax.ExplicitVRLittleEndian)) };
+    const where = new Map<string, number>();
+    const parts = encoder.encodeParts(dataset, TransferSyntax.ExplicitVRLittleEndian, where);
+    return { parts, slopeAt: where.get(RESCALE_SLOPE)!, pixelsAt: where.get(PIXEL_DATA)! + 1 };
   };
 
-  const files: string[] = new Array<string>(slices);
+  const sopInstanceUids = Array.from({ length: slices }, () => newUid());
+  const prepared: PreparedSeries['slices'] = [];
+  for (let slice = 0; slice < slices; slice++) prepared.push(await prepareSlice(slice));
+  return {
+    seriesInstanceUid, sopInstanceUids, outDir: options.outDir, geometry: volume, slices: prepared,
+    files: sopInstanceUids.map((_, slice) => join(options.outDir, `IM${String(slice + 1).padStart(5, '0')}.dcm`)),
+    spellSlope: (slope) => spellDS(slope, spellings),
+  };
+}
+
+/**
+ * Fills in each file's slope and pixels from the voxels (the output slices, or a float volume
+ * made into them here) and has the imaging workers write and fsync the files into `outDir`.
+ */
+export async function writePreparedSeries(series: PreparedSeries, voxels: Float32Array | OutputSlices): Promise<DerivedSeries> {
+  const [slices, rows, columns] = series.geometry.shape;
+  const length = voxels instanceof Float32Array ? voxels.length : voxels.pixels.length;
+  if (length !== slices * rows * columns) throw new Error('volume data length does not match its shape');
+  const output = voxels instanceof Float32Array ? await prepareOutputSlices({ ...series.geometry, data: voxels }) : voxels;
+  const plane = rows * columns;
+  await mkdir(series.outDir, { recursive: true });
+
+  const fileOf = (slice: number): { path: string; parts: Uint8Array[] } => {
+    const { parts, slopeAt, pixelsAt } = series.slices[slice]!;
+    const filled = [...parts];
+    filled[slopeAt] = encodeElement(RESCALE_SLOPE, { vr: 'DS', Value: [series.spellSlope(output.slopes[slice]!)] }, TransferSyntax.ExplicitVRLittleEndian);
+    const pixels = output.pixels.subarray(slice * plane, (slice + 1) * plane);
+    filled[pixelsAt] = Buffer.from(pixels.buffer, pixels.byteOffset, pixels.byteLength);
+    return { path: series.files[slice]!, parts: piecesForWorker(filled) };
+  };
   const batches = Math.ceil(slices / FILES_PER_WRITE_JOB);
   await forEachInFlight(batches, WRITE_JOBS_IN_FLIGHT, async (batch) => {
-    const batchFiles = [];
-    for (let slice = batch * FILES_PER_WRITE_JOB; slice < Math.min(slices, (batch + 1) * FILES_PER_WRITE_JOB); slice++) {
-      batchFiles.push(await encodeSlice(slice));
-    }
-    await ImagingPool.shared().runOne({ kind: 'write-files', files: batchFiles });
+    const files = [];
+    for (let slice = batch * FILES_PER_WRITE_JOB; slice < Math.min(slices, (batch + 1) * FILES_PER_WRITE_JOB); slice++) files.push(fileOf(slice));
+    await ImagingPool.shared().runOne({ kind: 'write-files', files });
   });
-  await fsyncPath(options.outDir);
-  return { seriesInstanceUid, files, sopInstanceUids };
+  await fsyncPath(series.outDir);
+  return { seriesInstanceUid: series.seriesInstanceUid, files: series.files, sopInstanceUids: series.sopInstanceUids };
 }
 
 /**

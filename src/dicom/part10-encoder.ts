@@ -35,23 +35,30 @@ export class Part10Encoder {
 
   /**
    * The file as consecutive pieces, to write with one writev: the pixel data is not copied (it
-   * may be a view on a larger, even shared, buffer), nor are the cached elements.
+   * may be a view on a larger, even shared, buffer), nor are the cached elements. With `where`,
+   * each data set element's first piece's index is put there by tag (a native PixelData is two
+   * pieces: its header, then its value), so that a caller can swap pieces for others of the same
+   * length later.
    */
-  encodeParts(dataset: DicomDataset, transferSyntaxUid: string = TransferSyntax.ExplicitVRLittleEndian): Buffer[] {
+  encodeParts(dataset: DicomDataset, transferSyntaxUid: string = TransferSyntax.ExplicitVRLittleEndian, where?: Map<string, number>): Buffer[] {
     const littleEndian = transferSyntaxUid === TransferSyntax.ExplicitVRLittleEndian
       || transferSyntaxUid === TransferSyntax.ImplicitVRLittleEndian;
-    if (!littleEndian) return [encodePart10(dataset, transferSyntaxUid)];
+    if (!littleEndian) {
+      if (where) throw new Error('piece positions are only known for little-endian files');
+      return [encodePart10(dataset, transferSyntaxUid)];
+    }
 
     // The file meta group is always Explicit VR Little Endian.
     const meta = this.encodeElements(fileMetaFor(dataset, transferSyntaxUid), TransferSyntax.ExplicitVRLittleEndian);
-    const body = this.encodeElements(dataset, transferSyntaxUid);
-    return [PREAMBLE_AND_MAGIC, groupLengthElement(byteLength(meta)), ...meta, ...body];
+    const head = [PREAMBLE_AND_MAGIC, groupLengthElement(byteLength(meta)), ...meta];
+    return [...head, ...this.encodeElements(dataset, transferSyntaxUid, where, head.length)];
   }
 
-  private encodeElements(dataset: DicomDataset, transferSyntaxUid: string): Buffer[] {
+  private encodeElements(dataset: DicomDataset, transferSyntaxUid: string, where?: Map<string, number>, offset = 0): Buffer[] {
     const parts: Buffer[] = [];
     for (const tag of Object.keys(dataset).sort()) {
       const element = dataset[tag]!;
+      where?.set(tag, offset + parts.length);
       const pixels = tag === PIXEL_DATA ? nativePixelDataElement(element, transferSyntaxUid) : undefined;
       if (pixels) {
         parts.push(...pixels);

@@ -18,7 +18,7 @@ import path from 'node:path';
 import type { LoadedConfig } from '../config/load.js';
 import type { FilterConfig } from '../config/schema.js';
 import type { Store } from '../db/store.js';
-import { SourceHeaders, writeDerivedSeries } from '../dicom/derived-series.js';
+import { prepareDerivedSeries, SourceHeaders, writePreparedSeries, type PreparedSeries } from '../dicom/derived-series.js';
 import { arrangeSlices } from '../imaging/assemble-volume.js';
 import { gaussianFilter } from '../imaging/gaussian.js';
 import { coronalProjectionFromRows, projectionPng } from '../imaging/mip.js';
@@ -120,16 +120,26 @@ async function unpack(job: StageJob, opts: UnpackerOptions): Promise<StageOutcom
     filtering[i].catch(() => {}); // awaited in its turn; not unhandled if an earlier write fails first
   };
   startFilter(0);
-  // While the first filter runs in its threads, this thread reads the source headers not read yet.
-  void sourceHeaders.preload(original.files);
+  // Meanwhile this thread prepares the series, one after the other: everything but their slopes
+  // and pixels, which come from the filters.
+  const preparing: Promise<PreparedSeries>[] = [];
+  for (const [i, filter] of filters.entries()) {
+    const previous = preparing[i - 1]?.catch(() => undefined);
+    preparing.push((async () => {
+      await previous;
+      return prepareDerivedSeries({
+        geometry: volume, sourceFiles: original.files, sourceHeaders, outDir: temporaryOutputDir(job, filter),
+        seriesNumberOffset: opts.config.output.series_number_offset + all.indexOf(filter),
+        filterName: filter.name, seriesDescriptionTemplate: filter.series_description,
+        derivationDescription: derivationText(filter, result.processing),
+      });
+    })());
+    preparing[i]!.catch(() => {}); // awaited in its turn, as the filters are
+  }
   for (const [i, filter] of filters.entries()) {
     const filtered = await filtering[i]!;
     startFilter(i + 1);
-    const manifest = filtered.existing ?? await writeFilterOutput(job, filter, filtered.output!, {
-      sourceFiles: original.files, sourceHeaders, processing: result,
-      seriesNumberOffset: opts.config.output.series_number_offset + all.indexOf(filter),
-      filterMs: filtered.ms,
-    });
+    const manifest = filtered.existing ?? await writeFilterOutput(job, filter, filtered.output!, await preparing[i]!, filtered.ms);
     filtering[i] = undefined; // let the filtered volume go
     outputs.push({ filter: filter.name, series_instance_uid: manifest.series_instance_uid, files: manifest.instances.length });
   }
@@ -219,15 +229,6 @@ function filterSubject(uploaded: TaskMetadata, facts: Record<string, unknown>): 
   };
 }
 
-interface FilterInputs {
-  sourceFiles: string[];
-  sourceHeaders: SourceHeaders;
-  processing: TaskMetadata;
-  seriesNumberOffset: number;
-  /** How long the filter took, for the log line. */
-  filterMs: number;
-}
-
 /** A filter's output: the complete series written before a restart, or the filtered volume to write. */
 interface FilteredVolume {
   existing?: SeriesManifest;
@@ -252,22 +253,22 @@ async function filterUnlessWritten(job: StageJob, filter: FilterConfig, volume: 
   return { output: { geometry: volume, slices }, ms: Date.now() - started };
 }
 
+/** Where a filter's series is written before it is renamed whole to outputs/<filter>/. */
+function temporaryOutputDir(job: StageJob, filter: FilterConfig): string {
+  return path.join(job.dir, OUTPUTS_DIR, `${TMP_PREFIX}${filter.name}`);
+}
+
 /** outputs/<filter>/ (written as .tmp-<filter>/, renamed whole) and previews/<filter>.png. */
-async function writeFilterOutput(job: StageJob, filter: FilterConfig, output: NonNullable<FilteredVolume['output']>, inputs: FilterInputs): Promise<SeriesManifest> {
+async function writeFilterOutput(job: StageJob, filter: FilterConfig, output: NonNullable<FilteredVolume['output']>, prepared: PreparedSeries, filterMs: number): Promise<SeriesManifest> {
   const outputs = path.join(job.dir, OUTPUTS_DIR);
   const finalDir = path.join(outputs, filter.name);
   await rm(finalDir, { recursive: true, force: true });
   await ensureDir(outputs);
-  const tmpDir = path.join(outputs, `${TMP_PREFIX}${filter.name}`);
+  const tmpDir = temporaryOutputDir(job, filter);
   await rm(tmpDir, { recursive: true, force: true });
 
   const started = Date.now();
-  const series = await writeDerivedSeries({
-    geometry: output.geometry, voxels: output.slices, sourceFiles: inputs.sourceFiles, sourceHeaders: inputs.sourceHeaders, outDir: tmpDir,
-    seriesNumberOffset: inputs.seriesNumberOffset,
-    filterName: filter.name, seriesDescriptionTemplate: filter.series_description,
-    derivationDescription: derivationText(filter, inputs.processing.processing),
-  });
+  const series = await writePreparedSeries(prepared, output.slices);
   const instances = series.files.map((file, i) => ({ file: path.basename(file), sop_instance_uid: series.sopInstanceUids[i]! }));
   const manifest: SeriesManifest = {
     filter: filter.name, fwhm_mm: filter.fwhm_mm, blend: filter.blend ?? 0, series_instance_uid: series.seriesInstanceUid, instances,
@@ -278,7 +279,7 @@ async function writeFilterOutput(job: StageJob, filter: FilterConfig, output: No
   const previews = path.join(job.dir, PREVIEWS_DIR);
   await ensureDir(previews);
   await writeFileDurably(path.join(previews, `${filter.name}.png`), projectionPng(coronalProjectionFromRows(output.slices.coronalRows, output.geometry)));
-  job.log.info(`filter ${filter.name} (FWHM ${filter.fwhm_mm} mm): ${instances.length} images, filter ${inputs.filterMs} ms, series ${Date.now() - started} ms`);
+  job.log.info(`filter ${filter.name} (FWHM ${filter.fwhm_mm} mm): ${instances.length} images, filter ${filterMs} ms, series ${Date.now() - started} ms`);
   return manifest;
 }
 

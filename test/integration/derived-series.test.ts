@@ -1,13 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { synthesizePetSeries } from '../../src/dicom/synth.js';
-import { SourceHeaders, writeDerivedSeries } from '../../src/dicom/derived-series.js';
-import { type DicomDataset, TransferSyntax, getNumber, getNumbers, getString, readPart10File, tagOf, writePart10File } from '../../src/dicom/write-part10.js';
+import { prepareDerivedSeries, SourceHeaders, writeDerivedSeries, writePreparedSeries } from '../../src/dicom/derived-series.js';
+import {
+  type DicomDataset, TransferSyntax, decodePart10, encodePart10, getNumber, getNumbers, getString, readPart10File, tagOf, writePart10File,
+} from '../../src/dicom/write-part10.js';
 import type { Volume } from '../../src/imaging/volume.js';
 
 const run = promisify(execFile);
@@ -181,4 +183,25 @@ test('from a big-endian source with private tags: DS values of at most 16 charac
   }
   const outputErrors = await dciodvfyErrors(files[1]!);
   assert.deepEqual(outputErrors!.filter((line) => !inputErrors.includes(line)), []);
+});
+
+test('a series prepared before its voxels exist is written byte for byte as dcmjs encodes the same data set', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'petspool-derived-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const sourceFiles = await synthesizePetSeries(join(dir, 'in'), { slices: 6, size: 16, seed: 3 });
+  const { volume } = await volumeFromFiles(sourceFiles);
+  const prepared = await prepareDerivedSeries({
+    geometry: volume, sourceFiles, outDir: join(dir, 'out'), seriesNumberOffset: 1000, filterName: 'fwhm4', derivationDescription: 'test',
+  });
+  // The voxels come afterwards, with slopes that differ from slice to slice (and from the stand-in 1).
+  const voxels = Float32Array.from(volume.data, (v, i) => v * (1 + Math.floor(i / 256) * 0.37) + 0.125);
+  const series = await writePreparedSeries(prepared, voxels);
+  const slopes = new Set<number>();
+  for (const file of series.files) {
+    const bytes = await readFile(file);
+    const { dataset } = decodePart10(bytes);
+    slopes.add(getNumber(dataset, 'RescaleSlope')!);
+    assert.ok(encodePart10(dataset, TransferSyntax.ExplicitVRLittleEndian).equals(bytes), `${file} differs from dcmjs' encoding of what it holds`);
+  }
+  assert.equal(slopes.size, 6, 'each slice has its own slope');
 });
