@@ -10,6 +10,7 @@
  * more in thread hand-overs than the encoding.
  */
 import { mkdir } from 'node:fs/promises';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { fsyncPath } from '../spool/durable.js';
 import { ImagingPool } from '../imaging/worker-pool.js';
 import { basename, join } from 'node:path';
@@ -112,6 +113,8 @@ export class SourceHeaders {
 
 const LO_MAX_LENGTH = 64;
 const ST_MAX_LENGTH = 1024;
+/** Slices prepared between two turns of the event loop (about 0.1 ms each). */
+const SLICES_BETWEEN_TURNS = 16;
 /** Files per write job: enough to make the hand-over to a worker cheap per file. */
 const FILES_PER_WRITE_JOB = 16;
 /** Write jobs queued at once: the workers always have the next batch while this thread encodes one. */
@@ -295,7 +298,12 @@ export async function prepareDerivedSeries(options: Omit<DerivedSeriesOptions, '
 
   const sopInstanceUids = Array.from({ length: slices }, () => newUid());
   const prepared: PreparedSeries['slices'] = [];
-  for (let slice = 0; slice < slices; slice++) prepared.push(await prepareSlice(slice));
+  for (let slice = 0; slice < slices; slice++) {
+    prepared.push(await prepareSlice(slice));
+    // Headers already read resolve as microtasks, which would hold this thread until the whole
+    // series is done: give the event loop a turn now and then (the filter threads' replies).
+    if (slice % SLICES_BETWEEN_TURNS === SLICES_BETWEEN_TURNS - 1) await nextTurn();
+  }
   return {
     seriesInstanceUid, sopInstanceUids, outDir: options.outDir, geometry: volume, slices: prepared,
     files: sopInstanceUids.map((_, slice) => join(options.outDir, `IM${String(slice + 1).padStart(5, '0')}.dcm`)),

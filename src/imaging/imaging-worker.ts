@@ -2,11 +2,11 @@
  * Worker thread of the imaging pool (worker-pool.ts). Three kinds of job: on a range of slices
  * of a volume held in a SharedArrayBuffer, the Gaussian filter (gaussian.ts) and the preparation
  * of output slices (output-slices.ts); and writing a batch of files (derived-series.ts), each
- * fsynced, with blocking calls that cost this thread nothing and the main thread no hand-over to
- * the I/O threads.
- * It answers with the job id when done; results go into shared buffers the job names.
+ * fsynced (writeFiles). A write job's fsyncs run on the I/O threads while this thread takes its
+ * next job. It answers with the job id when done; results go into shared buffers the job names.
  */
-import { closeSync, fsyncSync, openSync } from 'node:fs';
+import { closeSync, fsync, openSync } from 'node:fs';
+import { promisify } from 'node:util';
 import { parentPort } from 'node:worker_threads';
 import { writeAllSync } from '../spool/durable.js';
 import { filterSlices, type FilterGeometry, type OriginalSlice } from './gaussian-kernel.js';
@@ -48,6 +48,7 @@ export interface WriteFilesJob {
 export type ImagingJob = FilterJob | OutputJob | WriteFilesJob;
 export type ImagingReply = { id: number; error?: string };
 
+const fsyncAsync = promisify(fsync);
 const port = parentPort;
 if (!port) throw new Error('imaging-worker.js must run as a worker thread');
 
@@ -67,32 +68,41 @@ function originalSlices(job: FilterJob, data: Float32Array): OriginalSlice {
   };
 }
 
-function writeFiles(job: WriteFilesJob): void {
+/**
+ * Writes each file with blocking calls (into the page cache: fast) and leaves its fsync to the
+ * I/O threads, so that this thread takes its next job (a filter's, say) while the disk flushes.
+ */
+async function writeFiles(job: WriteFilesJob): Promise<void> {
+  const flushes: Promise<void>[] = [];
   for (const file of job.files) {
     const fd = openSync(file.path, 'w');
     try {
       writeAllSync(fd, file.parts);
-      fsyncSync(fd);
-    } finally {
+    } catch (err) {
       closeSync(fd);
+      throw err;
     }
+    flushes.push(fsyncAsync(fd).finally(() => closeSync(fd)));
+  }
+  const failed = (await Promise.allSettled(flushes)).find((f) => f.status === 'rejected');
+  if (failed) throw failed.reason;
+}
+
+async function run(job: ImagingJob): Promise<void> {
+  if (job.kind === 'filter') {
+    const data = new Float32Array(job.buffer);
+    filterSlices(originalSlices(job, data), data, job.geometry, job.from, job.to);
+  } else if (job.kind === 'output') {
+    const data = new Float32Array(job.source.buffer, job.source.byteOffset, job.source.length);
+    prepareSliceRange(data, job.shape, job.from, job.to, job.out);
+  } else {
+    await writeFiles(job);
   }
 }
 
 port.on('message', (job: ImagingJob) => {
-  const reply: ImagingReply = { id: job.id };
-  try {
-    if (job.kind === 'filter') {
-      const data = new Float32Array(job.buffer);
-      filterSlices(originalSlices(job, data), data, job.geometry, job.from, job.to);
-    } else if (job.kind === 'output') {
-      const data = new Float32Array(job.source.buffer, job.source.byteOffset, job.source.length);
-      prepareSliceRange(data, job.shape, job.from, job.to, job.out);
-    } else {
-      writeFiles(job);
-    }
-  } catch (err) {
-    reply.error = err instanceof Error ? (err.stack ?? err.message) : String(err);
-  }
-  port.postMessage(reply);
+  run(job).then(
+    () => port.postMessage({ id: job.id } satisfies ImagingReply),
+    (err: unknown) => port.postMessage({ id: job.id, error: err instanceof Error ? (err.stack ?? err.message) : String(err) } satisfies ImagingReply),
+  );
 });

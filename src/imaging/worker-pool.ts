@@ -1,8 +1,10 @@
 /**
  * A lazily started, process-wide set of imaging worker threads (imaging-worker.ts): the Gaussian
  * filter and the preparation of output slices split their volume into slice ranges, one job per
- * worker; a batch of files to write is one job. A worker takes its jobs in order. Idle workers are unref'd so they never keep the process
- * alive; a worker that crashes is dropped and replaced on the next call.
+ * worker; a batch of files to write is one job. A worker starts its jobs in order (a file-writing
+ * job ends once its fsyncs are done; meanwhile the worker starts the next). Idle workers are
+ * unref'd so they never keep the process alive; a worker that crashes is dropped and replaced on
+ * the next call.
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -11,6 +11,7 @@ import {
   type DicomDataset, TransferSyntax, decodePart10, encodePart10, getNumber, getNumbers, getString, readPart10File, tagOf, writePart10File,
 } from '../../src/dicom/write-part10.js';
 import type { Volume } from '../../src/imaging/volume.js';
+import { mountTmpfs } from '../fixtures/tmpfs.js';
 
 const run = promisify(execFile);
 
@@ -204,4 +205,26 @@ test('a series prepared before its voxels exist is written byte for byte as dcmj
     assert.ok(encodePart10(dataset, TransferSyntax.ExplicitVRLittleEndian).equals(bytes), `${file} differs from dcmjs' encoding of what it holds`);
   }
   assert.equal(slopes.size, 6, 'each slice has its own slope');
+});
+
+test('a derived series that does not fit on the disk fails with the reason (the writer threads report it)', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'petspool-derived-'));
+  const small = join(dir, 'small-disk');
+  await mkdir(small);
+  // 40 files of about 10 KB each: 128 KiB holds a few of them.
+  const mounted = await mountTmpfs(small, 128 * 1024);
+  t.after(async () => {
+    if (!('unavailable' in mounted)) await mounted.unmount();
+    await rm(dir, { recursive: true, force: true });
+  });
+  if ('unavailable' in mounted) return t.skip(mounted.unavailable);
+  const sourceFiles = await synthesizePetSeries(join(dir, 'in'), { slices: 40, size: 64, seed: 4 });
+  const { volume } = await volumeFromFiles(sourceFiles);
+  await assert.rejects(
+    writeDerivedSeries({
+      geometry: volume, voxels: volume.data, sourceFiles, outDir: join(small, 'out'),
+      seriesNumberOffset: 1000, filterName: 'fwhm4', derivationDescription: 'test',
+    }),
+    /ENOSPC|no space left on device/,
+  );
 });
