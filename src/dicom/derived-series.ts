@@ -4,18 +4,20 @@
  * references its source instance, and stores the new voxels as int16 with a per-slice
  * RescaleSlope. Output is Explicit VR Little Endian, each file fsynced.
  * The slices of a series share most of their elements, so one Part10Encoder per series encodes
- * each distinct element once. This thread encodes; the imaging worker threads write and fsync the
- * files, a batch per job, taking the pixels straight from the shared output slices: the main
- * thread then spends nothing on the 2 x 3 file-system calls per file, which on a busy machine cost
- * more in thread hand-overs than the encoding.
+ * each distinct element once. A series is made in two steps: prepareDerivedSeries encodes every
+ * file except its RescaleSlope and pixels (the unpacker does it while the filter runs), and
+ * writePreparedSeries fills those in. This thread encodes; the imaging worker threads write and
+ * fsync the files, a batch per job, taking the pixels straight from the shared output slices:
+ * the main thread then spends nothing on the file-system calls, which on a busy machine cost more
+ * in thread hand-overs than the encoding.
  */
 import { mkdir } from 'node:fs/promises';
-import { setImmediate as nextTurn } from 'node:timers/promises';
-import { fsyncPath } from '../spool/durable.js';
-import { ImagingPool } from '../imaging/worker-pool.js';
 import { basename, join } from 'node:path';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { VolumeGeometry } from '../imaging/volume.js';
 import { prepareOutputSlices, type OutputSlices } from '../imaging/output-slices.js';
+import { ImagingPool } from '../imaging/worker-pool.js';
+import { fsyncPath } from '../spool/durable.js';
 import { formatDS } from './ds.js';
 import { Part10Encoder } from './part10-encoder.js';
 import { newUid } from './uid.js';

@@ -8,10 +8,10 @@
  * Held in memory only: after a restart, or for a task pushed out by newer ones, the unpacker
  * reads the headers itself, as it would without this.
  */
-import { SourceHeaders } from '../dicom/derived-series.js';
-import type { Logger } from '../log/logger.js';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
+import { SourceHeaders } from '../dicom/derived-series.js';
+import type { Logger } from '../log/logger.js';
 import { INSTANCES_DIR } from '../spool/layout.js';
 
 /** Tasks whose headers are kept at once (each a few MB); the oldest goes first. */

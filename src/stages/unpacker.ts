@@ -120,21 +120,19 @@ async function unpack(job: StageJob, opts: UnpackerOptions): Promise<StageOutcom
     filtering[i].catch(() => {}); // awaited in its turn; not unhandled if an earlier write fails first
   };
   startFilter(0);
-  // Meanwhile this thread prepares the series, one after the other: everything but their slopes
-  // and pixels, which come from the filters.
+  // Meanwhile this thread prepares the series in filter order: everything but their slopes and
+  // pixels, which come from the filters.
+  const prepare = (filter: FilterConfig): Promise<PreparedSeries> => prepareDerivedSeries({
+    geometry: volume, sourceFiles: original.files, sourceHeaders, outDir: temporaryOutputDir(job, filter),
+    seriesNumberOffset: opts.config.output.series_number_offset + all.indexOf(filter),
+    filterName: filter.name, seriesDescriptionTemplate: filter.series_description,
+    derivationDescription: derivationText(filter, result.processing),
+  });
   const preparing: Promise<PreparedSeries>[] = [];
-  for (const [i, filter] of filters.entries()) {
-    const previous = preparing[i - 1]?.catch(() => undefined);
-    preparing.push((async () => {
-      await previous;
-      return prepareDerivedSeries({
-        geometry: volume, sourceFiles: original.files, sourceHeaders, outDir: temporaryOutputDir(job, filter),
-        seriesNumberOffset: opts.config.output.series_number_offset + all.indexOf(filter),
-        filterName: filter.name, seriesDescriptionTemplate: filter.series_description,
-        derivationDescription: derivationText(filter, result.processing),
-      });
-    })());
-    preparing[i]!.catch(() => {}); // awaited in its turn, as the filters are
+  for (const filter of filters) {
+    const turn = (preparing.at(-1) ?? Promise.resolve()).catch(() => undefined).then(() => prepare(filter));
+    turn.catch(() => {}); // awaited in its turn, as the filters are
+    preparing.push(turn);
   }
   for (const [i, filter] of filters.entries()) {
     const filtered = await filtering[i]!;
