@@ -11,6 +11,7 @@ import { senderStage, type SenderOptions } from '../stages/sender.js';
 import { unpackerStage } from '../stages/unpacker.js';
 import type { ApplianceParts } from './appliance.js';
 import type { SourceHeaderPrefetch } from '../stages/source-header-prefetch.js';
+import { effectiveQcRequired } from './effective-settings.js';
 
 export interface ResultsOptions {
   /** Threads of the Gaussian filter (default: every core). */
@@ -23,7 +24,11 @@ export interface ResultsOptions {
 export function resultStages(parts: Pick<ApplianceParts, 'config' | 'store' | 'spool'>, opts: ResultsOptions = {}): Stage[] {
   const { config, store, spool } = parts;
   return [
-    unpackerStage({ config, store, threads: opts.filterThreads, prefetch: opts.prefetch }),
+    unpackerStage({
+      config, store, threads: opts.filterThreads, prefetch: opts.prefetch,
+      // Without a quality-control hold the first series goes out while the next is made.
+      earlyDelivery: { sender: { config, store, spool, ...opts.sender }, allowed: () => !effectiveQcRequired(config, store.data).required },
+    }),
     qcGateStage({ config, store }),
     senderStage({ config, store, spool, ...opts.sender }),
   ];

@@ -25,6 +25,7 @@ import type { Store } from '../db/store.js';
 import { AssociationRejectedError, sendFiles } from '../dicom/scu.js';
 import { effectiveDestinations } from '../app/effective-settings.js';
 import type { Spool } from '../spool/spool.js';
+import type { TaskFolder } from '../spool/layout.js';
 import { PermanentError, type Stage, type StageJob, type StageOutcome } from '../runner/stage.js';
 import { OUTPUTS_DIR, readSeriesManifest, type OutputSeriesFact, type SeriesManifest } from './unpacker.js';
 import { metrics } from '../app/metrics.js';
@@ -98,7 +99,8 @@ export function senderStage(opts: SenderOptions): Stage {
   };
 }
 
-interface OutputSeries { manifest: SeriesManifest; dir: string }
+/** An output series and the folder holding its files. */
+export interface OutputSeries { manifest: SeriesManifest; dir: string }
 
 async function send(job: StageJob, opts: SenderOptions): Promise<StageOutcome> {
   const outputs = job.record.facts.output_series as OutputSeriesFact[] | undefined;
@@ -111,17 +113,44 @@ async function send(job: StageJob, opts: SenderOptions): Promise<StageOutcome> {
     });
     series.push({ manifest, dir });
   }
+  const delivery = await deliverSeries(job, opts, series, 'sending');
+  if (delivery.problems.length > 0) return { kind: 'retry', reason: delivery.problems.join('; ') };
+  return {
+    kind: 'done',
+    detail: `${series.length} series delivered to ${delivery.targets.map((t) => t.key).join(', ')}`,
+    facts: {
+      delivery: delivery.summary, delivered_at: new Date().toISOString(),
+      ...(delivery.mirrorSkipped ? { mirror_skipped: delivery.mirrorSkipped } : {}),
+    },
+    patch: { outputs: series.map((s) => s.manifest.series_instance_uid) },
+  };
+}
+
+/**
+ * Sends `series` to every target, the instances each target has not accepted yet (the journal
+ * says), journalling every Success; the task folder is in `folder`, whose task.json gets the
+ * delivery summary after each association. `problems` is empty when every target accepted every
+ * instance. The sender stage delivers a task's series; the unpacker may deliver one early.
+ */
+export async function deliverSeries(job: StageJob, opts: SenderOptions, series: OutputSeries[], folder: TaskFolder): Promise<{
+  problems: string[]; targets: DeliveryTarget[]; mirrorSkipped?: string; summary: Record<string, Record<string, string>>;
+}> {
   const destinations = effectiveDestinations(opts.config, opts.store.data);
   if (destinations.length === 0) throw new PermanentError('no destination is configured (config destinations or "petspool" settings)');
   const { targets, mirrorSkipped } = deliveryTargets(destinations, job.record.sender);
 
   const delivered = await readDelivery(job.dir);
-  const progress = new DeliveryProgress(job, opts.spool, delivered, series, mirrorSkipped);
+  const progress = new DeliveryProgress(job, opts.spool, folder, delivered, series, mirrorSkipped);
   let problems: string[];
   try {
     const slots = new Slots(ASSOCIATIONS_PER_TASK);
-    // A sender waits for each Success, so one series alone is latency-bound: split it to fill the associations.
-    const partsPerSeries = Math.ceil(ASSOCIATIONS_PER_TASK / (series.length * targets.length));
+    // A sender waits for each Success, so one series alone is latency-bound: split what is left
+    // to send so that it fills the associations.
+    const unfinished = targets.reduce((count, t) => count + series.filter((s) => {
+      const accepted = progress.accepted(t.key, s.manifest.series_instance_uid);
+      return s.manifest.instances.some((i) => !accepted.has(i.sop_instance_uid));
+    }).length, 0);
+    const partsPerSeries = Math.ceil(ASSOCIATIONS_PER_TASK / Math.max(1, unfinished));
     const lanes = targets.map((t) => new DeliveryLane(t, series, partsPerSeries, progress, opts, job));
     // Start the lanes' workers round-robin: the first free slots go one per destination.
     const workers: Promise<void>[] = [];
@@ -133,13 +162,7 @@ async function send(job: StageJob, opts: SenderOptions): Promise<StageOutcome> {
   } finally {
     await progress.close();
   }
-  if (problems.length > 0) return { kind: 'retry', reason: problems.join('; ') };
-  return {
-    kind: 'done',
-    detail: `${series.length} series delivered to ${targets.map((t) => t.key).join(', ')}`,
-    facts: { delivery: progress.summary(), delivered_at: new Date().toISOString(), ...(mirrorSkipped ? { mirror_skipped: mirrorSkipped } : {}) },
-    patch: { outputs: series.map((s) => s.manifest.series_instance_uid) },
-  };
+  return { problems, targets, mirrorSkipped, summary: progress.summary() };
 }
 
 /** At most `free` holders at a time; waiters are served in the order they asked. */
@@ -319,7 +342,7 @@ class DeliveryProgress {
   private readonly journal: JournalAppender;
   private readonly state: DeliveryState;
 
-  constructor(private readonly job: StageJob, private readonly spool: Spool, delivered: JournalContents,
+  constructor(private readonly job: StageJob, private readonly spool: Spool, private readonly folder: TaskFolder, delivered: JournalContents,
     private readonly series: OutputSeries[], private readonly mirrorSkipped: string | undefined) {
     this.state = delivered.state;
     this.journal = new JournalAppender(path.join(job.dir, DELIVERY_FILE), delivered.torn);
@@ -337,7 +360,7 @@ class DeliveryProgress {
 
   saveSummary(): Promise<unknown> {
     const summary = this.summary();
-    this.summaryWrites = this.summaryWrites.catch(() => undefined).then(() => this.spool.updateTask(this.job.id, 'sending', (r) => ({
+    this.summaryWrites = this.summaryWrites.catch(() => undefined).then(() => this.spool.updateTask(this.job.id, this.folder, (r) => ({
       ...r, facts: { ...r.facts, delivery: summary, ...(this.mirrorSkipped ? { mirror_skipped: this.mirrorSkipped } : {}) },
     })));
     return this.summaryWrites;

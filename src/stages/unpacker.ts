@@ -30,13 +30,14 @@ import {
   extractResultArchive, LEGACY_RESULT_ZIP, RESULT_DIR, resultArchiveLimits, ResultArchiveError, ResultChecksumError,
 } from '../remote/result-archive.js';
 import { ZipRefusedError } from '../remote/zip-extract.js';
-import { effectiveFilters } from '../app/effective-settings.js';
 import { INSTANCES_DIR, TMP_PREFIX } from '../spool/layout.js';
 import { ensureDir, fsyncPath, renameDurably, writeFileDurably } from '../spool/durable.js';
 import { PermanentError, type Stage, type StageJob, type StageOutcome } from '../runner/stage.js';
 import { applicableFilters, derivationText, type FilterSubject } from './post-filters.js';
 import { readTaskInstances } from './task-headers.js';
 import type { SourceHeaderPrefetch } from './source-header-prefetch.js';
+import { deliverSeries, type OutputSeries, type SenderOptions } from './sender.js';
+import { effectiveFilters } from '../app/effective-settings.js';
 
 export const UPLOADED_METADATA_FILE = 'metadata.json';
 export const OUTPUTS_DIR = 'outputs';
@@ -67,6 +68,12 @@ export interface UnpackerOptions {
   threads?: number;
   /** Source headers read while the task waited for the service (source-header-prefetch.ts). */
   prefetch?: SourceHeaderPrefetch;
+  /**
+   * Deliver each series but the last while the next one is made, as the sender would (the sender
+   * stage then sends only what the destinations lack), when `allowed()` says so at the time (no
+   * quality-control hold).
+   */
+  earlyDelivery?: { sender: SenderOptions; allowed: () => boolean };
 }
 
 export function unpackerStage(opts: UnpackerOptions): Stage {
@@ -134,13 +141,19 @@ async function unpack(job: StageJob, opts: UnpackerOptions): Promise<StageOutcom
     turn.catch(() => {}); // awaited in its turn, as the filters are
     preparing.push(turn);
   }
+  let delivering: Promise<void> = Promise.resolve();
   for (const [i, filter] of filters.entries()) {
     const filtered = await filtering[i]!;
     startFilter(i + 1);
     const manifest = filtered.existing ?? await writeFilterOutput(job, filter, filtered.output!, await preparing[i]!, filtered.ms);
     filtering[i] = undefined; // let the filtered volume go
     outputs.push({ filter: filter.name, series_instance_uid: manifest.series_instance_uid, files: manifest.instances.length });
+    if (i < filters.length - 1) {
+      const series = { manifest, dir: path.join(job.dir, OUTPUTS_DIR, filter.name) };
+      delivering = delivering.then(() => deliverEarly(job, opts, series));
+    }
   }
+  await delivering;
   const skipped = all.filter((f) => !filters.includes(f)).map((f) => f.name);
   return {
     kind: 'done',
@@ -151,6 +164,20 @@ async function unpack(job: StageJob, opts: UnpackerOptions): Promise<StageOutcom
       processing_method: result.processing?.method ?? null,
     },
   };
+}
+
+/**
+ * Delivers a finished series while the unpacker makes the next (see UnpackerOptions.earlyDelivery).
+ * Never fails the unpacker: what does not arrive now, the sender stage sends (and reports).
+ */
+async function deliverEarly(job: StageJob, opts: UnpackerOptions, series: OutputSeries): Promise<void> {
+  if (!opts.earlyDelivery?.allowed()) return;
+  try {
+    const { problems } = await deliverSeries(job, opts.earlyDelivery.sender, [series], 'downloaded');
+    if (problems.length > 0) job.log.info(`${series.manifest.filter} not delivered early (the sender tries again): ${problems.join('; ')}`);
+  } catch (err) {
+    job.log.info(`${series.manifest.filter} not delivered early (the sender tries again): ${(err as Error).message}`);
+  }
 }
 
 async function readMetadata(file: string, what: string): Promise<TaskMetadata> {

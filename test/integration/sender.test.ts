@@ -188,16 +188,22 @@ test('a destination that takes one association at a time gets every series in on
   assert.deepEqual(record.facts.delivery, { pacs: { fwhm4: '40/40', raw: '40/40' } });
 });
 
-test('the two series of a task are each sent over two associations side by side, every instance once', async (t) => {
+test('the first series goes out while the second is made, each split over the task\'s associations, every instance once', async (t) => {
   const { scp, dir, spool, task } = await sendToOwnScp(t, 8);
-  assert.equal(scp.stats().associationsAccepted, ASSOCIATIONS_PER_TASK, 'two series, each split over two associations');
+  // Each series alone is split over ASSOCIATIONS_PER_TASK associations: the unpacker's early delivery, then the sender's.
+  assert.equal(scp.stats().associationsAccepted, 2 * ASSOCIATIONS_PER_TASK);
   assert.equal(scp.stats().stored, 80);
-  const { uids } = await outputUids(spool, task.id);
+  const { uids, seriesUids } = await outputUids(spool, task.id);
   const stored = (await readdir(dir, { recursive: true })).filter((name) => name.endsWith('.dcm'));
   assert.equal(new Set(uids).size, 80);
   assert.equal(stored.length, 80, 'each instance once');
-  const { record } = await spool.locateTaskIn('sent', task.id);
+  const { dir: taskDir, record } = await spool.locateTaskIn('sent', task.id);
   assert.deepEqual(record.facts.delivery, { pacs: { fwhm4: '40/40', raw: '40/40' } });
+  // The journal shows the order: every instance of the first series before any of the second.
+  const journalSeries = (await readFile(path.join(taskDir, DELIVERY_FILE), 'utf8')).trim().split('\n').map((line) => line.split('\t')[1]);
+  assert.equal(journalSeries.length, 80);
+  assert.deepEqual([...new Set(journalSeries)], seriesUids, 'first series, then second');
+  assert.ok(journalSeries.slice(0, 40).every((uid) => uid === seriesUids[0]));
 });
 
 test('a retry sends only what the journal lacks; a torn last line is not continued', async (t) => {
