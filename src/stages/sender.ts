@@ -13,7 +13,9 @@
  * the destination then receives twice with the same SOPInstanceUID. A power loss can also take
  * the lines written since the last fdatasync, which runs behind the writes: those instances are
  * sent again, with the same SOPInstanceUIDs.) The task is done only when every destination
- * accepted every instance of every series and the journal is on disk.
+ * accepted every instance of every series and the journal is on disk. Without a QC hold the
+ * unpacker delivers the first series already, through deliverSeries and the same journal; this
+ * stage then sends what is left.
  */
 import { closeSync, fdatasync, openSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
