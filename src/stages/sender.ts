@@ -146,14 +146,15 @@ export async function deliverSeries(job: StageJob, opts: SenderOptions, series: 
   let problems: string[];
   try {
     const slots = new Slots(ASSOCIATIONS_PER_TASK);
+    // What each target still lacks, per series (the journal says what it accepted).
+    const pending = targets.map((t) => series.map((s): Batch => {
+      const accepted = progress.accepted(t.key, s.manifest.series_instance_uid);
+      return { series: s, instances: s.manifest.instances.filter((i) => !accepted.has(i.sop_instance_uid)) };
+    }).filter((b) => b.instances.length > 0));
     // A sender waits for each Success, so one series alone is latency-bound: split what is left
     // to send so that it fills the associations.
-    const unfinished = targets.reduce((count, t) => count + series.filter((s) => {
-      const accepted = progress.accepted(t.key, s.manifest.series_instance_uid);
-      return s.manifest.instances.some((i) => !accepted.has(i.sop_instance_uid));
-    }).length, 0);
-    const partsPerSeries = Math.ceil(ASSOCIATIONS_PER_TASK / Math.max(1, unfinished));
-    const lanes = targets.map((t) => new DeliveryLane(t, series, partsPerSeries, progress, opts, job));
+    const partsPerSeries = Math.ceil(ASSOCIATIONS_PER_TASK / Math.max(1, pending.flat().length));
+    const lanes = targets.map((t, i) => new DeliveryLane(t, pending[i]!, partsPerSeries, progress, opts, job));
     // Start the lanes' workers round-robin: the first free slots go one per destination.
     const workers: Promise<void>[] = [];
     for (let k = 0; k < ASSOCIATIONS_PER_TASK; k++) for (const lane of lanes) if (k < lane.wantedWorkers()) workers.push(lane.work(slots));
@@ -200,13 +201,12 @@ class DeliveryLane {
   /** The target is down, refused us or broke an association: its other series would fare no better. */
   private unreachable = false;
 
-  constructor(private readonly target: DeliveryTarget, series: OutputSeries[], partsPerSeries: number, private readonly progress: DeliveryProgress,
+  /** `pending`: what the target lacks of each series, cut here into `partsPerSeries` batches each. */
+  constructor(private readonly target: DeliveryTarget, pending: Batch[], partsPerSeries: number, private readonly progress: DeliveryProgress,
     private readonly opts: SenderOptions, private readonly job: StageJob) {
-    for (const s of series) {
-      const accepted = this.progress.accepted(this.target.key, s.manifest.series_instance_uid);
-      const pending = s.manifest.instances.filter((i) => !accepted.has(i.sop_instance_uid));
-      const size = Math.ceil(pending.length / partsPerSeries);
-      for (let at = 0; at < pending.length; at += size) this.queue.push({ series: s, instances: pending.slice(at, at + size) });
+    for (const { series, instances } of pending) {
+      const size = Math.ceil(instances.length / partsPerSeries);
+      for (let at = 0; at < instances.length; at += size) this.queue.push({ series, instances: instances.slice(at, at + size) });
     }
   }
 
