@@ -29,19 +29,27 @@ export interface ZipRecordFields {
   size: number;
 }
 
+/**
+ * The run of fields both headers share, from "version needed" to the name length (24 bytes at
+ * `at`): the local header has it at 4, the central one at 6.
+ */
+function writeEntryFields(header: Buffer, at: number, f: ZipRecordFields): void {
+  header.writeUInt16LE(VERSION_NEEDED, at);
+  header.writeUInt16LE(f.flags, at + 2);
+  header.writeUInt16LE(f.method, at + 4);
+  header.writeUInt16LE(f.dosTime.time, at + 6);
+  header.writeUInt16LE(f.dosTime.date, at + 8);
+  header.writeUInt32LE(f.crc32, at + 10);
+  header.writeUInt32LE(f.compressedSize, at + 14);
+  header.writeUInt32LE(f.size, at + 18);
+  header.writeUInt16LE(f.name.length, at + 22);
+}
+
 /** Local file header, name included (no extra field). */
 export function localFileHeader(f: ZipRecordFields): Buffer {
   const header = Buffer.alloc(LOCAL_HEADER_BYTES + f.name.length);
   header.writeUInt32LE(0x04034b50, 0);
-  header.writeUInt16LE(VERSION_NEEDED, 4);
-  header.writeUInt16LE(f.flags, 6);
-  header.writeUInt16LE(f.method, 8);
-  header.writeUInt16LE(f.dosTime.time, 10);
-  header.writeUInt16LE(f.dosTime.date, 12);
-  header.writeUInt32LE(f.crc32, 14);
-  header.writeUInt32LE(f.compressedSize, 18);
-  header.writeUInt32LE(f.size, 22);
-  header.writeUInt16LE(f.name.length, 26);
+  writeEntryFields(header, 4, f);
   header.writeUInt16LE(0, 28); // no extra field
   f.name.copy(header, LOCAL_HEADER_BYTES);
   return header;
@@ -52,15 +60,7 @@ export function centralDirectoryHeader(f: ZipRecordFields, unixMode: number, loc
   const header = Buffer.alloc(CENTRAL_HEADER_BYTES + f.name.length);
   header.writeUInt32LE(0x02014b50, 0);
   header.writeUInt16LE(VERSION_MADE_BY, 4);
-  header.writeUInt16LE(VERSION_NEEDED, 6);
-  header.writeUInt16LE(f.flags, 8);
-  header.writeUInt16LE(f.method, 10);
-  header.writeUInt16LE(f.dosTime.time, 12);
-  header.writeUInt16LE(f.dosTime.date, 14);
-  header.writeUInt32LE(f.crc32, 16);
-  header.writeUInt32LE(f.compressedSize, 20);
-  header.writeUInt32LE(f.size, 24);
-  header.writeUInt16LE(f.name.length, 28);
+  writeEntryFields(header, 6, f);
   // extra field length, comment length, disk number, internal attributes: all 0
   header.writeUInt32LE((unixMode << 16) >>> 0, 38);
   header.writeUInt32LE(localHeaderOffset, 42);
