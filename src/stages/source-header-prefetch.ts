@@ -17,8 +17,13 @@ import { INSTANCES_DIR } from '../spool/layout.js';
 /** Tasks whose headers are kept at once (each a few MB); the oldest goes first. */
 const DEFAULT_TASKS_KEPT = 4;
 
+/** Evicted tasks remembered, so that the downloader's next look does not read them again. */
+const EVICTED_REMEMBERED = 256;
+
 export class SourceHeaderPrefetch {
   private readonly byTask = new Map<string, SourceHeaders>();
+  /** Tasks pushed out by newer ones (oldest first): the downloader looks at a waiting task every poll. */
+  private readonly evicted = new Set<string>();
 
   constructor(private readonly log: Logger, private readonly tasksKept = DEFAULT_TASKS_KEPT) {}
 
@@ -27,12 +32,17 @@ export class SourceHeaderPrefetch {
    * (callers need not wait) resolves when every file was tried.
    */
   start(taskId: string, taskDir: string): Promise<void> {
-    if (this.byTask.has(taskId)) return Promise.resolve();
+    if (this.byTask.has(taskId) || this.evicted.has(taskId)) return Promise.resolve();
     const headers = new SourceHeaders();
     this.byTask.set(taskId, headers);
     for (const oldest of this.byTask.keys()) {
       if (this.byTask.size <= this.tasksKept) break;
       this.byTask.delete(oldest);
+      this.evicted.add(oldest);
+    }
+    for (const forgotten of this.evicted) {
+      if (this.evicted.size <= EVICTED_REMEMBERED) break;
+      this.evicted.delete(forgotten);
     }
     const instancesDir = path.join(taskDir, INSTANCES_DIR);
     return readdir(instancesDir).then(
@@ -45,6 +55,7 @@ export class SourceHeaderPrefetch {
   take(taskId: string): SourceHeaders {
     const headers = this.byTask.get(taskId) ?? new SourceHeaders();
     this.byTask.delete(taskId);
+    this.evicted.delete(taskId);
     return headers;
   }
 

@@ -69,6 +69,22 @@ test('only the newest tasks are kept; an evicted task is read again by whoever t
   assert.equal(prefetch.size, 2, 'taking an evicted task changes nothing');
 });
 
+test('a task pushed out is not read again when the downloader looks at it once more', async (t) => {
+  const root = await mkdtemp(path.join(tmpdir(), 'petspool-prefetch-'));
+  t.after(() => rm(root, { recursive: true, force: true }));
+  const prefetch = new SourceHeaderPrefetch(silentLogger, 1);
+  await taskFolder(root, 'task-1', 2);
+  await prefetch.start('task-1', path.join(root, 'task-1'));
+  const names = await taskFolder(root, 'task-2', 2);
+  await prefetch.start('task-2', path.join(root, 'task-2'));
+  // task-1 was pushed out by task-2; the downloader's next poll of task-1 must not push task-2 out.
+  await prefetch.start('task-1', path.join(root, 'task-1'));
+  assert.equal(prefetch.size, 1);
+  await rm(path.join(root, 'task-2', 'instances'), { recursive: true });
+  const header = await prefetch.take('task-2').derivableCopyOf(path.join(root, 'task-2', 'instances', names[0]!));
+  assert.match(JSON.stringify(header), /PATIENT\^task-2/, 'task-2 still held: read ahead, not from the (removed) files');
+});
+
 test('a task whose folder is gone is not an error: nothing is read ahead', async () => {
   const prefetch = new SourceHeaderPrefetch(silentLogger);
   await prefetch.start('task-x', path.join(tmpdir(), 'petspool-no-such-task-folder'));
