@@ -119,16 +119,18 @@ const MAX_ANSWER_BYTES = 1024 * 1024;
 /**
  * One request with node:http rather than fetch: fetch turns every 407 answer into a network
  * error (407 is "proxy authentication required" in HTTP), but the contract uses 407 for "no model
- * for these reconstruction parameters".
+ * for these reconstruction parameters"; and fetch loads its library (undici, ~30 ms) on first use.
+ * `cancel` aborts it early (e.g. at shutdown).
  */
-function httpRequest(
-  url: URL, method: string, token: string, body: unknown, timeoutMs: number,
+export function httpRequest(
+  url: URL, method: string, token: string, body: unknown, timeoutMs: number, cancel?: AbortSignal,
 ): Promise<{ status: number; contentType: string; text: string }> {
   const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
   const headers: Record<string, string | number> = { authorization: `Bearer ${token}`, accept: 'application/json' };
   if (payload) Object.assign(headers, { 'content-type': 'application/json', 'content-length': payload.length });
   const send = url.protocol === 'https:' ? httpsRequest : httpPlainRequest;
-  const signal = AbortSignal.timeout(timeoutMs);
+  const timeout = AbortSignal.timeout(timeoutMs);
+  const signal = cancel ? AbortSignal.any([cancel, timeout]) : timeout;
   return new Promise((resolve, reject) => {
     const req = send(url, { method, headers, signal }, (res) => {
       const chunks: Buffer[] = [];

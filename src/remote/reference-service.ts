@@ -5,6 +5,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { silentLogger, type Logger } from '../log/logger.js';
+import { httpRequest } from './client.js';
 import { processUpload } from './reference-processing.js';
 import { referenceFaultsSchema, type ReferenceFaults } from './reference-faults.js';
 
@@ -203,14 +204,8 @@ export async function startReferenceService(opts: ReferenceServiceOptions): Prom
     for (let attempt = 1; attempt <= callbackAttempts && !stopping.signal.aborted; attempt++) {
       let outcome: string;
       try {
-        const res = await fetch(callbackUrl, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json', authorization: `Bearer ${opts.callbackToken ?? opts.token}` },
-          body: JSON.stringify({ task_id: taskId }),
-          signal: AbortSignal.any([stopping.signal, AbortSignal.timeout(10_000)]),
-        });
-        await res.arrayBuffer();
-        if (res.ok) {
+        const res = await httpRequest(new URL(callbackUrl), 'POST', opts.callbackToken ?? opts.token, { task_id: taskId }, 10_000, stopping.signal);
+        if (res.status >= 200 && res.status < 300) {
           taskLog.info('called back');
           return;
         }
