@@ -9,6 +9,7 @@ import { packerStage } from '../stages/packer.js';
 import { uploaderStage } from '../stages/uploader.js';
 import { downloaderStage } from '../stages/downloader.js';
 import { SourceHeaderPrefetch } from '../stages/source-header-prefetch.js';
+import { ResultHandoff } from '../stages/result-handoff.js';
 import { processReadyRoutes } from '../api/routes/process-ready.js';
 import { taskRoutes } from '../api/routes/tasks.js';
 import { radiopharmaceuticalRoutes } from '../api/routes/radiopharmaceuticals.js';
@@ -47,15 +48,16 @@ export const assembleAppliance: Assembly = async (parts) => {
   const api = await startApiService(parts, routes);
   const backoff = retryBackoff(parts.config);
   const prefetch = new SourceHeaderPrefetch(parts.log);
+  const results = new ResultHandoff();
   const remoteLeg = [
     packerStage(parts),
     uploaderStage(parts, remote.client, { callbackUrl: callbackUrlFor(parts.config, api.url), backoff }),
-    downloaderStage(parts, remote.client, { embeddedSince: remote.embeddedSince, backoff, prefetch }),
+    downloaderStage(parts, remote.client, { embeddedSince: remote.embeddedSince, backoff, prefetch, results }),
   ];
   // Not awaited: the appliance is up meanwhile; a task that gets to the filters first waits for the threads.
   warmUpImagingWorkers().catch((err: Error) => parts.log.warn(`the imaging threads could not be warmed up: ${err.message}`));
   return {
-    stages: [...intake.stages, validatorStage(parts, remote.client, { backoff }), ...remoteLeg, ...resultStages(parts, { prefetch, sender: { backoff } })],
+    stages: [...intake.stages, validatorStage(parts, remote.client, { backoff }), ...remoteLeg, ...resultStages(parts, { prefetch, results, sender: { backoff } })],
     services: [...intake.services, ...remote.services, uploads, api],
   };
 };

@@ -11,6 +11,7 @@ import { senderStage, type SenderOptions } from '../stages/sender.js';
 import { unpackerStage } from '../stages/unpacker.js';
 import type { ApplianceParts } from './appliance.js';
 import type { SourceHeaderPrefetch } from '../stages/source-header-prefetch.js';
+import type { ResultHandoff } from '../stages/result-handoff.js';
 import { effectiveQcRequired } from './effective-settings.js';
 
 export interface ResultsOptions {
@@ -18,6 +19,8 @@ export interface ResultsOptions {
   filterThreads?: number;
   /** Source headers read ahead while tasks wait for the remote service. */
   prefetch?: SourceHeaderPrefetch;
+  /** Results the downloader verified, handed over in memory. */
+  results?: ResultHandoff;
   sender?: Pick<SenderOptions, 'backoff' | 'giveUpAfterMs' | 'timeoutMs'>;
 }
 
@@ -25,7 +28,7 @@ export function resultStages(parts: Pick<ApplianceParts, 'config' | 'store' | 's
   const { config, store, spool } = parts;
   return [
     unpackerStage({
-      config, store, threads: opts.filterThreads, prefetch: opts.prefetch,
+      config, store, threads: opts.filterThreads, prefetch: opts.prefetch, results: opts.results,
       // Without a quality-control hold the first series goes out while the next is made.
       earlyDelivery: { sender: { config, store, spool, ...opts.sender }, allowed: () => !effectiveQcRequired(config, store.data).required },
     }),

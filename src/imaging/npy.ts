@@ -80,6 +80,24 @@ export function parseNpy(buf: Buffer): NpyArray {
   return { data, shape };
 }
 
+/**
+ * The array of an .npy held in shared memory (checked as parseNpy does), as a view on the same
+ * memory: numpy aligns the data to 64 bytes; data that is not aligned for float32 is copied.
+ */
+export function npyView(bytes: Uint8Array): NpyArray {
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const span = headerSpan(buf);
+  if (span.start + span.length > buf.length) throw new Error('.npy header is cut short');
+  const shape = shapeOf(buf.toString('latin1', span.start, span.start + span.length));
+  const offset = span.start + span.length;
+  const count = checkDataBytes(buf.length - offset, shape);
+  const at = bytes.byteOffset + offset;
+  if (at % 4 === 0) return { data: new Float32Array(bytes.buffer, at, count), shape };
+  const data = new Float32Array(new SharedArrayBuffer(count * 4));
+  new Uint8Array(data.buffer).set(bytes.subarray(offset));
+  return { data, shape };
+}
+
 export async function readNpy(file: string): Promise<NpyArray> {
   return parseNpy(await readFile(file));
 }

@@ -1,26 +1,30 @@
 /**
- * Turns a result archive (`{task_id}.npy` + `metadata.json` from the remote service) into the task
- * folder's verified `result/` in one pass through the decompressor:
+ * The service's result archive (`{task_id}.npy` + `metadata.json`) in a task folder:
  *
- * - every entry goes through the checks of zip-extract.ts (names, counts, sizes, CRC-32) into a
- *   temporary `.tmp-…-result` folder beside `result/`, the .npy's sha256 computed on the way;
- * - metadata.json must parse, name the task, and carry that sha256;
- * - the files and the folder are fsynced, then the folder is renamed to `result/`.
+ * - placeResultArchive copies it from the share once into a temporary folder beside the task's
+ *   `result.zip`, reads and checks it there in memory while the copy is fsynced, and only then
+ *   renames it to `result.zip`: so `result.zip` exists only as a verified, durable archive;
+ * - readResultArchive is that check, for the unpacker after a restart: every entry through the
+ *   checks of zip-extract.ts (names, counts, sizes, CRC-32) into memory, the .npy's sha256
+ *   computed on the way and compared with metadata.json, which must parse and name the task.
  *
- * So `result/` exists only with verified, durable content, and readers need not hash the volume
- * again. A crash before the rename leaves only the `.tmp-` folder, which start-up recovery removes.
+ * The archive is kept rather than its extracted content: it is a fraction of the volume's size,
+ * and what the unpacker needs it gets in memory from the downloader (result-handoff.ts).
+ * A crash before the rename leaves only a `.tmp-` folder, which start-up recovery removes.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, rm } from 'node:fs/promises';
+import { constants as fsConstants } from 'node:fs';
 import path from 'node:path';
-import { renameDurably, tmpNameIn } from '../spool/durable.js';
+import { npyView, readNpyShared, type NpyArray } from '../imaging/npy.js';
+import { fsyncPath, renameDurably, tmpNameIn } from '../spool/durable.js';
 import { parseTaskMetadata, type TaskMetadata } from './metadata.js';
-import { extractZipInto, type ExtractLimits } from './zip-extract.js';
+import { readZipIntoMemory, type ExtractLimits } from './zip-extract.js';
 
-/** The verified result in a task folder. */
-export const RESULT_DIR = 'result';
-/** Where an earlier version kept the result: the archive itself, extracted by the unpacker. */
-export const LEGACY_RESULT_ZIP = 'result.zip';
+/** The verified result archive in a task folder. */
+export const RESULT_ARCHIVE = 'result.zip';
+/** Where the previous version kept the result: the archive's content, extracted and verified. */
+export const LEGACY_RESULT_DIR = 'result';
 export const RESULT_METADATA_FILE = 'metadata.json';
 
 const MAX_METADATA_BYTES = 1024 * 1024;
@@ -43,6 +47,8 @@ export function resultArchiveLimits(voxels: number): ExtractLimits {
 export interface VerifiedResult {
   metadata: TaskMetadata;
   npySha256: string;
+  /** The processed volume, in shared memory. */
+  volume: NpyArray;
 }
 
 /** A result archive that is sound as a zip but does not hold a usable result. */
@@ -56,39 +62,59 @@ export class ResultChecksumError extends Error {
 }
 
 /**
- * Extract `zipPath` into `resultDir` (replacing an earlier attempt's), verified as the module
- * comment says. Throws ZipRefusedError (zip-extract.ts) for an archive that is damaged or breaks
- * the limits, ResultArchiveError for one without a usable result, ResultChecksumError for a sha256
- * mismatch, anything else for local I/O failures; then nothing of it is left in the task folder.
+ * Copy `sharedArchive` into `taskDir` and verify it as the module comment says; resolves once it
+ * is durably in place as `result.zip` (replacing an earlier attempt's). Throws as
+ * readResultArchive does, or for local I/O failures; then nothing of it is left in the task folder.
  */
-export async function extractResultArchive(zipPath: string, resultDir: string, taskId: string, limits: ExtractLimits): Promise<VerifiedResult> {
-  const npyName = `${taskId}.npy`;
-  const temporary = tmpNameIn(path.dirname(resultDir), path.basename(resultDir));
+export async function placeResultArchive(sharedArchive: string, taskDir: string, taskId: string, limits: ExtractLimits): Promise<VerifiedResult> {
+  // In a folder of its own so that it keeps its name, which the refusal messages show.
+  const temporary = tmpNameIn(taskDir, 'result');
   await mkdir(temporary);
   try {
-    const hash = createHash('sha256');
-    const entries = await extractZipInto(zipPath, temporary, limits, (name) => (name === npyName ? (chunk) => hash.update(chunk) : undefined));
-    const metadataEntry = entries.find((e) => e.name === RESULT_METADATA_FILE);
-    if (!metadataEntry) throw new ResultArchiveError('the result archive has no metadata.json');
-    if (metadataEntry.size > MAX_METADATA_BYTES) throw new ResultArchiveError('metadata.json is larger than 1 MiB');
-    if (!entries.some((e) => e.name === npyName)) throw new ResultArchiveError(`the result archive has no ${npyName}`);
-    const metadata = parseResultMetadata(await readFile(path.join(temporary, RESULT_METADATA_FILE), 'utf8'), taskId);
-    const npySha256 = hash.digest('hex');
-    if (npySha256 !== metadata.npy_sha256) throw new ResultChecksumError(`sha256 of ${npyName} does not match the result metadata.json`);
-    // What is there was left by an attempt whose archive is still on the share (or in the task folder).
-    await rm(resultDir, { recursive: true, force: true });
-    await renameDurably(temporary, resultDir);
-    return { metadata, npySha256 };
+    const copy = path.join(temporary, path.basename(sharedArchive));
+    await copyFile(sharedArchive, copy, fsConstants.COPYFILE_EXCL);
+    const synced = fsyncPath(copy);
+    synced.catch(() => undefined); // awaited below, unless the check fails first
+    const result = await readResultArchive(copy, taskId, limits);
+    await synced;
+    await renameDurably(copy, path.join(taskDir, RESULT_ARCHIVE));
+    return result;
   } finally {
     await rm(temporary, { recursive: true, force: true });
   }
 }
 
 /**
- * The verified result already in `resultDir` (placed by extractResultArchive before a restart), or
- * undefined when there is none.
+ * The verified content of the result archive `zipPath`. Throws ZipRefusedError (zip-extract.ts)
+ * for an archive that is damaged or breaks the limits, ResultArchiveError for one without a usable
+ * result, ResultChecksumError for a sha256 mismatch.
  */
-export async function readVerifiedResult(resultDir: string, taskId: string): Promise<VerifiedResult | undefined> {
+export async function readResultArchive(zipPath: string, taskId: string, limits: ExtractLimits): Promise<VerifiedResult> {
+  const npyName = `${taskId}.npy`;
+  const hash = createHash('sha256');
+  const entries = await readZipIntoMemory(zipPath, limits, (name) => (name === npyName ? (chunk) => hash.update(chunk) : undefined));
+  const metadataBytes = entries.get(RESULT_METADATA_FILE);
+  if (!metadataBytes) throw new ResultArchiveError('the result archive has no metadata.json');
+  if (metadataBytes.length > MAX_METADATA_BYTES) throw new ResultArchiveError('metadata.json is larger than 1 MiB');
+  const npyBytes = entries.get(npyName);
+  if (!npyBytes) throw new ResultArchiveError(`the result archive has no ${npyName}`);
+  const metadata = parseResultMetadata(Buffer.from(metadataBytes).toString('utf8'), taskId);
+  const npySha256 = hash.digest('hex');
+  if (npySha256 !== metadata.npy_sha256) throw new ResultChecksumError(`sha256 of ${npyName} does not match the result metadata.json`);
+  let volume: NpyArray;
+  try {
+    volume = npyView(npyBytes);
+  } catch (err) {
+    throw new ResultArchiveError(`${npyName} is unreadable: ${(err as Error).message}`);
+  }
+  return { metadata, npySha256, volume };
+}
+
+/**
+ * The result as the previous version left it in `resultDir` (extracted and verified before its
+ * rename, so not hashed again), or undefined when there is none.
+ */
+export async function readLegacyResultDir(resultDir: string, taskId: string): Promise<VerifiedResult | undefined> {
   let text: string;
   try {
     text = await readFile(path.join(resultDir, RESULT_METADATA_FILE), 'utf8');
@@ -97,7 +123,15 @@ export async function readVerifiedResult(resultDir: string, taskId: string): Pro
     throw err;
   }
   const metadata = parseResultMetadata(text, taskId);
-  return { metadata, npySha256: metadata.npy_sha256 };
+  const npyName = `${taskId}.npy`;
+  let volume: NpyArray;
+  try {
+    volume = await readNpyShared(path.join(resultDir, npyName));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new ResultArchiveError(`the result has no ${npyName}`);
+    throw new ResultArchiveError(`${npyName} is unreadable: ${(err as Error).message}`);
+  }
+  return { metadata, npySha256: metadata.npy_sha256, volume };
 }
 
 function parseResultMetadata(text: string, taskId: string): TaskMetadata {

@@ -104,8 +104,27 @@ export async function checkZip(zipPath: string, limits: ExtractLimits = DEFAULT_
   return walkZip(zipPath, limits, async () => new Writable({ write: (_chunk, _enc, done) => done() }));
 }
 
-/** Where an entry's checked bytes go. */
-type EntrySink = (name: string) => Promise<Writable>;
+/**
+ * Read every file entry of `zipPath` into memory, with the checks of checkZip (names, counts,
+ * sizes, CRC-32): each entry's bytes land in a SharedArrayBuffer of the size its header declares
+ * (within the limits; the bytes that come out of the decompressor must match it), so worker
+ * threads can use them without a copy. `observe` as for extractZipInto.
+ */
+export async function readZipIntoMemory(zipPath: string, limits: ExtractLimits, observe?: EntryObserver): Promise<Map<string, Uint8Array>> {
+  const contents = new Map<string, Uint8Array>();
+  let declared = 0;
+  await walkZip(zipPath, limits, async (name, size) => {
+    declared += size;
+    if (declared > limits.maxTotalBytes) throw new ZipRefusedError(`archive expands past ${formatBytes(limits.maxTotalBytes)} limit`);
+    const content = new Uint8Array(new SharedArrayBuffer(size));
+    contents.set(name, content);
+    return new MemorySink(content);
+  }, observe);
+  return contents;
+}
+
+/** Where an entry's checked bytes go, given its name and declared size. */
+type EntrySink = (name: string, size: number) => Promise<Writable>;
 
 /** Open, validate every name and declared size, then stream each file entry, checked, to `sink`. */
 async function walkZip(zipPath: string, limits: ExtractLimits, sink: EntrySink, observe?: EntryObserver): Promise<ZipEntryInfo[]> {
@@ -134,7 +153,8 @@ async function walkZip(zipPath: string, limits: ExtractLimits, sink: EntrySink, 
       for (const stream of [stored, data]) stream?.once('error', () => { readFailed = true; });
       try {
         const checked = new CheckedBytes(entry, name, limits, budget, observe?.(name));
-        await (data ? pipeline(stored, data, checked, await sink(name)) : pipeline(stored, checked, await sink(name)));
+        const target = await sink(name, entry.uncompressedSize);
+        await (data ? pipeline(stored, data, checked, target) : pipeline(stored, checked, target));
       } catch (err) {
         if (err instanceof ZipRefusedError) throw err;
         if (readFailed) throw new ZipRefusedError(`entry ${name} is corrupt: ${(err as Error).message}`);
@@ -265,6 +285,21 @@ class CheckedBytes extends Transform {
       return done(new ZipRefusedError(`entry ${this.name} is truncated: ${this.bytes} of ${this.entry.uncompressedSize} bytes`));
     }
     if (this.crc !== this.entry.crc32) return done(new ZipRefusedError(`entry ${this.name} is corrupt (CRC-32 mismatch)`));
+    done();
+  }
+}
+
+/** Copies an entry's checked bytes into memory sized beforehand (CheckedBytes keeps them within it). */
+class MemorySink extends Writable {
+  private filled = 0;
+
+  constructor(private readonly content: Uint8Array) {
+    super({ highWaterMark: 1024 * 1024 });
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, done: (err?: Error | null) => void): void {
+    this.content.set(chunk, this.filled);
+    this.filled += chunk.length;
     done();
   }
 }

@@ -8,14 +8,13 @@
  *   the runner look at once.
  * - A file is taken only once complete: announced by the callback, or unchanged in size and mtime
  *   since the previous look, or older than one poll interval.
- * - It is read from the share once, straight through the decompressor (result-archive.ts): every
- *   entry checked (names, sizes within limits sized for the uploaded volume, CRC-32) and written
- *   into a temporary folder, the .npy's sha256 computed on the way and compared with metadata.json,
- *   everything fsynced, the folder renamed to `result/`. Only then is the archive removed from the
- *   share, together with the upload it answers. No copy of the archive is kept: `result/` holds its
- *   verified content, and the unpacker reads the volume from there without hashing it again.
+ * - It is read from the share once, copied into the task folder, and checked there in memory
+ *   (result-archive.ts): every entry (names, sizes within limits sized for the uploaded volume,
+ *   CRC-32), the .npy's sha256 against metadata.json; the copy is fsynced meanwhile and renamed to
+ *   `result.zip` once sound. Only then is the archive removed from the share, together with the
+ *   upload it answers. The verified volume goes to the unpacker in memory (result-handoff.ts).
  * - A crash before the rename leaves a `.tmp-` folder (removed by start-up recovery) and the
- *   archive on the share, which is taken again; a crash after it leaves `result/`, and the task
+ *   archive on the share, which is taken again; a crash after it leaves `result.zip`, and the task
  *   moves on even if the archive is already off the share.
  * - A damaged archive may still be being written: it is looked at again and fails the task when it
  *   stays damaged. An archive that breaks the rules (an entry escaping the folder, a zip bomb) is
@@ -31,7 +30,8 @@ import type { ApplianceParts } from '../app/appliance.js';
 import { RemoteUnavailableError, type RemoteClient, type RemoteTaskStatus } from '../remote/client.js';
 import { parseTaskMetadata } from '../remote/metadata.js';
 import {
-  extractResultArchive, readVerifiedResult, RESULT_DIR, resultArchiveLimits, ResultArchiveError, ResultChecksumError,
+  LEGACY_RESULT_DIR, placeResultArchive, readLegacyResultDir, readResultArchive, RESULT_ARCHIVE, resultArchiveLimits, ResultArchiveError, ResultChecksumError,
+  type VerifiedResult,
 } from '../remote/result-archive.js';
 import { DEFAULT_ARCHIVE_LIMITS, ZipRefusedError, type ExtractLimits } from '../remote/zip-extract.js';
 import { voxelCount } from '../imaging/volume.js';
@@ -40,6 +40,7 @@ import type { TaskRecord } from '../spool/task-record.js';
 import { archiveNameFor, METADATA_FILE } from './packer.js';
 import { metrics } from '../app/metrics.js';
 import type { SourceHeaderPrefetch } from './source-header-prefetch.js';
+import type { ResultHandoff } from './result-handoff.js';
 
 /** Limits a result archive must keep when the uploaded volume's size is unknown: plain names, no bomb. */
 export const RESULT_LIMITS: ExtractLimits = { ...DEFAULT_ARCHIVE_LIMITS, allowedNames: /^[A-Za-z0-9._-]+$/ };
@@ -62,6 +63,8 @@ export interface DownloaderOptions {
   embeddedSince?: number;
   /** Reads the source headers of a waiting task ahead of the unpacker. */
   prefetch?: SourceHeaderPrefetch;
+  /** Where the verified result goes for the unpacker, in memory. */
+  results?: ResultHandoff;
 }
 
 interface FileLook { size: number; mtimeMs: number }
@@ -129,12 +132,12 @@ export function downloaderStage(parts: Pick<ApplianceParts, 'config'>, remote: R
     };
   }
 
-  /** Extract, check and place `result/`; the outcome says what to do when the archive is not usable. */
-  async function take(job: StageJob, shared: string, file: Stats): Promise<StageOutcome | { sha256: string }> {
+  /** Copy, check and place `result.zip`; the outcome says what to do when the archive is not usable. */
+  async function take(job: StageJob, shared: string, file: Stats): Promise<StageOutcome | VerifiedResult> {
     try {
-      const { npySha256 } = await extractResultArchive(shared, path.join(job.dir, RESULT_DIR), job.id, await limitsFor(job.dir));
+      const result = await placeResultArchive(shared, job.dir, job.id, await limitsFor(job.dir));
       metrics.add('bytes_downloaded_total', file.size);
-      return { sha256: npySha256 };
+      return result;
     } catch (err) {
       if (err instanceof ZipRefusedError) {
         if (!(await exists(shared))) return { kind: 'wait', afterMs: pollMs };
@@ -149,7 +152,8 @@ export function downloaderStage(parts: Pick<ApplianceParts, 'config'>, remote: R
   }
 
   /** The result is in place: clear the share of it and of the upload it answers. */
-  async function finish(job: StageJob, archive: string, sha256: string, detail: string): Promise<StageOutcome> {
+  async function finish(job: StageJob, archive: string, result: VerifiedResult, detail: string): Promise<StageOutcome> {
+    opts.results?.put(job.id, result);
     await rm(path.join(inbox, archive), { force: true }).then(
       () => job.log.info(`took ${archive} from the share`),
       (err: Error) => job.log.warn(`result taken, but ${archive} could not be removed from the share: ${err.message}`),
@@ -160,7 +164,7 @@ export function downloaderStage(parts: Pick<ApplianceParts, 'config'>, remote: R
     return {
       kind: 'done',
       detail,
-      facts: { downloaded_at: new Date().toISOString(), result_sha256: sha256, result_damage: undefined, last_error: undefined },
+      facts: { downloaded_at: new Date().toISOString(), result_sha256: result.npySha256, result_damage: undefined, last_error: undefined },
     };
   }
 
@@ -183,8 +187,8 @@ export function downloaderStage(parts: Pick<ApplianceParts, 'config'>, remote: R
         const e = err as NodeJS.ErrnoException;
         if (e.code === 'ENOENT') {
           // Placed before a restart that came before the share was cleared.
-          const placed = await readVerifiedResult(path.join(job.dir, RESULT_DIR), job.id);
-          if (placed) return finish(job, archive, placed.npySha256, `result ${archive} downloaded (taken before a restart)`);
+          const placed = await placedResult(job);
+          if (placed) return finish(job, archive, placed, `result ${archive} downloaded (taken before a restart)`);
           return waitingForResult(job);
         }
         return { kind: 'retry', reason: `cannot read the share's results folder ${inbox}: ${e.code ?? e.message}` };
@@ -203,9 +207,19 @@ export function downloaderStage(parts: Pick<ApplianceParts, 'config'>, remote: R
         return taken;
       }
       lastLook.delete(job.id);
-      return finish(job, archive, taken.sha256, `result ${archive} downloaded`);
+      return finish(job, archive, taken, `result ${archive} downloaded`);
     },
   };
+}
+
+/**
+ * The result placed before a restart (result.zip, verified before its rename; or result/ of the
+ * previous version), read again; undefined when there is none.
+ */
+async function placedResult(job: StageJob): Promise<VerifiedResult | undefined> {
+  const placed = path.join(job.dir, RESULT_ARCHIVE);
+  if (await exists(placed)) return readResultArchive(placed, job.id, await limitsFor(job.dir));
+  return readLegacyResultDir(path.join(job.dir, LEGACY_RESULT_DIR), job.id);
 }
 
 /**
@@ -240,7 +254,8 @@ function retriedAfterFailure(record: TaskRecord): boolean {
 /** Back to the uploader, without a result of the failed round that could be mistaken for the new one. */
 async function uploadAgain(shared: string, taskDir: string): Promise<StageOutcome> {
   await rm(shared, { force: true });
-  await rm(path.join(taskDir, RESULT_DIR), { recursive: true, force: true });
+  await rm(path.join(taskDir, RESULT_ARCHIVE), { force: true });
+  await rm(path.join(taskDir, LEGACY_RESULT_DIR), { recursive: true, force: true });
   return {
     kind: 'done', to: 'packed', detail: 'retried after the remote leg failed: uploading again',
     facts: {

@@ -5,9 +5,10 @@
  *
  * Task folder layout it reads and writes:
  *   metadata.json              what the packer uploaded (shape, scanner, tracer)
- *   result/                    the service's result, verified: {task_id}.npy + metadata.json
- *                              (downloader; a folder of an earlier version has result.zip instead,
- *                              extracted and verified here the same way)
+ *   result.zip                 the service's archive, verified by the downloader, which normally
+ *                              hands its content over in memory; read and verified again here
+ *                              after a restart (a folder of the previous version has result/,
+ *                              the extracted content, instead)
  *   outputs/<filter>/          IM00001.dcm... + series.json (the manifest the sender reads)
  *   previews/<filter>.png
  * An output folder is written as outputs/.tmp-<filter>/ and renamed whole, so after a crash it is
@@ -23,19 +24,20 @@ import { arrangeSlices } from '../imaging/assemble-volume.js';
 import { gaussianFilter } from '../imaging/gaussian.js';
 import { coronalProjectionFromRows, projectionPng } from '../imaging/mip.js';
 import { prepareOutputSlices, type OutputSlices } from '../imaging/output-slices.js';
-import { readNpyShared } from '../imaging/npy.js';
 import { voxelCount, type Volume, type VolumeGeometry } from '../imaging/volume.js';
 import { parseTaskMetadata, type TaskMetadata } from '../remote/metadata.js';
 import {
-  extractResultArchive, LEGACY_RESULT_ZIP, RESULT_DIR, resultArchiveLimits, ResultArchiveError, ResultChecksumError,
+  LEGACY_RESULT_DIR, readLegacyResultDir, readResultArchive, RESULT_ARCHIVE, resultArchiveLimits, ResultArchiveError, ResultChecksumError,
+  type VerifiedResult,
 } from '../remote/result-archive.js';
 import { ZipRefusedError } from '../remote/zip-extract.js';
 import { INSTANCES_DIR, TMP_PREFIX } from '../spool/layout.js';
-import { ensureDir, fsyncPath, renameDurably, writeFileDurably } from '../spool/durable.js';
+import { ensureDir, renameDurably, writeFileDurably } from '../spool/durable.js';
 import { PermanentError, type Stage, type StageJob, type StageOutcome } from '../runner/stage.js';
 import { applicableFilters, derivationText, type FilterSubject } from './post-filters.js';
 import { readTaskInstances } from './task-headers.js';
 import type { SourceHeaderPrefetch } from './source-header-prefetch.js';
+import type { ResultHandoff } from './result-handoff.js';
 import { deliverSeries, type OutputSeries, type SenderOptions } from './sender.js';
 import { effectiveFilters } from '../app/effective-settings.js';
 
@@ -68,6 +70,8 @@ export interface UnpackerOptions {
   threads?: number;
   /** Source headers read while the task waited for the service (source-header-prefetch.ts). */
   prefetch?: SourceHeaderPrefetch;
+  /** The result the downloader verified, in memory (result-handoff.ts); else result.zip is read. */
+  results?: ResultHandoff;
   /**
    * Deliver each series but the last while the next one is made, as the sender would (the sender
    * stage then sends only what the destinations lack), when `allowed()` says so at the time (no
@@ -88,11 +92,7 @@ export function unpackerStage(opts: UnpackerOptions): Stage {
 
 async function unpack(job: StageJob, opts: UnpackerOptions): Promise<StageOutcome> {
   const uploaded = await readMetadata(path.join(job.dir, UPLOADED_METADATA_FILE), 'the uploaded metadata.json');
-  const resultDir = path.join(job.dir, RESULT_DIR);
-  const refused = await extractLegacyResult(job.dir, resultDir, job.id, uploaded);
-  if (refused) return refused;
-  const result = await readMetadata(path.join(resultDir, 'metadata.json'), 'the result metadata.json');
-  const resultVolume = await readResultVolume(job.id, resultDir, uploaded, result);
+  const { metadata: result, volume: resultVolume } = checkedResult(opts.results?.take(job.id) ?? await readPlacedResult(job, uploaded), uploaded);
 
   const instances = await readTaskInstances(job.dir);
   if (instances.length === 0) throw new PermanentError(`the task has no original instances in ${INSTANCES_DIR}/`);
@@ -194,52 +194,33 @@ async function readMetadata(file: string, what: string): Promise<TaskMetadata> {
   }
 }
 
-/**
- * A task folder written by an earlier version holds the verified archive as result.zip (and maybe a
- * result/ its unpacker was extracting, not necessarily whole): extract it into result/ as the
- * downloader now does, verified, then drop the archive. The outcome is the refusal, if any.
- */
-async function extractLegacyResult(taskDir: string, resultDir: string, taskId: string, uploaded: TaskMetadata): Promise<StageOutcome | undefined> {
-  const zip = path.join(taskDir, LEGACY_RESULT_ZIP);
-  if (!(await stat(zip).then((s) => s.isFile(), () => false))) {
-    if (await stat(resultDir).then((s) => s.isDirectory(), () => false)) return undefined;
-    throw new PermanentError(`the task folder has no ${RESULT_DIR}/ (the downloader's verified result)`);
-  }
+/** The verified result in the task folder: result.zip, or result/ of the previous version. */
+async function readPlacedResult(job: StageJob, uploaded: TaskMetadata): Promise<VerifiedResult> {
+  const archive = path.join(job.dir, RESULT_ARCHIVE);
   try {
-    await extractResultArchive(zip, resultDir, taskId, resultArchiveLimits(voxelCount(uploaded.shape)));
+    if (await stat(archive).then((s) => s.isFile(), () => false)) {
+      return await readResultArchive(archive, job.id, resultArchiveLimits(voxelCount(uploaded.shape)));
+    }
+    const legacy = await readLegacyResultDir(path.join(job.dir, LEGACY_RESULT_DIR), job.id);
+    if (legacy) return legacy;
   } catch (err) {
-    if (err instanceof ZipRefusedError) return { kind: 'fail', reason: `result archive refused: ${err.message}` };
+    if (err instanceof ZipRefusedError) throw new PermanentError(`result archive refused: ${err.message}`);
     if (err instanceof ResultArchiveError || err instanceof ResultChecksumError) throw new PermanentError(err.message);
     throw err;
   }
-  await rm(zip);
-  await fsyncPath(taskDir);
-  return undefined;
+  throw new PermanentError(`the task folder has no ${RESULT_ARCHIVE} (the downloader's verified result)`);
 }
 
-/**
- * The result .npy, checked against its metadata (task, shape) and the uploaded shape, read straight
- * into shared memory so the filter's worker threads use it without a copy. Its sha256 is not
- * computed again: result/ only exists once extractResultArchive verified it, before the durable
- * rename.
- */
-async function readResultVolume(taskId: string, resultDir: string, uploaded: TaskMetadata, result: TaskMetadata) {
-  if (result.task_id !== taskId) throw new PermanentError(`result metadata.json is for task ${result.task_id}, not ${taskId}`);
-  if (!sameShape(result.shape, uploaded.shape)) {
-    throw new PermanentError(`result shape ${result.shape.join('x')} differs from the uploaded ${uploaded.shape.join('x')}`);
+/** The result's volume, checked against the uploaded shape. */
+function checkedResult(result: VerifiedResult, uploaded: TaskMetadata): { metadata: TaskMetadata; volume: { data: Float32Array; shape: [number, number, number] } } {
+  const { metadata, volume } = result;
+  if (!sameShape(metadata.shape, uploaded.shape)) {
+    throw new PermanentError(`result shape ${metadata.shape.join('x')} differs from the uploaded ${uploaded.shape.join('x')}`);
   }
-  const npy = path.join(resultDir, `${taskId}.npy`);
-  let array;
-  try {
-    array = await readNpyShared(npy);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new PermanentError(`the result has no ${taskId}.npy`);
-    throw new PermanentError(`${taskId}.npy is unreadable: ${(err as Error).message}`);
+  if (volume.shape.length !== 3 || !sameShape(volume.shape, uploaded.shape)) {
+    throw new PermanentError(`the result's .npy has shape ${volume.shape.join('x')}, the uploaded volume was ${uploaded.shape.join('x')}`);
   }
-  if (array.shape.length !== 3 || !sameShape(array.shape, uploaded.shape)) {
-    throw new PermanentError(`${taskId}.npy has shape ${array.shape.join('x')}, the uploaded volume was ${uploaded.shape.join('x')}`);
-  }
-  return { data: array.data, shape: array.shape as [number, number, number] };
+  return { metadata, volume: { data: volume.data, shape: volume.shape as [number, number, number] } };
 }
 
 function sameShape(a: readonly number[], b: readonly number[]): boolean {

@@ -23,6 +23,7 @@ import type { TaskFolder } from '../../src/spool/layout.js';
 import { INSTANCES_DIR } from '../../src/spool/layout.js';
 import { newTaskId, newTaskRecord, type TaskRecord } from '../../src/spool/task-record.js';
 import { downloaderStage } from '../../src/stages/downloader.js';
+import { ResultHandoff } from '../../src/stages/result-handoff.js';
 import { packerStage } from '../../src/stages/packer.js';
 import { uploaderStage } from '../../src/stages/uploader.js';
 import { REPO_ROOT } from './cli.js';
@@ -44,6 +45,8 @@ export interface Leg {
   service: ReferenceService;
   api: ApiServer;
   transitions: StageTransition[];
+  /** Where the downloader hands its verified results over (to the unpacker, which this leg lacks). */
+  results: ResultHandoff;
   addValidatedTask(synth?: SynthOptions): Promise<string>;
   /** Resolves with the record once the task sits in `folder`; throws after `ms`. */
   waitFor(id: string, folder: TaskFolder, ms?: number): Promise<TaskRecord>;
@@ -75,15 +78,16 @@ export async function startLeg(opts: LegOptions = {}): Promise<Leg> {
   if (opts.faults) service.setFaults(opts.faults);
   const api = await startApiServer({ host: '127.0.0.1', port: 0, token: API_TOKEN, log: silentLogger, routes: processReadyRoutes(parts) });
   const fast = { initialMs: 200, maxMs: 1000 };
+  const results = new ResultHandoff();
   runner.register([
     packerStage(parts),
     uploaderStage(parts, remote.client, { callbackUrl: callbackUrlFor(config, api.url), backoff: fast }),
-    downloaderStage(parts, remote.client, { backoff: fast }),
+    downloaderStage(parts, remote.client, { backoff: fast, results }),
   ]);
   runner.start();
 
   return {
-    root, config, parts, service, api, transitions,
+    root, config, parts, service, api, transitions, results,
     async addValidatedTask(synth: SynthOptions = {}) {
       const id = newTaskId();
       // What the validator leaves on a task it passed (validator.ts).

@@ -1,7 +1,7 @@
 /**
  * Builds tasks the way the remote leg leaves them in downloaded/: the original instances, the
- * uploaded metadata.json, and result/ ({task_id}.npy + metadata.json, the downloader's verified
- * extraction of the service's archive), or result.zip as an earlier version left it. The result is
+ * uploaded metadata.json, and result.zip (the service's archive, as the downloader keeps it once
+ * verified), or result/ (its extracted content) as the previous version left it. The result is
  * either the reference service's real processing of the upload or a volume the test chooses.
  */
 import { copyFile, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
@@ -12,7 +12,7 @@ import { assembleVolume, type AssembledVolume } from '../../src/imaging/assemble
 import { writeNpy } from '../../src/imaging/npy.js';
 import { AXIS_ORDER } from '../../src/imaging/volume.js';
 import { sha256File, type TaskMetadata } from '../../src/remote/metadata.js';
-import { LEGACY_RESULT_ZIP, RESULT_DIR } from '../../src/remote/result-archive.js';
+import { LEGACY_RESULT_DIR, RESULT_ARCHIVE } from '../../src/remote/result-archive.js';
 import { processUpload } from '../../src/remote/reference-processing.js';
 import { extractZipSafely } from '../../src/remote/zip-extract.js';
 import { packZip } from '../../src/remote/zip-pack.js';
@@ -32,8 +32,8 @@ export interface TaskOptions {
    * the original volume to the result; 'none' leaves the result out for the test to write.
    */
   result?: 'reference' | 'none' | ((original: AssembledVolume) => Float32Array);
-  /** 'result-dir' (default): result/ as the downloader leaves it; 'legacy-zip': result.zip as an earlier version did. */
-  layout?: 'result-dir' | 'legacy-zip';
+  /** 'result-zip' (default): result.zip as the downloader leaves it; 'legacy-dir': result/ as the previous version did. */
+  layout?: 'result-zip' | 'legacy-dir';
   folder?: TaskFolder;
 }
 
@@ -77,7 +77,7 @@ export async function makeTask(spool: Spool, opts: TaskOptions = {}): Promise<Bu
       await mkdir(path.join(tmp, INSTANCES_DIR));
       for (const [i, file] of files.entries()) await copyFile(file, path.join(tmp, INSTANCES_DIR, `IM${String(i).padStart(5, '0')}.dcm`));
       await copyFile(metadataFile, path.join(tmp, 'metadata.json'));
-      if (resultZip && opts.layout === 'legacy-zip') await copyFile(resultZip, path.join(tmp, LEGACY_RESULT_ZIP));
+      if (resultZip && opts.layout === 'legacy-dir') await placeLegacyResult(tmp, resultZip);
       else if (resultZip) await placeResult(tmp, resultZip);
     });
     return { id, dir, original, uploaded };
@@ -89,11 +89,16 @@ export async function makeTask(spool: Spool, opts: TaskOptions = {}): Promise<Bu
 const ROOMY = { maxEntries: 8, maxTotalBytes: 1024 ** 3, maxEntryBytes: 1024 ** 3 };
 
 /**
- * The content of a result archive as result/ in a task folder, unchecked: what the downloader
- * leaves once it verified the archive, or what a test wants the unpacker to find there.
+ * A result archive as result.zip in a task folder, unchecked: what the downloader keeps once it
+ * verified the archive, or what a test wants the unpacker to find there.
  */
 export async function placeResult(taskDir: string, zipPath: string): Promise<void> {
-  await extractZipSafely(zipPath, path.join(taskDir, RESULT_DIR), ROOMY);
+  await copyFile(zipPath, path.join(taskDir, RESULT_ARCHIVE));
+}
+
+/** The content of a result archive as result/ in a task folder, unchecked, as the previous version left it. */
+export async function placeLegacyResult(taskDir: string, zipPath: string): Promise<void> {
+  await extractZipSafely(zipPath, path.join(taskDir, LEGACY_RESULT_DIR), ROOMY);
 }
 
 /** A result archive with `data` as {task_id}.npy (in `shape`) and a result metadata.json; `patch` overrides fields. */

@@ -14,7 +14,8 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { Store } from '../../src/db/store.js';
 import { getNumber, readPart10File, tagOf } from '../../src/dicom/write-part10.js';
-import { readNpy } from '../../src/imaging/npy.js';
+import { readNpy, writeNpy } from '../../src/imaging/npy.js';
+import { readResultArchive, resultArchiveLimits } from '../../src/remote/result-archive.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { Runner } from '../../src/runner/runner.js';
 import { Spool } from '../../src/spool/spool.js';
@@ -39,7 +40,9 @@ test('derived series values match scipy.ndimage.gaussian_filter(mode=nearest) wi
   assert.equal(await waitForTask(spool, task.id, ['unpacked', 'failed']), 'unpacked');
   const dir = spool.layout.taskDir('unpacked', task.id);
 
-  const input = path.join(dir, 'result', `${task.id}.npy`);
+  const { volume } = await readResultArchive(path.join(dir, 'result.zip'), task.id, resultArchiveLimits(task.original.data.length));
+  const input = path.join(root, 'input.npy');
+  await writeNpy(input, volume.data, volume.shape);
   const referenceFile = path.join(root, 'scipy.npy');
   const script = [
     'import json, math, sys, numpy as np',

@@ -165,7 +165,7 @@ describe('remote leg faults', { concurrency: 4 }, () => {
     assert.equal(record.failed_stage, 'downloader');
     assert.match(record.reason ?? '', /^the result archive is damaged: .*(corrupt|CRC).*\(unchanged after 3 looks\)/);
     const left = await readdir(leg.parts.spool.layout.taskDir('failed', id));
-    assert.ok(!left.some((n) => n === 'result' || n.startsWith('.tmp-')), `nothing of the damaged result kept: ${left.join(', ')}`);
+    assert.ok(!left.some((n) => n === 'result.zip' || n.startsWith('.tmp-')), `nothing of the damaged result kept: ${left.join(', ')}`);
   }));
 
   it('a zip-slip result is refused at once and nothing is written outside', () => withLeg({ faults: { result: 'zip-slip' } }, async (leg) => {
@@ -174,7 +174,7 @@ describe('remote leg faults', { concurrency: 4 }, () => {
     assert.match(record.reason ?? '', /^the result archive was refused: entry \.\.\/x escapes the folder/);
     const written = await filesUnder(leg.root);
     assert.ok(!written.some((f) => path.basename(f) === 'x'), `no escaped file: ${written.join(', ')}`);
-    assert.ok(!written.some((f) => f.split(path.sep).includes('result') || f.split(path.sep).some((p) => p.startsWith('.tmp-'))),
+    assert.ok(!written.some((f) => path.basename(f) === 'result.zip' || f.split(path.sep).some((p) => p.startsWith('.tmp-'))),
       `nothing of the refused result kept: ${written.join(', ')}`);
   }));
 

@@ -7,6 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { assembleVolume } from '../../src/imaging/assemble-volume.js';
 import { sha256File, type TaskMetadata } from '../../src/remote/metadata.js';
+import { readResultArchive } from '../../src/remote/result-archive.js';
 import { extractZipSafely } from '../../src/remote/zip-extract.js';
 import { INSTANCES_DIR } from '../../src/spool/layout.js';
 import { API_TOKEN, startLeg, type Leg } from '../helpers/remote-leg.js';
@@ -40,19 +41,17 @@ describe('remote leg round trip on loopback', () => {
     assert.deepEqual(record.history.map((h) => h.state), ['validated', 'packed', 'processing', 'downloaded']);
     const archive = `${id}_${leg.config.remote.client_id}.zip`;
     const files = await readdir(dir);
-    for (const f of ['result', 'metadata.json', archive, 'previews', INSTANCES_DIR]) assert.ok(files.includes(f), `${f} in the task folder`);
-    assert.ok(!files.some((f) => f.endsWith('.npy') || f.startsWith('.tmp-') || f === 'result.zip'),
-      `no loose .npy, temporaries or copy of the result archive: ${files.join(', ')}`);
+    for (const f of ['result.zip', 'metadata.json', archive, 'previews', INSTANCES_DIR]) assert.ok(files.includes(f), `${f} in the task folder`);
+    assert.ok(!files.some((f) => f.endsWith('.npy') || f.startsWith('.tmp-') || f === 'result'),
+      `no loose .npy, temporaries or extracted result: ${files.join(', ')}`);
     const png = await readFile(path.join(dir, 'previews', 'original.png'));
     assert.equal(png.subarray(1, 4).toString(), 'PNG');
     // The result and the upload it answers are off the share.
     assert.deepEqual(await readdir(leg.config.share.inbox), []);
     assert.deepEqual(await readdir(leg.config.share.outbox), []);
-    // result/ holds the processed volume and its checksum matches.
-    const result = path.join(dir, 'result');
-    assert.deepEqual((await readdir(result)).sort(), [`${id}.npy`, 'metadata.json']);
-    const resultMeta = JSON.parse(await readFile(path.join(result, 'metadata.json'), 'utf8')) as TaskMetadata;
-    assert.equal(resultMeta.npy_sha256, await sha256File(path.join(result, `${id}.npy`)));
+    // result.zip holds the processed volume and its checksum matches (readResultArchive checks it).
+    const { metadata: resultMeta, volume } = await readResultArchive(path.join(dir, 'result.zip'), id, limits);
+    assert.deepEqual(volume.shape, record.facts.volume_shape);
     assert.equal(resultMeta.processing?.method, 'median-3x3x3');
     assert.equal(record.facts.result_sha256, resultMeta.npy_sha256);
   });

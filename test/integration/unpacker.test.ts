@@ -1,13 +1,13 @@
 /**
- * The unpacker on real task folders: the downloader's result/ read as it is, a result.zip left by
- * an earlier version extracted safely (zip-slip, zip bomb) and verified (sha256, task), checks
- * against the upload (shape), one series per applicable filter (scanner model / tracer limits,
+ * The unpacker on real task folders: the result the downloader handed over in memory, its
+ * result.zip read again after a restart, safely (zip-slip, zip bomb) and verified (sha256, task),
+ * result/ as the previous version left it, checks against the upload (shape), one series per applicable filter (scanner model / tracer limits,
  * fwhm 0 = unfiltered, blend), previews, reuse of complete outputs after a restart, and dciodvfy.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -20,7 +20,9 @@ import { Runner } from '../../src/runner/runner.js';
 import { Spool } from '../../src/spool/spool.js';
 import type { FilterConfig } from '../../src/config/schema.js';
 import { unpackerStage, readSeriesManifest, type OutputSeriesFact } from '../../src/stages/unpacker.js';
-import { makeTask, placeResult, waitForTask, writeResultZip, type BuiltTask } from '../helpers/results-task.js';
+import { makeTask, placeLegacyResult, waitForTask, writeResultZip, type BuiltTask } from '../helpers/results-task.js';
+import { ResultHandoff } from '../../src/stages/result-handoff.js';
+import { readResultArchive, resultArchiveLimits } from '../../src/remote/result-archive.js';
 
 const run = promisify(execFile);
 
@@ -126,30 +128,46 @@ test('a complete output folder is reused when the unpacker runs again (restart)'
   assert.deepEqual(again, before);
 });
 
-test('a task folder of an earlier version (result.zip, a half-extracted result/) is extracted, verified and unpacked', async () => {
+test('result.zip (after a restart) and result/ of the previous version are read, verified and unpacked', async () => {
   const scale = (v: Float32Array) => Float32Array.from(v, (x) => x * 0.5);
-  const legacy = await makeTask(spool, { result: (o) => scale(o.data), layout: 'legacy-zip', folder: 'collecting' });
-  // The earlier unpacker extracted result.zip into result/ on each run, not atomically.
-  await mkdir(path.join(legacy.dir, 'result'));
-  await writeFile(path.join(legacy.dir, 'result', 'metadata.json'), '{"cut": ');
+  const legacy = await makeTask(spool, { result: (o) => scale(o.data), layout: 'legacy-dir' });
   const current = await makeTask(spool, { result: (o) => scale(o.data) });
-  await spool.moveTask(legacy.id, 'collecting', 'downloaded');
   runner.nudge();
-  for (const task of [legacy, current]) {
-    assert.equal(await waitForTask(spool, task.id, ['unpacked', 'failed']), 'unpacked');
-    const dir = spool.layout.taskDir('unpacked', task.id);
-    assert.deepEqual((await readdir(path.join(dir, 'result'))).sort(), [`${task.id}.npy`, 'metadata.json']);
-    assert.ok(!(await readdir(dir)).some((n) => n === 'result.zip' || n.startsWith('.tmp-')), 'no archive or temporary left');
-  }
   const raw = (t: BuiltTask) => seriesVolume(path.join(spool.layout.taskDir('unpacked', t.id), 'outputs', 'raw'));
-  const expected = scale(legacy.original.data);
-  assert.ok(maxAbsDifference((await raw(legacy)).data, expected) <= maxOf(expected) / 32767, 'the legacy result is the volume unpacked');
+  for (const [task, kept] of [[legacy, 'result'], [current, 'result.zip']] as const) {
+    assert.equal(await waitForTask(spool, task.id, ['unpacked', 'failed']), 'unpacked');
+    const files = await readdir(spool.layout.taskDir('unpacked', task.id));
+    assert.ok(files.includes(kept) && !files.some((n) => n.startsWith('.tmp-')), `${kept} kept, no temporary left: ${files.join(', ')}`);
+    const expected = scale(task.original.data);
+    assert.ok(maxAbsDifference((await raw(task)).data, expected) <= maxOf(expected) / 32767, `the result in ${kept} is the volume unpacked`);
+  }
 });
 
-test('a task folder with neither result/ nor result.zip fails with the reason', async () => {
+test('the result the downloader hands over in memory is unpacked without reading the task folder', async (t) => {
+  const results = new ResultHandoff();
+  const own = new Runner(spool, silentLogger, { scanIntervalMs: 50 });
+  own.register([unpackerStage({ config: { filters: [{ name: 'raw', fwhm_mm: 0 }], output: { series_number_offset: 1000 } }, store, threads: 2, results })]);
+  const task = await makeTask(spool, { result: (o) => Float32Array.from(o.data, (x) => x * 0.25), folder: 'collecting' });
+  const handed = await readResultArchive(path.join(task.dir, 'result.zip'), task.id, resultArchiveLimits(task.original.data.length));
+  // The archive goes; only the volume in memory is left to unpack.
+  await rm(path.join(task.dir, 'result.zip'));
+  results.put(task.id, handed);
+  await runner.stop();
+  t.after(() => runner.start());
+  own.start();
+  t.after(() => own.stop());
+  await spool.moveTask(task.id, 'collecting', 'downloaded');
+  own.nudge();
+  assert.equal(await waitForTask(spool, task.id, ['unpacked', 'failed']), 'unpacked');
+  const out = await seriesVolume(path.join(spool.layout.taskDir('unpacked', task.id), 'outputs', 'raw'));
+  assert.ok(maxAbsDifference(out.data, handed.volume.data) <= maxOf(handed.volume.data) / 32767, 'the handed-over volume is the one unpacked');
+  assert.equal(results.take(task.id), undefined, 'taken, not held any longer');
+});
+
+test('a task folder with neither result.zip nor result/ fails with the reason', async () => {
   const task = await makeTask(spool, { result: 'none' });
   runner.nudge();
-  assert.match(await failureOf(task.id), /the task folder has no result\/ \(the downloader's verified result\)/);
+  assert.match(await failureOf(task.id), /the task folder has no result\.zip \(the downloader's verified result\)/);
 });
 
 async function failureOf(id: string): Promise<string> {
@@ -157,7 +175,7 @@ async function failureOf(id: string): Promise<string> {
   return (await spool.locateTaskIn('failed', id)).record.reason ?? '';
 }
 
-test('a legacy zip-slip result.zip is refused and nothing is written outside the task folder', async () => {
+test('a zip-slip result.zip is refused and nothing is written outside the task folder', async () => {
   const task = await makeTask(spool, { result: 'none', folder: 'collecting' });
   const zip = path.join(task.dir, 'result.zip');
   await writeCraftedZip(zip, [
@@ -174,7 +192,7 @@ test('a legacy zip-slip result.zip is refused and nothing is written outside the
   assert.deepEqual((await readdir(spool.root)).filter((n) => n.includes('escaped')), []);
 });
 
-test('a legacy result.zip bomb whose header lies about its size is stopped at the volume-size limit', async () => {
+test('a result.zip bomb whose header lies about its size is stopped at the volume-size limit', async () => {
   const task = await makeTask(spool, { result: 'none', folder: 'collecting' });
   const voxels = task.uploaded.shape.reduce((a, b) => a * b, 1);
   await writeZipBomb(path.join(task.dir, 'result.zip'), `${task.id}.npy`, 64 * 1024 * 1024, {
@@ -191,18 +209,18 @@ test('a legacy result.zip bomb whose header lies about its size is stopped at th
 
 test('wrong sha256, wrong shape and a wrong task are refused with the reason', async () => {
   type Task = Awaited<ReturnType<typeof makeTask>>;
-  // 'zip': result.zip of an earlier version (extracted and verified here); 'dir': the downloader's result/.
+  // 'zip': result.zip, read and verified here after a restart; 'dir': result/ of the previous version.
   const cases: { name: string; layout: 'zip' | 'dir'; reason: RegExp; write: (zip: string, t: Task) => Promise<void> }[] = [
     {
       name: 'sha', layout: 'zip', reason: /sha256 of .*\.npy does not match the result metadata\.json/,
       write: (zip, t) => writeResultZip(zip, t.uploaded, t.original.data, t.original.shape, { npy_sha256: 'a'.repeat(64) }),
     },
     {
-      name: 'shape in metadata', layout: 'dir', reason: /result shape 11x32x32 differs from the uploaded 12x32x32/,
+      name: 'shape in metadata', layout: 'zip', reason: /result shape 11x32x32 differs from the uploaded 12x32x32/,
       write: (zip, t) => writeResultZip(zip, t.uploaded, t.original.data.subarray(0, 11 * 32 * 32), [11, 32, 32], { shape: [11, 32, 32] }),
     },
     {
-      name: 'npy shape', layout: 'dir', reason: /\.npy has shape 12x16x64, the uploaded volume was 12x32x32/,
+      name: 'npy shape', layout: 'zip', reason: /\.npy has shape 12x16x64, the uploaded volume was 12x32x32/,
       write: (zip, t) => writeResultZip(zip, t.uploaded, t.original.data, [12, 16, 64]),
     },
     {
@@ -221,7 +239,7 @@ test('wrong sha256, wrong shape and a wrong task are refused with the reason', a
     } else {
       const zip = path.join(root, `${task.id}-result.zip`);
       await c.write(zip, task);
-      await placeResult(task.dir, zip);
+      await placeLegacyResult(task.dir, zip);
     }
     await spool.moveTask(task.id, 'collecting', 'downloaded');
     runner.nudge();
