@@ -247,7 +247,9 @@ function checkEntry(entry: Entry, name: string, isDirectory: boolean, limits: Ex
 
 /**
  * Passes an entry's decompressed bytes through while counting them against the limits and the
- * size the header declared, and checks the CRC-32 at the end.
+ * size the header declared, and checks the CRC-32 at the end. The CRC and the observer run in a
+ * later turn (setImmediate, in order): the decompressor hands over its next job to the thread
+ * pool only once this returns, and so inflates the next piece while they run.
  */
 class CheckedBytes extends Transform {
   private bytes = 0;
@@ -275,12 +277,18 @@ class CheckedBytes extends Transform {
     if (this.bytes > this.entry.uncompressedSize) {
       return done(new ZipRefusedError(`entry ${this.name} expands past the ${formatBytes(this.entry.uncompressedSize)} its header declares`));
     }
-    this.crc = crc32(chunk, this.crc);
-    this.onChunk?.(chunk);
     done(null, chunk);
+    setImmediate(() => {
+      this.crc = crc32(chunk, this.crc);
+      this.onChunk?.(chunk);
+    });
   }
 
   override _flush(done: TransformCallback): void {
+    setImmediate(() => this.check(done)); // after the CRC of the last piece
+  }
+
+  private check(done: TransformCallback): void {
     if (this.bytes !== this.entry.uncompressedSize) {
       return done(new ZipRefusedError(`entry ${this.name} is truncated: ${this.bytes} of ${this.entry.uncompressedSize} bytes`));
     }
@@ -289,7 +297,10 @@ class CheckedBytes extends Transform {
   }
 }
 
-/** Copies an entry's checked bytes into memory sized beforehand (CheckedBytes keeps them within it). */
+/**
+ * Copies an entry's checked bytes into memory sized beforehand (CheckedBytes keeps them within
+ * it), in a later turn like CheckedBytes's CRC.
+ */
 class MemorySink extends Writable {
   private filled = 0;
 
@@ -298,9 +309,14 @@ class MemorySink extends Writable {
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, done: (err?: Error | null) => void): void {
-    this.content.set(chunk, this.filled);
+    const at = this.filled;
     this.filled += chunk.length;
+    setImmediate(() => this.content.set(chunk, at));
     done();
+  }
+
+  override _final(done: (err?: Error | null) => void): void {
+    setImmediate(done); // after the last copy
   }
 }
 

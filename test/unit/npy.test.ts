@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { npyHeader, parseNpy, readNpy, readNpyShared, writeNpy } from '../../src/imaging/npy.js';
+import { npyHeader, npyView, parseNpy, readNpy, readNpyShared, writeNpy } from '../../src/imaging/npy.js';
 
 describe('npy', () => {
   let tmp: string;
@@ -28,6 +28,21 @@ describe('npy', () => {
     assert.deepEqual(Array.from(plain.data), Array.from(data));
   });
 
+  it('npyView sees the array in place in shared memory, and copies it only when it is not aligned', () => {
+    const good = Buffer.concat([npyHeader(shape), Buffer.from(data.buffer)]);
+    const shared = new Uint8Array(new SharedArrayBuffer(good.length + 1));
+    shared.set(good);
+    const view = npyView(shared.subarray(0, good.length));
+    assert.equal(view.data.buffer, shared.buffer, 'no copy');
+    assert.deepEqual(view.shape, shape);
+    assert.deepEqual(Array.from(view.data), Array.from(data));
+    shared.copyWithin(1, 0, good.length);
+    const copied = npyView(shared.subarray(1));
+    assert.notEqual(copied.data.buffer, shared.buffer, 'copied: float32 needs 4-byte alignment');
+    assert.ok(copied.data.buffer instanceof SharedArrayBuffer);
+    assert.deepEqual(Array.from(copied.data), Array.from(data));
+  });
+
   it('readNpyShared refuses what parseNpy refuses, with the same reasons', async () => {
     const good = Buffer.concat([npyHeader(shape), Buffer.from(data.buffer)]);
     const header = npyHeader(shape).toString('latin1');
@@ -42,6 +57,7 @@ describe('npy', () => {
       const file = path.join(tmp, `${name}.npy`);
       await writeFile(file, bytes);
       assert.throws(() => parseNpy(bytes), reason, `parseNpy ${name}`);
+      assert.throws(() => npyView(bytes), reason, `npyView ${name}`);
       await assert.rejects(readNpyShared(file), reason, `readNpyShared ${name}`);
     }
   });

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { corruptZipInPlace, writeCraftedZip, writeZipBomb, ZIP_BOMB_BYTES } from '../../src/remote/reference-faults.js';
-import { checkZip, extractZipInto, extractZipSafely, type ExtractLimits } from '../../src/remote/zip-extract.js';
+import { checkZip, extractZipInto, extractZipSafely, readZipIntoMemory, type ExtractLimits } from '../../src/remote/zip-extract.js';
 import { packZip } from '../../src/remote/zip-pack.js';
 
 const MiB = 1024 * 1024;
@@ -169,6 +169,30 @@ describe('zip pack and safe extraction', () => {
     await assert.rejects(extractZipSafely(zip, path.join(tmp, 'bomb-dest'), roomy), /expands to 3 GiB/);
     assert.ok(Date.now() - started < 2000);
     await assert.rejects(stat(path.join(tmp, 'bomb-dest')));
+  });
+
+  it('readZipIntoMemory gives every entry in shared memory, observed on the way, with the same refusals', async () => {
+    const hash = createHash('sha256');
+    const entries = await readZipIntoMemory(packed, roomy, (name) => (name === 'task1.npy' ? (chunk) => hash.update(chunk) : undefined));
+    assert.deepEqual([...entries.keys()].sort(), ['metadata.json', 'task1.npy']);
+    const source = await readFile(path.join(sources, 'task1.npy'));
+    const npy = entries.get('task1.npy')!;
+    assert.ok(npy.buffer instanceof SharedArrayBuffer, 'in shared memory, for the worker threads');
+    assert.ok(Buffer.from(npy.buffer, npy.byteOffset, npy.byteLength).equals(source));
+    assert.equal(hash.digest('hex'), createHash('sha256').update(source).digest('hex'));
+    assert.equal(Buffer.from(entries.get('metadata.json')!).toString(), JSON.stringify({ task_id: 'task1' }));
+
+    const corrupt = path.join(tmp, 'memory-corrupt.zip');
+    await writeFile(corrupt, await readFile(packed));
+    await corruptZipInPlace(corrupt);
+    await assert.rejects(readZipIntoMemory(corrupt, roomy), /entry task1\.npy is corrupt/);
+    const liar = path.join(tmp, 'memory-liar.zip');
+    await writeZipBomb(liar, 'task1.npy', 16 * MiB, { declaredSize: 1000 });
+    await assert.rejects(readZipIntoMemory(liar, roomy), /entry task1\.npy expands past the 1000 bytes its header declares/);
+    // Declared sizes are allocated up front, so their sum is held to the total limit before any inflating.
+    const pair = path.join(tmp, 'memory-pair.zip');
+    await writeCraftedZip(pair, [{ name: 'a.bin', data: Buffer.alloc(40 * MiB) }, { name: 'b.bin', data: Buffer.alloc(40 * MiB) }]);
+    await assert.rejects(readZipIntoMemory(pair, roomy), { message: 'archive expands past 64 MiB limit' });
   });
 
   it('stops a bomb that lies about its size on the real bytes, with little memory', async () => {
