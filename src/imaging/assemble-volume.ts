@@ -2,20 +2,29 @@
  * Builds the float32 activity volume of one PET series from its slice files: slices sorted along
  * the slice normal, per-slice RescaleSlope/Intercept applied, compressed pixel data decoded.
  * Files are read one at a time and decoded straight into one preallocated array, so peak memory is
- * one volume plus one slice.
+ * one volume plus a slice per thread. A large volume is decoded by the imaging worker threads, a
+ * range of slices each.
  */
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import type { InstanceHeader } from '../dicom/instance-header.js';
 import { readInstanceHeader } from '../dicom/read-header.js';
 import { decodeSliceInto } from './decode-pixels.js';
-import type { Volume } from './volume.js';
+import { columnMaxima } from './mip.js';
+import { sliceNormal, type Volume } from './volume.js';
+import { ImagingPool } from './worker-pool.js';
 
 export interface AssembledVolume extends Volume {
   /** Headers in the volume's slice order. */
   headers: InstanceHeader[];
   /** Files in the volume's slice order. */
   files: string[];
+  /** Row z = the maximum over the rows of slice z, per column (the coronal MIP's rows; mip.ts). */
+  coronalRows: Float32Array;
 }
+
+/** Below this many voxels handing the decoding to threads costs more than it saves. */
+const SMALL_VOLUME_VOXELS = 1 << 20;
 
 type Vec3 = [number, number, number];
 type Orientation = [number, number, number, number, number, number];
@@ -23,17 +32,12 @@ type Orientation = [number, number, number, number, number, number];
 /** Tolerance for "same orientation" between slices (direction cosines). */
 const ORIENTATION_TOLERANCE = 1e-4;
 
-export function sliceNormal(orientation: readonly number[]): Vec3 {
-  const [rx, ry, rz, cx, cy, cz] = orientation;
-  return [ry * cz - rz * cy, rz * cx - rx * cz, rx * cy - ry * cx];
-}
-
 function dot(a: readonly number[], b: readonly number[]): number {
   return a[0] * b[0] + a[1] * b[1] + a[2] * b[2];
 }
 
 /** A series' geometry and slice order from its headers alone: an AssembledVolume without voxels. */
-export type ArrangedSlices = Omit<AssembledVolume, 'data'>;
+export type ArrangedSlices = Omit<AssembledVolume, 'data' | 'coronalRows'>;
 
 /**
  * Sort the slices by the projection of ImagePositionPatient on the slice normal (ascending: slice
@@ -92,22 +96,51 @@ export function arrangeSlices(files: string[], headers?: readonly InstanceHeader
 
 /**
  * arrangeSlices, then decode pixels into a SharedArrayBuffer-backed Float32Array (so the Gaussian
- * filter's workers can read it without a copy).
+ * filter's workers can read it without a copy), with each slice's column maxima.
  */
-export async function assembleVolume(files: string[], headers?: readonly InstanceHeader[]): Promise<AssembledVolume> {
+export async function assembleVolume(files: string[], headers?: readonly InstanceHeader[], opts: { threads?: number } = {}): Promise<AssembledVolume> {
   const arranged = arrangeSlices(files, headers);
   const [slices, rows, columns] = arranged.shape;
-  const plane = rows * columns;
-  const data = new Float32Array(new SharedArrayBuffer(slices * plane * 4));
-  for (let z = 0; z < slices; z++) {
-    const file = arranged.files[z];
-    try {
-      // Blocking reads: the slices were just received (page cache, tens of microseconds each), and
-      // awaiting four hand-overs to the I/O threads per file, one file after the other, cost more.
-      await decodeSliceInto(readFileSync(file), arranged.headers[z], data, z * plane);
-    } catch (err) {
-      throw new Error(`${file}: ${(err as Error).message}`);
-    }
+  const out: DecodedSliceBuffers = {
+    volume: new SharedArrayBuffer(slices * rows * columns * 4),
+    coronalRows: new SharedArrayBuffer(slices * columns * 4),
+  };
+  const threads = Math.max(1, Math.floor(opts.threads ?? availableParallelism()));
+  if (threads > 1 && slices * rows * columns >= SMALL_VOLUME_VOXELS) {
+    await ImagingPool.shared().runSplit(threads, slices, (from, to) => ({
+      kind: 'decode', files: arranged.files.slice(from, to), headers: arranged.headers.slice(from, to), shape: arranged.shape, from, to, out,
+    }));
+  } else {
+    await decodeSliceRange(arranged.files, arranged.headers, arranged.shape, 0, out);
   }
-  return { data, ...arranged };
+  return { data: new Float32Array(out.volume), coronalRows: new Float32Array(out.coronalRows), ...arranged };
+}
+
+/** Where decodeSliceRange puts the volume's voxels and its slices' column maxima. */
+export interface DecodedSliceBuffers {
+  volume: SharedArrayBuffer;
+  coronalRows: SharedArrayBuffer;
+}
+
+/**
+ * Decode `files` (with their `headers`), slices `first` onwards of a volume of `shape`, into `out`.
+ * Reads block: the slices were just received (page cache, tens of microseconds each), and awaiting
+ * four hand-overs to the I/O threads per file, one file after the other, cost more.
+ */
+export async function decodeSliceRange(
+  files: readonly string[], headers: readonly InstanceHeader[], shape: readonly [number, number, number], first: number, out: DecodedSliceBuffers,
+): Promise<void> {
+  const [, rows, columns] = shape;
+  const plane = rows * columns;
+  const data = new Float32Array(out.volume);
+  const coronalRows = new Float32Array(out.coronalRows);
+  for (const [i, file] of files.entries()) {
+    const z = first + i;
+    try {
+      await decodeSliceInto(readFileSync(file), headers[i]!, data, z * plane);
+    } catch (err) {
+      throw Object.assign(new Error(`${file}: ${(err as Error).message}`), { code: (err as NodeJS.ErrnoException).code });
+    }
+    columnMaxima(data.subarray(z * plane, (z + 1) * plane), rows, columns, coronalRows.subarray(z * columns, (z + 1) * columns));
+  }
 }

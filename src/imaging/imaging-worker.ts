@@ -1,14 +1,17 @@
 /**
- * Worker thread of the imaging pool (worker-pool.ts). Three kinds of job: on a range of slices
- * of a volume held in a SharedArrayBuffer, the Gaussian filter (gaussian.ts) and the preparation
- * of output slices (output-slices.ts); and writing a batch of files (derived-series.ts), each
- * fsynced (writeFiles). A write job's fsyncs run on the I/O threads while this thread takes its
- * next job. It answers with the job id when done; results go into shared buffers the job names.
+ * Worker thread of the imaging pool (worker-pool.ts). Four kinds of job: on a range of slices
+ * of a volume held in a SharedArrayBuffer, decoding the slice files into it (assemble-volume.ts),
+ * the Gaussian filter (gaussian.ts) and the preparation of output slices (output-slices.ts); and
+ * writing a batch of files (derived-series.ts), each fsynced (writeFiles). A write job's fsyncs
+ * run on the I/O threads while this thread takes its next job. It answers with the job id when
+ * done (or the error's message, code and stack); results go into shared buffers the job names.
  */
 import { closeSync, fsync, openSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { parentPort } from 'node:worker_threads';
+import type { InstanceHeader } from '../dicom/instance-header.js';
 import { writeAllSync } from '../spool/durable.js';
+import { decodeSliceRange, type DecodedSliceBuffers } from './assemble-volume.js';
 import { filterSlices, type FilterGeometry, type OriginalSlice } from './gaussian-kernel.js';
 import { prepareSliceRange, type OutputSliceBuffers } from './output-slices.js';
 
@@ -38,6 +41,15 @@ export interface OutputJob extends SliceRange {
   out: OutputSliceBuffers;
 }
 
+export interface DecodeJob extends SliceRange {
+  kind: 'decode';
+  /** The files and headers of slices [from, to). */
+  files: string[];
+  headers: InstanceHeader[];
+  shape: readonly [number, number, number];
+  out: DecodedSliceBuffers;
+}
+
 export interface WriteFilesJob {
   id: number;
   kind: 'write-files';
@@ -45,8 +57,8 @@ export interface WriteFilesJob {
   files: { path: string; parts: Uint8Array[] }[];
 }
 
-export type ImagingJob = FilterJob | OutputJob | WriteFilesJob;
-export type ImagingReply = { id: number; error?: string };
+export type ImagingJob = DecodeJob | FilterJob | OutputJob | WriteFilesJob;
+export type ImagingReply = { id: number; error?: { message: string; code?: string; stack?: string } };
 
 const fsyncAsync = promisify(fsync);
 const port = parentPort;
@@ -92,6 +104,8 @@ async function run(job: ImagingJob): Promise<void> {
   if (job.kind === 'filter') {
     const data = new Float32Array(job.buffer);
     filterSlices(originalSlices(job, data), data, job.geometry, job.from, job.to);
+  } else if (job.kind === 'decode') {
+    await decodeSliceRange(job.files, job.headers, job.shape, job.from, job.out);
   } else if (job.kind === 'output') {
     const data = new Float32Array(job.source.buffer, job.source.byteOffset, job.source.length);
     prepareSliceRange(data, job.shape, job.from, job.to, job.out);
@@ -103,6 +117,9 @@ async function run(job: ImagingJob): Promise<void> {
 port.on('message', (job: ImagingJob) => {
   run(job).then(
     () => port.postMessage({ id: job.id } satisfies ImagingReply),
-    (err: unknown) => port.postMessage({ id: job.id, error: err instanceof Error ? (err.stack ?? err.message) : String(err) } satisfies ImagingReply),
+    (err: unknown) => {
+      const e = err instanceof Error ? err : new Error(String(err));
+      port.postMessage({ id: job.id, error: { message: e.message, code: (e as NodeJS.ErrnoException).code, stack: e.stack } } satisfies ImagingReply);
+    },
   );
 });

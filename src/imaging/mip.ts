@@ -6,8 +6,7 @@
  * sagittal along the columns (side to side), axial along the slices.
  */
 import { PNG } from 'pngjs';
-import { sliceNormal } from './assemble-volume.js';
-import type { Volume } from './volume.js';
+import { sliceNormal, type Volume } from './volume.js';
 import { outputSliceLoops } from './output-slice-loops.js';
 import { layoutRegions } from './wasm-loops.js';
 

@@ -23,3 +23,9 @@ export const AXIS_ORDER = 'slice,row,column' as const;
 export function voxelCount(shape: readonly number[]): number {
   return shape.reduce((a, b) => a * b, 1);
 }
+
+/** The normal of slices with this ImageOrientationPatient (row × column direction cosines). */
+export function sliceNormal(orientation: readonly number[]): [number, number, number] {
+  const [rx, ry, rz, cx, cy, cz] = orientation;
+  return [ry * cz - rz * cy, rz * cx - rx * cz, rx * cy - ry * cx];
+}

@@ -81,7 +81,7 @@ export class ImagingPool {
       if (!job) return;
       this.pending.delete(reply.id);
       if (![...this.pending.values()].some((p) => p.worker === worker)) worker.unref();
-      if (reply.error) job.reject(new Error(`imaging worker failed: ${reply.error}`));
+      if (reply.error) job.reject(workerError(reply.error));
       else job.resolve();
     });
     const fail = (err: Error): void => {
@@ -97,4 +97,11 @@ export class ImagingPool {
     worker.on('exit', (code) => fail(new Error(`imaging worker exited with code ${code}`)));
     return worker;
   }
+}
+
+/** The worker's error as thrown there: its message and errno code (a file-system error stays one), its stack for the log. */
+function workerError(error: NonNullable<ImagingReply['error']>): Error {
+  const err = Object.assign(new Error(error.message), error.code === undefined ? {} : { code: error.code });
+  if (error.stack) err.stack = `${error.stack}\n    (in an imaging worker thread)`;
+  return err;
 }

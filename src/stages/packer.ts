@@ -17,7 +17,7 @@ import zlib from 'node:zlib';
 import type { ApplianceParts } from '../app/appliance.js';
 import { effectiveRadiopharmaceuticals } from '../app/effective-settings.js';
 import { assembleVolume, type AssembledVolume } from '../imaging/assemble-volume.js';
-import { mipPng } from '../imaging/mip.js';
+import { coronalProjectionFromRows, projectionPng } from '../imaging/mip.js';
 import { npyHeader } from '../imaging/npy.js';
 import { AXIS_ORDER, type Volume } from '../imaging/volume.js';
 import type { TaskMetadata } from '../remote/metadata.js';
@@ -121,9 +121,10 @@ export interface PackedVolume {
 /**
  * Writes `{task_id}_{client_id}.zip` (`{task_id}.npy` + metadata.json) and metadata.json into
  * `dir` from the assembled volume in memory. The voxels are compressed on the thread pool while
- * the main thread hashes them for metadata.json, which goes into the archive after the .npy.
+ * the main thread hashes them for metadata.json, which goes into the archive after the .npy, and
+ * then draws the preview from the slices' column maxima.
  */
-export async function packVolume(volume: Volume, headerPart: HeaderMetadata, dir: string): Promise<PackedVolume> {
+export async function packVolume(volume: Volume & Pick<AssembledVolume, 'coronalRows'>, headerPart: HeaderMetadata, dir: string): Promise<PackedVolume> {
   const npy: ZipContent = [npyHeader(volume.shape), volume.data];
   const metadata = sha256Of(npy).then((npySha256): TaskMetadata => ({
     ...headerPart,
@@ -134,13 +135,15 @@ export async function packVolume(volume: Volume, headerPart: HeaderMetadata, dir
     npy_sha256: npySha256,
   }));
   const metadataBytes = metadata.then((m) => Buffer.from(JSON.stringify(m, null, 2) + '\n'));
+  const preview = metadata.then(() => projectionPng(coronalProjectionFromRows(volume.coronalRows, volume)));
+  preview.catch(() => undefined); // awaited below; not unhandled if the zip fails first
   const archive = archiveNameFor(headerPart.task_id, headerPart.client_id);
   await writeZip(path.join(dir, archive), [
     { name: `${headerPart.task_id}.npy`, content: npy },
     { name: METADATA_FILE, content: metadataBytes.then((bytes) => [bytes]) },
   ], { strategy: ARCHIVE_DEFLATE_STRATEGY });
   await writeFileDurably(path.join(dir, METADATA_FILE), await metadataBytes);
-  return { archive, metadata: await metadata, preview: mipPng(volume) };
+  return { archive, metadata: await metadata, preview: await preview };
 }
 
 const HASH_CHUNK_BYTES = 4 << 20;

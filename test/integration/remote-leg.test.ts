@@ -6,6 +6,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { assembleVolume } from '../../src/imaging/assemble-volume.js';
+import { mipPng } from '../../src/imaging/mip.js';
 import { sha256File, type TaskMetadata } from '../../src/remote/metadata.js';
 import { readResultArchive } from '../../src/remote/result-archive.js';
 import { extractZipSafely } from '../../src/remote/zip-extract.js';
@@ -45,7 +46,8 @@ describe('remote leg round trip on loopback', () => {
     assert.ok(!files.some((f) => f.endsWith('.npy') || f.startsWith('.tmp-') || f === 'result'),
       `no loose .npy, temporaries or extracted result: ${files.join(', ')}`);
     const png = await readFile(path.join(dir, 'previews', 'original.png'));
-    assert.equal(png.subarray(1, 4).toString(), 'PNG');
+    const instances = (await readdir(path.join(dir, INSTANCES_DIR))).map((n) => path.join(dir, INSTANCES_DIR, n));
+    assert.ok(png.equals(mipPng(await assembleVolume(instances))), 'the preview is the coronal MIP of the volume');
     // The result and the upload it answers are off the share.
     assert.deepEqual(await readdir(leg.config.share.inbox), []);
     assert.deepEqual(await readdir(leg.config.share.outbox), []);

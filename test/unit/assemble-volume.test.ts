@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { readFileSync } from 'node:fs';
 import { synthesizePetActivity, synthesizePetSeries, type SynthOptions } from '../../src/dicom/synth.js';
-import { assembleVolume, sliceNormal } from '../../src/imaging/assemble-volume.js';
+import { assembleVolume } from '../../src/imaging/assemble-volume.js';
+import { sliceNormal } from '../../src/imaging/volume.js';
 import { initPixelCodecs } from '../../src/imaging/decode-pixels.js';
 
 let root: string;
@@ -114,4 +115,34 @@ test('refuses slices at the same position and mixed matrix sizes, naming the fil
   await assert.rejects(assembleVolume([...a, b[1]]), /same slice position/);
   const c = await synthesizePetSeries(join(root, 'other-size'), { slices: 3, size: 24, seed: 3 });
   await assert.rejects(assembleVolume([...a, c[0]]), /24×24 pixels, the series has 16×16/);
+});
+
+test('a large volume decoded by the worker threads equals the one decoded here, with the column maxima of every slice', async () => {
+  // 20 × 256² is over the size from which the workers decode.
+  const files = await synthesizePetSeries(join(root, 'large'), { slices: 20, size: 256, seed: 5 });
+  const here = await assembleVolume(files, undefined, { threads: 1 });
+  const workers = await assembleVolume(files, undefined, { threads: 2 });
+  assert.deepEqual(workers.data, here.data);
+  assert.deepEqual(workers.coronalRows, here.coronalRows);
+  const [slices, rows, columns] = here.shape;
+  for (const z of [0, 7, slices - 1]) {
+    for (const x of [0, 100, columns - 1]) {
+      let max = -Infinity;
+      for (let y = 0; y < rows; y++) max = Math.max(max, here.data[(z * rows + y) * columns + x]!);
+      assert.equal(here.coronalRows[z * columns + x], max, `slice ${z}, column ${x}`);
+    }
+  }
+
+  // A problem in a worker's slice reads as it would here: the file and the reason, and a
+  // file-system error keeps its code (the packer retries those).
+  const cut = join(root, 'large', 'cut.dcm');
+  const whole = readFileSync(files[13]!);
+  await writeFile(cut, whole.subarray(0, whole.length - 1000));
+  const headers = here.headers.map((h) => h);
+  const withCut = files.map((f) => (f === here.files[13] ? cut : f));
+  const order = files.map((f) => here.files.indexOf(f));
+  await assert.rejects(assembleVolume(withCut, order.map((i) => headers[i]!), { threads: 2 }),
+    (err: Error) => err.message.startsWith(`${cut}: `) && /PixelData/.test(err.message));
+  await assert.rejects(assembleVolume(files.map((f, i) => (i === 3 ? join(root, 'gone.dcm') : f)), order.map((i) => headers[i]!), { threads: 2 }),
+    (err: NodeJS.ErrnoException) => err.code === 'ENOENT' && err.message.includes('gone.dcm'));
 });
