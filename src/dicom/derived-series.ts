@@ -19,10 +19,12 @@ import { prepareOutputSlices, type OutputSlices } from '../imaging/output-slices
 import { ImagingPool } from '../imaging/worker-pool.js';
 import { fsyncPath } from '../spool/durable.js';
 import { formatDS } from './ds.js';
-import { Part10Encoder } from './part10-encoder.js';
+import { Part10Encoder, sameElement } from './part10-encoder.js';
 import { newUid } from './uid.js';
 import {
   type DicomDataset,
+  type DicomElement,
+  type ElementValue,
   TransferSyntax,
   copyDataset,
   encodeElement,
@@ -67,7 +69,9 @@ export interface DerivedSeries {
  * The headers of a series' source files, each read and made ready for deriving at most once: a
  * deep copy (dcmjs' accessor objects become plain data) without the stored-pixel attributes,
  * private elements and group lengths, every DS re-spelled. The series derived from the same files
- * (one per filter) share them.
+ * (one per filter) share them. A top-level element equal to one of an earlier file is replaced by
+ * that same object, so that the encoder knows it unchanged at a glance (part10-encoder.ts) instead
+ * of comparing it again for every slice of every series.
  *
  * Files are told apart by name, not by folder: the sources are the files of one folder (a task's
  * instances/), and the headers read while the task folder was in one state folder still serve
@@ -77,6 +81,8 @@ export interface DerivedSeries {
 export class SourceHeaders {
   private readonly parsed = new Map<string, Promise<DicomDataset>>();
   private readonly spellings: DSSpellings = new Map();
+  /** Per tag, the element of the file read last. */
+  private readonly latest = new Map<string, DicomElement>();
 
   /**
    * A shallow copy of the file's prepared header: replace its top-level elements (setElement),
@@ -104,12 +110,21 @@ export class SourceHeaders {
         const prepared = copyDataset(dataset);
         removeElements(prepared, STORED_PIXEL_ATTRIBUTES);
         cleanCopiedDataset(prepared, this.spellings);
+        this.shareEqualElements(prepared);
         return prepared;
       });
       header.catch(() => this.parsed.delete(name));
       this.parsed.set(name, header);
     }
     return header;
+  }
+
+  private shareEqualElements(header: DicomDataset): void {
+    for (const [tag, element] of Object.entries(header)) {
+      const earlier = this.latest.get(tag);
+      if (earlier && sameElement(earlier, element)) header[tag] = earlier;
+      else this.latest.set(tag, element);
+    }
   }
 }
 
@@ -234,6 +249,8 @@ export async function writeDerivedSeries(options: DerivedSeriesOptions): Promise
 
 const RESCALE_SLOPE = tagOf('RescaleSlope');
 const PIXEL_DATA = tagOf('PixelData');
+const INSTANCE_NUMBER = tagOf('InstanceNumber');
+const NUMBER_OF_SLICES = tagOf('NumberOfSlices');
 
 export async function prepareDerivedSeries(options: Omit<DerivedSeriesOptions, 'voxels'>): Promise<PreparedSeries> {
   const { geometry: volume, sourceFiles } = options;
@@ -244,12 +261,29 @@ export async function prepareDerivedSeries(options: Omit<DerivedSeriesOptions, '
   const now = new Date();
   const creationDate = `${now.getFullYear()}${pad(now.getMonth() + 1)}${pad(now.getDate())}`;
   const creationTime = `${pad(now.getHours())}${pad(now.getMinutes())}${pad(now.getSeconds())}`;
-  const encoder = new Part10Encoder();
+  // Shared elements (the source headers', setShared's) are never changed in place.
+  const encoder = new Part10Encoder({ elementsNeverChange: true });
   const spellings: DSSpellings = new Map();
   const sources = options.sourceHeaders ?? new SourceHeaders();
   // Stand-ins of the right length for what the voxels decide: the slope's piece is swapped for
   // the real one, the pixels' piece for a view on the output slices.
   const pixelsStandIn = new Uint8Array(rows * columns * 2);
+
+  // Elements with the same value on every slice are made once: the encoder reuses their bytes at a glance.
+  const made = new Map<string, { tag: string; element: DicomElement }>();
+  const setShared = (dataset: DicomDataset, keyword: string, value: ElementValue): void => {
+    const key = `${keyword}\u0000${JSON.stringify(value)}`;
+    let entry = made.get(key);
+    if (!entry) {
+      const scratch: DicomDataset = {};
+      setElement(scratch, keyword, value);
+      const tag = tagOf(keyword);
+      entry = { tag, element: scratch[tag]! };
+      made.set(key, entry);
+    }
+    dataset[entry.tag] = entry.element;
+  };
+  const pixelsElement: DicomElement = { vr: 'OW', Value: [pixelsStandIn] };
 
   const prepareSlice = async (slice: number): Promise<PreparedSeries['slices'][number]> => {
     const dataset = await sources.derivableCopyOf(sourceFiles[slice]!);
@@ -258,17 +292,17 @@ export async function prepareDerivedSeries(options: Omit<DerivedSeriesOptions, '
     const sourceSeriesUid = getString(dataset, 'SeriesInstanceUID') ?? '';
 
     setElement(dataset, 'SOPInstanceUID', sopInstanceUids[slice]!);
-    setElement(dataset, 'SeriesInstanceUID', seriesInstanceUid);
-    setElement(dataset, 'SeriesNumber', (getNumber(dataset, 'SeriesNumber') ?? 0) + options.seriesNumberOffset);
-    setElement(dataset, 'SeriesDescription', derivedSeriesDescription(template, getString(dataset, 'SeriesDescription') ?? '', options.filterName));
-    setElement(dataset, 'ImageType', derivedImageType(sourceSopClassUid));
-    setElement(dataset, 'DerivationDescription', options.derivationDescription.slice(0, ST_MAX_LENGTH));
-    setElement(dataset, 'InstanceCreationDate', creationDate);
-    setElement(dataset, 'InstanceCreationTime', creationTime);
-    setElement(dataset, 'ContentDate', creationDate);
-    setElement(dataset, 'ContentTime', creationTime);
-    if (dataset[tagOf('InstanceNumber')] === undefined) setElement(dataset, 'InstanceNumber', slice + 1);
-    if (dataset[tagOf('NumberOfSlices')] !== undefined) setElement(dataset, 'NumberOfSlices', slices);
+    setShared(dataset, 'SeriesInstanceUID', seriesInstanceUid);
+    setShared(dataset, 'SeriesNumber', (getNumber(dataset, 'SeriesNumber') ?? 0) + options.seriesNumberOffset);
+    setShared(dataset, 'SeriesDescription', derivedSeriesDescription(template, getString(dataset, 'SeriesDescription') ?? '', options.filterName));
+    setShared(dataset, 'ImageType', derivedImageType(sourceSopClassUid));
+    setShared(dataset, 'DerivationDescription', options.derivationDescription.slice(0, ST_MAX_LENGTH));
+    setShared(dataset, 'InstanceCreationDate', creationDate);
+    setShared(dataset, 'InstanceCreationTime', creationTime);
+    setShared(dataset, 'ContentDate', creationDate);
+    setShared(dataset, 'ContentTime', creationTime);
+    if (dataset[INSTANCE_NUMBER] === undefined) setElement(dataset, 'InstanceNumber', slice + 1);
+    if (dataset[NUMBER_OF_SLICES] !== undefined) setShared(dataset, 'NumberOfSlices', slices);
 
     const referencedSeries: DicomDataset = {};
     setElement(referencedSeries, 'SeriesInstanceUID', sourceSeriesUid);
@@ -277,21 +311,21 @@ export async function prepareDerivedSeries(options: Omit<DerivedSeriesOptions, '
     setElement(dataset, 'SourceImageSequence', [sourceImageItem(sourceSopClassUid, sourceSopInstanceUid)]);
 
     const spell = (values: readonly number[]): string[] => values.map((v) => spellDS(v, spellings));
-    setElement(dataset, 'ImageOrientationPatient', spell(volume.orientation));
+    setShared(dataset, 'ImageOrientationPatient', spell(volume.orientation));
     setElement(dataset, 'ImagePositionPatient', spell(volume.positions[slice]!));
-    setElement(dataset, 'PixelSpacing', spell([volume.spacing[1], volume.spacing[2]]));
+    setShared(dataset, 'PixelSpacing', spell([volume.spacing[1], volume.spacing[2]]));
 
-    setElement(dataset, 'SamplesPerPixel', 1);
-    setElement(dataset, 'PhotometricInterpretation', 'MONOCHROME2');
-    setElement(dataset, 'Rows', rows);
-    setElement(dataset, 'Columns', columns);
-    setElement(dataset, 'BitsAllocated', 16);
-    setElement(dataset, 'BitsStored', 16);
-    setElement(dataset, 'HighBit', 15);
-    setElement(dataset, 'PixelRepresentation', 1);
-    setElement(dataset, 'RescaleIntercept', 0);
-    setElement(dataset, 'RescaleSlope', '1');
-    dataset[PIXEL_DATA] = { vr: 'OW', Value: [pixelsStandIn] };
+    setShared(dataset, 'SamplesPerPixel', 1);
+    setShared(dataset, 'PhotometricInterpretation', 'MONOCHROME2');
+    setShared(dataset, 'Rows', rows);
+    setShared(dataset, 'Columns', columns);
+    setShared(dataset, 'BitsAllocated', 16);
+    setShared(dataset, 'BitsStored', 16);
+    setShared(dataset, 'HighBit', 15);
+    setShared(dataset, 'PixelRepresentation', 1);
+    setShared(dataset, 'RescaleIntercept', 0);
+    setShared(dataset, 'RescaleSlope', '1');
+    dataset[PIXEL_DATA] = pixelsElement;
 
     const where = new Map<string, number>();
     const parts = encoder.encodeParts(dataset, TransferSyntax.ExplicitVRLittleEndian, where);

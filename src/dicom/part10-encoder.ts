@@ -3,7 +3,9 @@
  * one derived series: each top-level element's bytes are kept with the element they came from and
  * reused by a later file whose element is equal, so only what differs from file to file is encoded
  * (encodeElement: element-encoder.ts for the common VRs, dcmjs for the rest). PixelData (OB/OW,
- * native) is framed directly.
+ * native) is framed directly. A caller that never changes an element in place once handed in
+ * (it shares unchanged elements between files and makes new objects for what changes) can say so,
+ * and the same object handed in again is then reused without comparing.
  * The output is byte for byte what encodePart10 writes (see encodeElement for why).
  */
 import {
@@ -20,14 +22,23 @@ const PIXEL_DATA = '7FE00010';
 const PREAMBLE_AND_MAGIC = Buffer.concat([Buffer.alloc(128), Buffer.from('DICM', 'latin1')]);
 
 interface CachedElement {
-  /** A copy: the caller may change its own objects after handing them over. */
+  /** The element as handed in. */
+  given: DicomElement;
+  /** A copy of it, to compare an equal element given as another object with. */
   element: DicomElement;
   bytes: Buffer;
+}
+
+export interface Part10EncoderOptions {
+  /** The caller never changes an element in place after handing it in (default false). */
+  elementsNeverChange?: boolean;
 }
 
 export class Part10Encoder {
   /** One entry per tag: the last element encoded for it (file meta and data set alike). */
   private readonly cache = new Map<string, CachedElement>();
+
+  constructor(private readonly options: Part10EncoderOptions = {}) {}
 
   encode(dataset: DicomDataset, transferSyntaxUid: string = TransferSyntax.ExplicitVRLittleEndian): Buffer {
     return Buffer.concat(this.encodeParts(dataset, transferSyntaxUid));
@@ -65,12 +76,12 @@ export class Part10Encoder {
         continue;
       }
       const cached = this.cache.get(tag);
-      if (cached && sameElement(cached.element, element)) {
+      if (cached && ((this.options.elementsNeverChange && cached.given === element) || sameElement(cached.element, element))) {
         parts.push(cached.bytes);
         continue;
       }
       const bytes = encodeElement(tag, element, transferSyntaxUid);
-      this.cache.set(tag, { element: copyPlainValue(element) as DicomElement, bytes });
+      this.cache.set(tag, { given: element, element: copyPlainValue(element) as DicomElement, bytes });
       parts.push(bytes);
     }
     return parts;
@@ -115,7 +126,7 @@ function nativePixelDataElement(element: DicomElement, transferSyntaxUid: string
 }
 
 /** Deep equality of two elements as dcmjs would write them (Value and the raw text it may keep). */
-function sameElement(a: DicomElement, b: DicomElement): boolean {
+export function sameElement(a: DicomElement, b: DicomElement): boolean {
   if (a.vr !== b.vr) return false;
   return sameValue(a.Value, b.Value) && sameValue((a as { _rawValue?: unknown })._rawValue, (b as { _rawValue?: unknown })._rawValue);
 }

@@ -38,6 +38,20 @@ test('Part10Encoder does not reuse bytes of an element changed in place after en
   assert.deepEqual(encoder.encode(dataset), encodePart10(dataset));
 });
 
+test('a Part10Encoder told that elements never change reuses the bytes of the same object without comparing', () => {
+  const trusting = new Part10Encoder({ elementsNeverChange: true });
+  const dataset = {};
+  setElement(dataset, 'SOPClassUID', '1.2.840.10008.5.1.4.1.1.128');
+  setElement(dataset, 'ImageType', ['DERIVED', 'PRIMARY']);
+  const first = trusting.encode(dataset);
+  // Against its promise, for the test: the same object changed in place keeps its first bytes.
+  (dataset as Record<string, { Value: unknown[] }>)['00080008']!.Value[1] = 'SECONDARY';
+  assert.deepEqual(trusting.encode(dataset), first);
+  // A new object with the new value is compared, and encoded anew.
+  setElement(dataset, 'ImageType', ['DERIVED', 'SECONDARY']);
+  assert.deepEqual(trusting.encode(dataset), encodePart10(dataset));
+});
+
 test('pixel data given as a view on a shared buffer is framed without a copy and written as from an ArrayBuffer', () => {
   const shared = new Int16Array(new SharedArrayBuffer(3 * 64 * 2));
   shared.forEach((_, i) => { shared[i] = i * 7 - 300; });
