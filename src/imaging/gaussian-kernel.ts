@@ -67,6 +67,12 @@ function layoutFor(geometry: FilterGeometry) {
   });
 }
 
+/** out = (1 − blend)·out + blend·input, voxel by voxel: part of the unfiltered input mixed back in. */
+export function blendInto(out: Float32Array, input: Float32Array, blend: number): void {
+  const keep = 1 - blend;
+  for (let i = 0; i < out.length; i++) out[i] = keep * out[i]! + blend * input[i]!;
+}
+
 /** The unfiltered slice j (0 ≤ j < slices), wherever the caller keeps it. */
 export type OriginalSlice = (j: number) => Float32Array;
 
@@ -81,6 +87,22 @@ export function filterSlices(
   geometry: FilterGeometry,
   firstSlice: number,
   endSlice: number,
+): void {
+  const plane = geometry.shape[1] * geometry.shape[2];
+  forEachFilteredSlice(original, geometry, firstSlice, endSlice, (z, slice) => dst.set(slice, z * plane));
+}
+
+/**
+ * Filter slices [firstSlice, endSlice) as filterSlices does, handing each to `take` in turn
+ * instead of writing it into a volume: `slice` is only valid during the call (it is the loops'
+ * output memory), and slice z's original is read before slice z is handed over.
+ */
+export function forEachFilteredSlice(
+  original: OriginalSlice,
+  geometry: FilterGeometry,
+  firstSlice: number,
+  endSlice: number,
+  take: (z: number, slice: Float32Array) => void,
 ): void {
   const [slices, rows, cols] = geometry.shape;
   const radius = geometry.slice.length - 1;
@@ -106,6 +128,6 @@ export function filterSlices(
     loops.combineLines(layout.sliceLines, radius, layout.sliceWeights, layout.sliceFiltered, plane);
     loops.filterInPlane(layout.sliceFiltered, rows, cols, geometry.row.length - 1, layout.rowWeights,
       geometry.column.length - 1, layout.colWeights, layout.rowFiltered, layout.rowLines, layout.out);
-    dst.set(out, z * plane);
+    take(z, out);
   }
 }

@@ -11,7 +11,8 @@
  * the worker next to it overwrites.
  */
 import { availableParallelism } from 'node:os';
-import { filterSlices, FWHM_PER_SIGMA, gaussianHalfKernel, type FilterGeometry } from './gaussian-kernel.js';
+import { blendInto, filterSlices, FWHM_PER_SIGMA, gaussianHalfKernel, type FilterGeometry } from './gaussian-kernel.js';
+import { allocateOutputSlices, outputSlicesIn, prepareOutputSlices, type OutputSlices } from './output-slices.js';
 import { voxelCount, type Volume } from './volume.js';
 import { ImagingPool } from './worker-pool.js';
 
@@ -32,15 +33,8 @@ export function sigmaVoxels(fwhmMm: number, spacing: readonly [number, number, n
 }
 
 export async function gaussianFilter(vol: Volume, fwhmMm: number, opts: GaussianOptions = {}): Promise<Float32Array> {
-  const blend = opts.blend ?? 0;
-  if (!(fwhmMm >= 0) || !Number.isFinite(fwhmMm)) throw new RangeError(`fwhm_mm must be a finite number ≥ 0, got ${fwhmMm}`);
-  if (!(blend >= 0 && blend <= 1)) throw new RangeError(`blend must be within 0..1, got ${blend}`);
-  if (voxelCount(vol.shape) !== vol.data.length) {
-    throw new RangeError(`volume shape ${vol.shape.join('x')} does not match ${vol.data.length} voxels`);
-  }
-  if (vol.spacing.some((s) => !(s > 0))) throw new RangeError(`voxel spacing must be > 0, got ${vol.spacing.join(', ')}`);
-
-  const threads = Math.max(1, Math.floor(opts.threads ?? availableParallelism()));
+  const { blend, geometry } = checkedFilter(vol, fwhmMm, opts);
+  const threads = threadsOf(opts);
   const parallel = threads > 1 && vol.data.length >= SMALL_VOLUME_VOXELS;
   // Shared memory only when workers will touch it.
   const out = parallel ? new Float32Array(new SharedArrayBuffer(vol.data.byteLength)) : new Float32Array(vol.data.length);
@@ -48,13 +42,6 @@ export async function gaussianFilter(vol: Volume, fwhmMm: number, opts: Gaussian
   if (fwhmMm === 0 || !sharedInput) out.set(vol.data);
   if (fwhmMm === 0) return out;
 
-  const [ss, sr, sc] = sigmaVoxels(fwhmMm, vol.spacing);
-  const geometry: FilterGeometry = {
-    shape: vol.shape,
-    slice: gaussianHalfKernel(ss),
-    row: gaussianHalfKernel(sr),
-    column: gaussianHalfKernel(sc),
-  };
   if (sharedInput) {
     await filterSharedWithWorkers(vol.data, out, geometry, threads);
   } else if (parallel) {
@@ -63,12 +50,46 @@ export async function gaussianFilter(vol: Volume, fwhmMm: number, opts: Gaussian
     const plane = vol.shape[1] * vol.shape[2];
     filterSlices((j) => out.subarray(j * plane, (j + 1) * plane), out, geometry, 0, vol.shape[0]);
   }
-  if (blend > 0) {
-    const input = vol.data;
-    const keep = 1 - blend;
-    for (let i = 0; i < out.length; i++) out[i] = keep * out[i] + blend * input[i];
-  }
+  if (blend > 0) blendInto(out, vol.data, blend);
   return out;
+}
+
+/**
+ * The output slices (output-slices.ts) of the filtered volume: the same as prepareOutputSlices of
+ * gaussianFilter's result, without that result. For a large volume in shared memory each worker
+ * thread filters its slices and makes their stored values, slopes and column maxima at once, so
+ * the filtered floats never leave its cache: no second volume to allocate, fill and read back.
+ */
+export async function gaussianOutputSlices(vol: Volume, fwhmMm: number, opts: GaussianOptions = {}): Promise<OutputSlices> {
+  const threads = threadsOf(opts);
+  const input = vol.data;
+  if (!(threads > 1 && input.length >= SMALL_VOLUME_VOXELS && input.buffer instanceof SharedArrayBuffer)) {
+    return prepareOutputSlices({ ...vol, data: await gaussianFilter(vol, fwhmMm, opts) }, { threads });
+  }
+  const { blend, geometry } = checkedFilter(vol, fwhmMm, opts);
+  const out = allocateOutputSlices(vol.shape, true);
+  const source = { buffer: input.buffer, byteOffset: input.byteOffset, length: input.length };
+  // As gaussianFilter: an unfiltered volume (FWHM 0) is not blended (it is its own input).
+  const mixed = fwhmMm === 0 ? 0 : blend;
+  await ImagingPool.shared().runSplit(threads, vol.shape[0], (from, to) => ({ kind: 'filter-output', source, geometry, blend: mixed, from, to, out }));
+  return outputSlicesIn(out);
+}
+
+function threadsOf(opts: GaussianOptions): number {
+  return Math.max(1, Math.floor(opts.threads ?? availableParallelism()));
+}
+
+/** The options checked, and the separable kernels of the filter (one tap, 1, per axis for FWHM 0). */
+function checkedFilter(vol: Volume, fwhmMm: number, opts: GaussianOptions): { blend: number; geometry: FilterGeometry } {
+  const blend = opts.blend ?? 0;
+  if (!(fwhmMm >= 0) || !Number.isFinite(fwhmMm)) throw new RangeError(`fwhm_mm must be a finite number ≥ 0, got ${fwhmMm}`);
+  if (!(blend >= 0 && blend <= 1)) throw new RangeError(`blend must be within 0..1, got ${blend}`);
+  if (voxelCount(vol.shape) !== vol.data.length) {
+    throw new RangeError(`volume shape ${vol.shape.join('x')} does not match ${vol.data.length} voxels`);
+  }
+  if (vol.spacing.some((s) => !(s > 0))) throw new RangeError(`voxel spacing must be > 0, got ${vol.spacing.join(', ')}`);
+  const [ss, sr, sc] = sigmaVoxels(fwhmMm, vol.spacing);
+  return { blend, geometry: { shape: vol.shape, slice: gaussianHalfKernel(ss), row: gaussianHalfKernel(sr), column: gaussianHalfKernel(sc) } };
 }
 
 async function filterSharedWithWorkers(input: Float32Array, out: Float32Array, geometry: FilterGeometry, threads: number): Promise<void> {

@@ -1,7 +1,8 @@
 /**
- * Worker thread of the imaging pool (worker-pool.ts). Four kinds of job: on a range of slices
+ * Worker thread of the imaging pool (worker-pool.ts). Five kinds of job: on a range of slices
  * of a volume held in a SharedArrayBuffer, decoding the slice files into it (assemble-volume.ts),
- * the Gaussian filter (gaussian.ts) and the preparation of output slices (output-slices.ts); and
+ * the Gaussian filter (gaussian.ts), the preparation of output slices (output-slices.ts), and both
+ * of these at once (gaussianOutputSlices); and
  * writing a batch of files (derived-series.ts), each fsynced (writeFiles). A write job's fsyncs
  * run on the I/O threads while this thread takes its next job. It answers with the job id when
  * done (or the error's message, code and stack); results go into shared buffers the job names.
@@ -12,8 +13,8 @@ import { parentPort } from 'node:worker_threads';
 import type { InstanceHeader } from '../dicom/instance-header.js';
 import { writeAllSync } from '../spool/durable.js';
 import { decodeSliceRange, type DecodedSliceBuffers } from './assemble-volume.js';
-import { filterSlices, type FilterGeometry, type OriginalSlice } from './gaussian-kernel.js';
-import { prepareSliceRange, type OutputSliceBuffers } from './output-slices.js';
+import { blendInto, filterSlices, forEachFilteredSlice, type FilterGeometry, type OriginalSlice } from './gaussian-kernel.js';
+import { outputSliceWriter, prepareSliceRange, type OutputSliceBuffers } from './output-slices.js';
 
 interface SliceRange {
   id: number;
@@ -41,6 +42,16 @@ export interface OutputJob extends SliceRange {
   out: OutputSliceBuffers;
 }
 
+/** The Gaussian filter and the output slices at once (gaussianOutputSlices), slice by slice. */
+export interface FilterOutputJob extends SliceRange {
+  kind: 'filter-output';
+  source: { buffer: SharedArrayBuffer; byteOffset: number; length: number };
+  geometry: FilterGeometry;
+  /** Fraction of the unfiltered input mixed back in (0: none). */
+  blend: number;
+  out: OutputSliceBuffers;
+}
+
 export interface DecodeJob extends SliceRange {
   kind: 'decode';
   /** The files and headers of slices [from, to). */
@@ -57,7 +68,7 @@ export interface WriteFilesJob {
   files: { path: string; parts: Uint8Array[] }[];
 }
 
-export type ImagingJob = DecodeJob | FilterJob | OutputJob | WriteFilesJob;
+export type ImagingJob = DecodeJob | FilterJob | FilterOutputJob | OutputJob | WriteFilesJob;
 export type ImagingReply = { id: number; error?: { message: string; code?: string; stack?: string } };
 
 const fsyncAsync = promisify(fsync);
@@ -100,10 +111,23 @@ async function writeFiles(job: WriteFilesJob): Promise<void> {
   if (failed) throw failed.reason;
 }
 
+function filterIntoOutputSlices(job: FilterOutputJob): void {
+  const plane = job.geometry.shape[1] * job.geometry.shape[2];
+  const source = new Float32Array(job.source.buffer, job.source.byteOffset, job.source.length);
+  const original: OriginalSlice = (j) => source.subarray(j * plane, (j + 1) * plane);
+  const write = outputSliceWriter(job.geometry.shape, job.out);
+  forEachFilteredSlice(original, job.geometry, job.from, job.to, (z, slice) => {
+    if (job.blend > 0) blendInto(slice, original(z), job.blend);
+    write(z, slice);
+  });
+}
+
 async function run(job: ImagingJob): Promise<void> {
   if (job.kind === 'filter') {
     const data = new Float32Array(job.buffer);
     filterSlices(originalSlices(job, data), data, job.geometry, job.from, job.to);
+  } else if (job.kind === 'filter-output') {
+    filterIntoOutputSlices(job);
   } else if (job.kind === 'decode') {
     await decodeSliceRange(job.files, job.headers, job.shape, job.from, job.out);
   } else if (job.kind === 'output') {

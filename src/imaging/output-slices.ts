@@ -34,35 +34,52 @@ const SMALL_VOLUME_VOXELS = 1 << 20;
 export function prepareSliceRange(data: Float32Array, shape: readonly [number, number, number], from: number, to: number, out: OutputSliceBuffers): void {
   const [, rows, columns] = shape;
   const plane = rows * columns;
+  const prepare = outputSliceWriter(shape, out);
+  for (let z = from; z < to; z++) prepare(z, data.subarray(z * plane, (z + 1) * plane));
+}
+
+/** A function that fills slice z of `out` (stored values, slope, column maxima) from its float values. */
+export function outputSliceWriter(shape: readonly [number, number, number], out: OutputSliceBuffers): (z: number, slice: Float32Array) => void {
+  const [, rows, columns] = shape;
+  const plane = rows * columns;
   const pixels = new Int16Array(out.pixels);
   const slopes = new Float64Array(out.slopes);
   const coronalRows = new Float32Array(out.coronalRows);
-  for (let z = from; z < to; z++) {
-    const slice = data.subarray(z * plane, (z + 1) * plane);
+  return (z, slice) => {
     slopes[z] = quantiseSliceInto(slice, pixels.subarray(z * plane, (z + 1) * plane));
     columnMaxima(slice, rows, columns, coronalRows.subarray(z * columns, (z + 1) * columns));
-  }
+  };
 }
 
 export async function prepareOutputSlices(volume: Volume, opts: { threads?: number } = {}): Promise<OutputSlices> {
-  const [slices, , columns] = volume.shape;
+  const slices = volume.shape[0];
   const voxels = voxelCount(volume.shape);
   if (volume.data.length !== voxels) throw new RangeError(`volume shape ${volume.shape.join('x')} does not match ${volume.data.length} voxels`);
   const threads = Math.max(1, Math.floor(opts.threads ?? availableParallelism()));
   const source = volume.data;
   const inWorkers = threads > 1 && voxels >= SMALL_VOLUME_VOXELS && source.buffer instanceof SharedArrayBuffer;
-  const allocate = (bytes: number): ArrayBufferLike => (inWorkers ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes));
-  const out: OutputSliceBuffers = {
-    // Shared even when filled here: the workers that write the DICOM files take the pixels from it.
-    pixels: new SharedArrayBuffer(voxels * 2),
-    slopes: allocate(slices * 8),
-    coronalRows: allocate(slices * columns * 4),
-  };
+  const out = allocateOutputSlices(volume.shape, inWorkers);
   if (inWorkers) {
     const shared = { buffer: source.buffer as SharedArrayBuffer, byteOffset: source.byteOffset, length: source.length };
     await ImagingPool.shared().runSplit(threads, slices, (from, to) => ({ kind: 'output', source: shared, shape: volume.shape, from, to, out }));
   } else {
     prepareSliceRange(source, volume.shape, 0, slices, out);
   }
+  return outputSlicesIn(out);
+}
+
+/** Room for the output slices of a volume of `shape`; `shared` when worker threads fill them. */
+export function allocateOutputSlices(shape: readonly [number, number, number], shared: boolean): OutputSliceBuffers {
+  const [slices, rows, columns] = shape;
+  const allocate = (bytes: number): ArrayBufferLike => (shared ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes));
+  return {
+    // Shared even when filled here: the workers that write the DICOM files take the pixels from it.
+    pixels: new SharedArrayBuffer(slices * rows * columns * 2),
+    slopes: allocate(slices * 8),
+    coronalRows: allocate(slices * columns * 4),
+  };
+}
+
+export function outputSlicesIn(out: OutputSliceBuffers): OutputSlices {
   return { pixels: new Int16Array(out.pixels), slopes: new Float64Array(out.slopes), coronalRows: new Float32Array(out.coronalRows) };
 }

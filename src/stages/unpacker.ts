@@ -21,9 +21,9 @@ import type { FilterConfig } from '../config/schema.js';
 import type { Store } from '../db/store.js';
 import { prepareDerivedSeries, SourceHeaders, writePreparedSeries, type PreparedSeries } from '../dicom/derived-series.js';
 import { arrangeSlices } from '../imaging/assemble-volume.js';
-import { gaussianFilter } from '../imaging/gaussian.js';
+import { gaussianOutputSlices } from '../imaging/gaussian.js';
 import { coronalProjectionFromRows, projectionPng } from '../imaging/mip.js';
-import { prepareOutputSlices, type OutputSlices } from '../imaging/output-slices.js';
+import type { OutputSlices } from '../imaging/output-slices.js';
 import { voxelCount, type Volume, type VolumeGeometry } from '../imaging/volume.js';
 import { parseTaskMetadata, type TaskMetadata } from '../remote/metadata.js';
 import {
@@ -146,7 +146,7 @@ async function unpack(job: StageJob, opts: UnpackerOptions): Promise<StageOutcom
     const filtered = await filtering[i]!;
     startFilter(i + 1);
     const manifest = filtered.existing ?? await writeFilterOutput(job, filter, filtered.output!, await preparing[i]!, filtered.ms);
-    filtering[i] = undefined; // let the filtered volume go
+    filtering[i] = undefined; // let its output slices go
     outputs.push({ filter: filter.name, series_instance_uid: manifest.series_instance_uid, files: manifest.instances.length });
     if (i < filters.length - 1) {
       const series = { manifest, dir: path.join(job.dir, OUTPUTS_DIR, filter.name) };
@@ -238,7 +238,7 @@ function filterSubject(uploaded: TaskMetadata, facts: Record<string, unknown>): 
 /** A filter's output: the complete series written before a restart, or the filtered volume to write. */
 interface FilteredVolume {
   existing?: SeriesManifest;
-  /** The filtered volume as the series needs it: its geometry and output slices (the floats are let go). */
+  /** The filtered volume as the series needs it: its geometry and output slices (no float volume is kept). */
   output?: { geometry: VolumeGeometry; slices: OutputSlices };
   ms: number;
 }
@@ -253,9 +253,8 @@ async function filterUnlessWritten(job: StageJob, filter: FilterConfig, volume: 
     return { existing, ms: 0 };
   }
   const started = Date.now();
-  const filtered: Volume = { ...volume, data: await gaussianFilter(volume, filter.fwhm_mm, { blend, threads }) };
-  // Stored values, slopes and preview rows come from the filter's threads too: this thread only writes files.
-  const slices = await prepareOutputSlices(filtered, { threads });
+  // Stored values, slopes and preview rows come from the filter's threads: this thread only writes files.
+  const slices = await gaussianOutputSlices(volume, filter.fwhm_mm, { blend, threads });
   return { output: { geometry: volume, slices }, ms: Date.now() - started };
 }
 

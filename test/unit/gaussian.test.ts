@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { gaussianFilter, sigmaVoxels } from '../../src/imaging/gaussian.js';
+import { gaussianFilter, gaussianOutputSlices, sigmaVoxels } from '../../src/imaging/gaussian.js';
+import { prepareOutputSlices } from '../../src/imaging/output-slices.js';
 import type { Volume } from '../../src/imaging/volume.js';
 
 function volume(shape: [number, number, number], spacing: [number, number, number], fill: (i: number) => number, shared = false): Volume {
@@ -93,4 +94,16 @@ test('the multi-threaded result equals the single-thread result, for plain and s
   assert.ok(threadedPlain.buffer instanceof SharedArrayBuffer, 'the worker path was taken');
   assert.deepEqual(threadedPlain, single);
   assert.deepEqual(threadedShared, single);
+});
+
+test('gaussianOutputSlices in the worker threads equals the output slices of gaussianFilter, blended or not, and for FWHM 0', async () => {
+  const shared = volume([64, 128, 128], [3.27, 2.0, 2.0], noise(5), true);
+  for (const [fwhm, blend] of [[7, 0], [5, 0.3], [0, 0.5]] as const) {
+    const expected = await prepareOutputSlices({ ...shared, data: await gaussianFilter(shared, fwhm, { blend, threads: 1 }) }, { threads: 1 });
+    const fused = await gaussianOutputSlices(shared, fwhm, { blend, threads: 2 });
+    assert.ok(fused.slopes.buffer instanceof SharedArrayBuffer, 'the worker path was taken');
+    assert.deepEqual(fused.pixels, expected.pixels, `pixels, FWHM ${fwhm} blend ${blend}`);
+    assert.deepEqual(Array.from(fused.slopes), Array.from(expected.slopes), `slopes, FWHM ${fwhm} blend ${blend}`);
+    assert.deepEqual(Array.from(fused.coronalRows), Array.from(expected.coronalRows), `column maxima, FWHM ${fwhm} blend ${blend}`);
+  }
 });
