@@ -6,8 +6,8 @@
  * The slices of a series share most of their elements, so one Part10Encoder per series encodes
  * each distinct element once. A series is made in two steps: prepareDerivedSeries encodes every
  * file except its RescaleSlope and pixels (the unpacker does it while the filter runs), and
- * writePreparedSeries fills those in. This thread encodes; the imaging worker threads write and
- * fsync the files, a batch per job, taking the pixels straight from the shared output slices:
+ * writePreparedSeries fills those in. This thread encodes; imaging worker threads (the writers'
+ * pool) write and fsync the files, a batch per job, taking the pixels straight from the shared output slices:
  * the main thread then spends nothing on the file-system calls, which on a busy machine cost more
  * in thread hand-overs than the encoding.
  */
@@ -371,7 +371,7 @@ export async function writePreparedSeries(series: PreparedSeries, voxels: Float3
   await forEachInFlight(batches, WRITE_JOBS_IN_FLIGHT, async (batch) => {
     const files = [];
     for (let slice = batch * FILES_PER_WRITE_JOB; slice < Math.min(slices, (batch + 1) * FILES_PER_WRITE_JOB); slice++) files.push(fileOf(slice));
-    await ImagingPool.shared().runOne({ kind: 'write-files', files });
+    await ImagingPool.writers().runOne({ kind: 'write-files', files });
   });
   await fsyncPath(series.outDir);
   return { seriesInstanceUid: series.seriesInstanceUid, files: series.files, sopInstanceUids: series.sopInstanceUids };

@@ -1,10 +1,11 @@
 /**
- * A lazily started, process-wide set of imaging worker threads (imaging-worker.ts): the Gaussian
- * filter and the preparation of output slices split their volume into slice ranges, one job per
- * worker; a batch of files to write is one job. A worker starts its jobs in order (a file-writing
- * job ends once its fsyncs are done; meanwhile the worker starts the next). Idle workers are
- * unref'd so they never keep the process alive; a worker that crashes is dropped and replaced on
- * the next call.
+ * Lazily started, process-wide sets of imaging worker threads (imaging-worker.ts). In the shared
+ * pool the slice decoding, the Gaussian filter and the preparation of output slices split their
+ * volume into slice ranges, one job per worker. Batches of files to write go to a pool of their
+ * own (writers()): in the shared one they waited behind a filter's long jobs while this thread,
+ * its series ready, had nothing to do. A worker starts its jobs in order (a file-writing job ends
+ * once its fsyncs are done; meanwhile the worker starts the next). Idle workers are unref'd so
+ * they never keep the process alive; a worker that crashes is dropped and replaced on the next call.
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
@@ -21,6 +22,7 @@ interface Pending {
 
 export class ImagingPool {
   private static instance: ImagingPool | undefined;
+  private static writerInstance: ImagingPool | undefined;
   private readonly workers: Worker[] = [];
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
@@ -28,6 +30,12 @@ export class ImagingPool {
   static shared(): ImagingPool {
     ImagingPool.instance ??= new ImagingPool();
     return ImagingPool.instance;
+  }
+
+  /** The pool for write-files jobs. */
+  static writers(): ImagingPool {
+    ImagingPool.writerInstance ??= new ImagingPool();
+    return ImagingPool.writerInstance;
   }
 
   /** Worker threads started (and not crashed) so far. */
