@@ -3,7 +3,6 @@
  * start: a cold pool (threads starting, modules loading, the voxel loops not yet compiled) made the
  * first task after each start about 0.2 s slower in the unpacker. The file writers start too.
  */
-import { availableParallelism } from 'node:os';
 import { gaussianOutputSlices } from './gaussian.js';
 import type { Volume } from './volume.js';
 import { ImagingPool } from './worker-pool.js';
@@ -20,7 +19,5 @@ export async function warmUpImagingWorkers(threads?: number): Promise<void> {
     positions: Array.from({ length: slices }, (_, z) => [0, 0, 2 * z] as [number, number, number]),
   };
   await gaussianOutputSlices(volume, 4, { threads });
-  // Jobs side by side, so that each starts a writer of its own.
-  const writers = ImagingPool.writers();
-  await Promise.all(Array.from({ length: threads ?? availableParallelism() }, () => writers.runOne({ kind: 'write-files', files: [] })));
+  await ImagingPool.writers().runOne({ kind: 'write-files', files: [] });
 }

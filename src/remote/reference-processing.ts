@@ -1,7 +1,7 @@
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { readNpy, writeNpy } from '../imaging/npy.js';
+import { readNpyShared, writeNpy } from '../imaging/npy.js';
 import { medianFilterInWorkers } from './median-filter-parallel.js';
 import { parseTaskMetadata, sha256File, type TaskMetadata } from './metadata.js';
 import { corruptZipInPlace, writeCraftedZip, writeZipBomb, ZIP_BOMB_BYTES, type ReferenceFaults } from './reference-faults.js';
@@ -47,7 +47,7 @@ export async function processUpload(job: ProcessingJob): Promise<string> {
     const npyPath = path.join(uploadDir, npyName);
     const sha = await sha256File(npyPath).catch(() => { throw new Error(`upload has no ${npyName}`); });
     if (sha !== metadata.npy_sha256) throw new Error(`sha256 of ${npyName} does not match metadata.json (upload damaged?)`);
-    const volume = await readNpy(npyPath);
+    const volume = await readNpyShared(npyPath);
     if (volume.shape.length !== 3 || volume.shape.some((n, i) => n !== metadata.shape[i])) {
       throw new Error(`${npyName} has shape ${volume.shape.join('x')}, metadata.json says ${metadata.shape.join('x')}`);
     }

@@ -8,9 +8,9 @@ test('the warm-up starts the imaging threads and the file writers, and runs thei
   assert.equal(ImagingPool.writers().threads, 0, 'no writer before');
   await warmUpImagingWorkers(2);
   assert.equal(ImagingPool.shared().threads, 2);
-  assert.equal(ImagingPool.writers().threads, 2);
+  assert.equal(ImagingPool.writers().threads, 1);
   // A second warm-up (another appliance in the same process) reuses them.
   await warmUpImagingWorkers(2);
   assert.equal(ImagingPool.shared().threads, 2);
-  assert.equal(ImagingPool.writers().threads, 2);
+  assert.equal(ImagingPool.writers().threads, 1);
 });
