@@ -73,7 +73,8 @@ export async function startApplianceProcess(configPath: string, config: Config):
   const stderr = fs.openSync(stderrFile, 'w');
   // e.g. PETSPOOL_BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the appliance.
   const nodeArgs = (process.env.PETSPOOL_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const child = spawn(process.execPath, [...nodeArgs, CLI_MAIN, 'start', '--config', configPath], {
+  // --expose-gc as bin/petspool starts it.
+  const child = spawn(process.execPath, ['--expose-gc', ...nodeArgs, CLI_MAIN, 'start', '--config', configPath], {
     stdio: ['ignore', 'ignore', stderr], env: { ...process.env, PETSPOOL_LOG_LEVEL: 'warn' },
   });
   fs.closeSync(stderr);

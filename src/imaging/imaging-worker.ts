@@ -6,12 +6,14 @@
  * writing a batch of files (derived-series.ts), each fsynced (writeFiles). A write job's fsyncs
  * run on the I/O threads while this thread takes its next job. It answers with the job id when
  * done (or the error's message, code and stack); results go into shared buffers the job names.
+ * Idle, it collects garbage, letting go of the shared memory of the jobs it ran.
  */
 import { closeSync, fsync, openSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { parentPort } from 'node:worker_threads';
 import type { InstanceHeader } from '../dicom/instance-header.js';
 import { writeAllSync } from '../spool/durable.js';
+import { collectGarbage } from '../util/collect-garbage.js';
 import { decodeSliceRange, type DecodedSliceBuffers } from './assemble-volume.js';
 import { blendInto, filterSlices, forEachFilteredSlice, type FilterGeometry, type OriginalSlice } from './gaussian-kernel.js';
 import { outputSliceWriter, prepareSliceRange, type OutputSliceBuffers } from './output-slices.js';
@@ -138,12 +140,21 @@ async function run(job: ImagingJob): Promise<void> {
   }
 }
 
+/** Idle this long after its last job, the thread collects garbage (collect-garbage.ts). */
+const IDLE_COLLECT_MS = 50;
+let running = 0;
+let idleCollect: NodeJS.Timeout | undefined;
+
 port.on('message', (job: ImagingJob) => {
+  clearTimeout(idleCollect);
+  running++;
   run(job).then(
     () => port.postMessage({ id: job.id } satisfies ImagingReply),
     (err: unknown) => {
       const e = err instanceof Error ? err : new Error(String(err));
       port.postMessage({ id: job.id, error: { message: e.message, code: (e as NodeJS.ErrnoException).code, stack: e.stack } } satisfies ImagingReply);
     },
-  );
+  ).finally(() => {
+    if (--running === 0) idleCollect = setTimeout(collectGarbage, IDLE_COLLECT_MS).unref();
+  });
 });
