@@ -1,9 +1,9 @@
 /**
- * Worker thread of the imaging pool (worker-pool.ts). Five kinds of job: on a range of slices
- * of a volume held in a SharedArrayBuffer, decoding the slice files into it (assemble-volume.ts),
- * the Gaussian filter (gaussian.ts), the preparation of output slices (output-slices.ts), and both
- * of these at once (gaussianOutputSlices); and
- * writing a batch of files (derived-series.ts), each fsynced (writeFiles). A write job's fsyncs
+ * Worker thread of the imaging pools (worker-pool.ts). Jobs on a range of slices of a volume held
+ * in a SharedArrayBuffer: decoding the slice files into it (assemble-volume.ts), the Gaussian
+ * filter (gaussian.ts), the preparation of output slices (output-slices.ts), and both of these at
+ * once (gaussianOutputSlices). Jobs that write: a batch of files (derived-series.ts), each fsynced
+ * (writeFiles), and a preview drawn from column maxima. A write job's fsyncs
  * run on the I/O threads while this thread takes its next job. It answers with the job id when
  * done (or the error's message, code and stack); results go into shared buffers the job names.
  * Idle, it collects garbage, letting go of the shared memory of the jobs it ran.
@@ -12,11 +12,13 @@ import { closeSync, fsync, openSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { parentPort } from 'node:worker_threads';
 import type { InstanceHeader } from '../dicom/instance-header.js';
-import { writeAllSync } from '../spool/durable.js';
+import { writeAllSync, writeFileDurably } from '../spool/durable.js';
 import { collectGarbage } from '../util/collect-garbage.js';
 import { decodeSliceRange, type DecodedSliceBuffers } from './assemble-volume.js';
 import { blendInto, filterSlices, forEachFilteredSlice, type FilterGeometry, type OriginalSlice } from './gaussian-kernel.js';
+import { coronalProjectionFromRows, projectionPng } from './mip.js';
 import { outputSliceWriter, prepareSliceRange, type OutputSliceBuffers } from './output-slices.js';
+import type { Volume } from './volume.js';
 
 interface SliceRange {
   id: number;
@@ -70,7 +72,16 @@ export interface WriteFilesJob {
   files: { path: string; parts: Uint8Array[] }[];
 }
 
-export type ImagingJob = DecodeJob | FilterJob | FilterOutputJob | OutputJob | WriteFilesJob;
+/** A coronal MIP preview (mip.ts) from a volume's column maxima, written durably as a PNG. */
+export interface WritePreviewJob {
+  id: number;
+  kind: 'write-preview';
+  file: string;
+  coronalRows: Float32Array;
+  geometry: Pick<Volume, 'shape' | 'orientation' | 'spacing'>;
+}
+
+export type ImagingJob = DecodeJob | FilterJob | FilterOutputJob | OutputJob | WriteFilesJob | WritePreviewJob;
 export type ImagingReply = { id: number; error?: { message: string; code?: string; stack?: string } };
 
 const fsyncAsync = promisify(fsync);
@@ -135,6 +146,8 @@ async function run(job: ImagingJob): Promise<void> {
   } else if (job.kind === 'output') {
     const data = new Float32Array(job.source.buffer, job.source.byteOffset, job.source.length);
     prepareSliceRange(data, job.shape, job.from, job.to, job.out);
+  } else if (job.kind === 'write-preview') {
+    await writeFileDurably(job.file, projectionPng(coronalProjectionFromRows(job.coronalRows, job.geometry)));
   } else {
     await writeFiles(job);
   }

@@ -22,7 +22,7 @@ import type { Store } from '../db/store.js';
 import { prepareDerivedSeries, SourceHeaders, writePreparedSeries, type PreparedSeries } from '../dicom/derived-series.js';
 import { arrangeSlices } from '../imaging/assemble-volume.js';
 import { gaussianOutputSlices } from '../imaging/gaussian.js';
-import { coronalProjectionFromRows, projectionPng } from '../imaging/mip.js';
+import { ImagingPool } from '../imaging/worker-pool.js';
 import type { OutputSlices } from '../imaging/output-slices.js';
 import { voxelCount, type Volume, type VolumeGeometry } from '../imaging/volume.js';
 import { parseTaskMetadata, type TaskMetadata } from '../remote/metadata.js';
@@ -142,10 +142,16 @@ async function unpack(job: StageJob, opts: UnpackerOptions): Promise<StageOutcom
     preparing.push(turn);
   }
   let delivering: Promise<void> = Promise.resolve();
+  const previews: Promise<void>[] = [];
   for (const [i, filter] of filters.entries()) {
     const filtered = await filtering[i]!;
     startFilter(i + 1);
-    const manifest = filtered.existing ?? await writeFilterOutput(job, filter, filtered.output!, await preparing[i]!, filtered.ms);
+    const written = filtered.existing ? { manifest: filtered.existing } : await writeFilterOutput(job, filter, filtered.output!, await preparing[i]!, filtered.ms);
+    const { manifest } = written;
+    if ('preview' in written) {
+      written.preview.catch(() => {}); // awaited below
+      previews.push(written.preview);
+    }
     filtering[i] = undefined; // let its output slices go
     outputs.push({ filter: filter.name, series_instance_uid: manifest.series_instance_uid, files: manifest.instances.length });
     if (i < filters.length - 1) {
@@ -154,6 +160,7 @@ async function unpack(job: StageJob, opts: UnpackerOptions): Promise<StageOutcom
     }
   }
   await delivering;
+  await Promise.all(previews);
   const skipped = all.filter((f) => !filters.includes(f)).map((f) => f.name);
   return {
     kind: 'done',
@@ -263,8 +270,11 @@ function temporaryOutputDir(job: StageJob, filter: FilterConfig): string {
   return path.join(job.dir, OUTPUTS_DIR, `${TMP_PREFIX}${filter.name}`);
 }
 
-/** outputs/<filter>/ (written as .tmp-<filter>/, renamed whole) and previews/<filter>.png. */
-async function writeFilterOutput(job: StageJob, filter: FilterConfig, output: NonNullable<FilteredVolume['output']>, prepared: PreparedSeries, filterMs: number): Promise<SeriesManifest> {
+/**
+ * outputs/<filter>/ (written as .tmp-<filter>/, renamed whole), and previews/<filter>.png, which
+ * the file-writing thread draws and writes meanwhile (`preview` settles when it is written).
+ */
+async function writeFilterOutput(job: StageJob, filter: FilterConfig, output: NonNullable<FilteredVolume['output']>, prepared: PreparedSeries, filterMs: number): Promise<{ manifest: SeriesManifest; preview: Promise<void> }> {
   const outputs = path.join(job.dir, OUTPUTS_DIR);
   const finalDir = path.join(outputs, filter.name);
   await rm(finalDir, { recursive: true, force: true });
@@ -283,9 +293,12 @@ async function writeFilterOutput(job: StageJob, filter: FilterConfig, output: No
 
   const previews = path.join(job.dir, PREVIEWS_DIR);
   await ensureDir(previews);
-  await writeFileDurably(path.join(previews, `${filter.name}.png`), projectionPng(coronalProjectionFromRows(output.slices.coronalRows, output.geometry)));
+  const { shape, orientation, spacing } = output.geometry;
+  const preview = ImagingPool.writers().runOne({
+    kind: 'write-preview', file: path.join(previews, `${filter.name}.png`), coronalRows: output.slices.coronalRows, geometry: { shape, orientation, spacing },
+  });
   job.log.info(`filter ${filter.name} (FWHM ${filter.fwhm_mm} mm): ${instances.length} images, filter ${filterMs} ms, series ${Date.now() - started} ms`);
-  return manifest;
+  return { manifest, preview };
 }
 
 export async function readSeriesManifest(seriesDir: string): Promise<SeriesManifest> {

@@ -14,6 +14,7 @@ import { promisify } from 'node:util';
 import { Store } from '../../src/db/store.js';
 import { getNumber, getString, readPart10File, tagOf, type DicomDataset } from '../../src/dicom/write-part10.js';
 import { gaussianFilter } from '../../src/imaging/gaussian.js';
+import { mipPng } from '../../src/imaging/mip.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { writeCraftedZip, writeZipBomb } from '../../src/remote/reference-faults.js';
 import { Runner } from '../../src/runner/runner.js';
@@ -107,6 +108,8 @@ test('one series per applicable filter: scanner and tracer limits, fwhm 0 unfilt
   assert.equal(getString(first, 'SeriesDescription'), `${task.original.headers[0]!.seriesDescription} unfiltered`);
   assert.equal(getNumber(first, 'SeriesNumber'), (task.original.headers[0]!.seriesNumber ?? 0) + 1001);
   assert.match(getString(first, 'DerivationDescription') ?? '', /no post-filter/);
+  // The unfiltered series' preview is the coronal MIP of the result.
+  assert.ok((await readFile(path.join(dir, 'previews', 'raw.png'))).equals(mipPng({ ...task.original, data: result })), 'raw.png is the MIP of the result');
 
   const resultVolume = { ...task.original, data: result };
   const smooth6 = await gaussianFilter(resultVolume, 6, { threads: 1 });
