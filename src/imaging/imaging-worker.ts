@@ -153,8 +153,11 @@ async function run(job: ImagingJob): Promise<void> {
   }
 }
 
-/** Idle this long after its last job, the thread collects garbage (collect-garbage.ts). */
-const IDLE_COLLECT_MS = 50;
+/**
+ * Idle this long after its last job, the thread collects garbage (collect-garbage.ts): not at once,
+ * when the next stage of the same task is busy (freeing a volume costs CPU time too).
+ */
+const IDLE_COLLECT_MS = 1000;
 let running = 0;
 let idleCollect: NodeJS.Timeout | undefined;
 
