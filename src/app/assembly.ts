@@ -21,7 +21,7 @@ import { previewRoutes } from '../api/routes/previews.js';
 import { dashboardRoutes } from '../api/routes/dashboard.js';
 import { metrics } from './metrics.js';
 import { resultRoutes, resultStages } from './results.js';
-import { warmUpImagingWorkers } from '../imaging/warm-up.js';
+import { warmUpImaging } from './warm-up.js';
 import type { LoadedConfig } from '../config/load.js';
 
 /**
@@ -55,7 +55,7 @@ export const assembleAppliance: Assembly = async (parts) => {
     downloaderStage(parts, remote.client, { embeddedSince: remote.embeddedSince, backoff, prefetch, results }),
   ];
   // Not awaited: the appliance is up meanwhile; a task that gets to the filters first waits for the threads.
-  warmUpImagingWorkers().catch((err: Error) => parts.log.warn(`the imaging threads could not be warmed up: ${err.message}`));
+  warmUpImaging().catch((err: Error) => parts.log.warn(`the imaging path could not be warmed up: ${err.message}`));
   return {
     stages: [...intake.stages, validatorStage(parts, remote.client, { backoff }), ...remoteLeg, ...resultStages(parts, { prefetch, results, sender: { backoff } })],
     services: [...intake.services, ...remote.services, uploads, api],
