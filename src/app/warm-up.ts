@@ -1,7 +1,7 @@
 /**
  * At appliance start, a small synthetic series goes once through the imaging path of a task:
  * decoding by the imaging threads, the filter and output slices, the derived series encoded and
- * written by the writer thread, a preview. A cold path (threads starting, modules loading, code
+ * written by the writer threads, a preview. A cold path (threads starting, modules loading, code
  * not yet compiled, the voxel loops' memory not yet grown) made the first task after each start
  * about 0.15-0.2 s slower than the next ones. Everything is written into a temporary folder in
  * `parentDir` (default the system's), removed afterwards.

@@ -32,14 +32,14 @@ export class ImagingPool {
     return ImagingPool.instance;
   }
 
-  /** The pool for write-files jobs: one thread (a thread costs ~30 MB), which mostly waits for system calls. */
+  /**
+   * The pool for write jobs (files, previews). As many threads as cores (~30 MB each): one was
+   * busy all through the unpacker (file creation, writes, previews) and slowed it.
+   */
   static writers(): ImagingPool {
-    ImagingPool.writerInstance ??= new ImagingPool(1);
+    ImagingPool.writerInstance ??= new ImagingPool();
     return ImagingPool.writerInstance;
   }
-
-  /** At most `maxThreads` threads for runOne (runSplit starts as many as it is asked for). */
-  private constructor(private readonly maxThreads = availableParallelism()) {}
 
   /** Worker threads started (and not crashed) so far. */
   get threads(): number {
@@ -64,7 +64,7 @@ export class ImagingPool {
    * worker with the fewest jobs waiting. (Workers start only to take a job: one started idle would
    * keep the process alive.)
    */
-  runOne(spec: JobSpec, threads = this.maxThreads): Promise<void> {
+  runOne(spec: JobSpec, threads = availableParallelism()): Promise<void> {
     const waiting = (worker: Worker): number => [...this.pending.values()].filter((p) => p.worker === worker).length;
     let chosen = this.workers.find((worker) => waiting(worker) === 0);
     if (!chosen && this.workers.length < Math.max(1, threads)) {

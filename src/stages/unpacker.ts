@@ -272,7 +272,7 @@ function temporaryOutputDir(job: StageJob, filter: FilterConfig): string {
 
 /**
  * outputs/<filter>/ (written as .tmp-<filter>/, renamed whole), and previews/<filter>.png, which
- * the file-writing thread draws and writes meanwhile (`preview` settles when it is written).
+ * a file-writing thread draws and writes meanwhile (`preview` settles when it is written).
  */
 async function writeFilterOutput(job: StageJob, filter: FilterConfig, output: NonNullable<FilteredVolume['output']>, prepared: PreparedSeries, filterMs: number): Promise<{ manifest: SeriesManifest; preview: Promise<void> }> {
   const outputs = path.join(job.dir, OUTPUTS_DIR);
