@@ -19,7 +19,6 @@
  */
 import { closeSync, fdatasync, openSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import path from 'node:path';
 import type { LoadedConfig } from '../config/load.js';
@@ -299,13 +298,8 @@ async function readDelivery(taskDir: string): Promise<JournalContents> {
  * fdatasync runs behind the writes on the I/O threads, one at a time, covering every line written
  * before it started, and close() waits for the last one: the task moves on only with its journal
  * on disk. Waiting for an fdatasync after every Success cost about 0.35 ms per instance, most of a
- * C-STORE round trip. Each waits JOURNAL_SYNC_DELAY_MS before it starts, so that it covers a few
- * more lines: one right after another cost this thread ~70 µs per instance to hand over, and
- * competed on the disk with the fsyncs of the files being written meanwhile.
+ * C-STORE round trip.
  */
-/** How long a journal fdatasync waits to cover more lines (what a power cut may lose at most, besides the one running). */
-const JOURNAL_SYNC_DELAY_MS = 5;
-
 class JournalAppender {
   private fd: number | undefined;
   private syncing: Promise<void> | undefined;
@@ -334,7 +328,6 @@ class JournalAppender {
 
   private async sync(fd: number): Promise<void> {
     while (this.unsynced) {
-      await sleep(JOURNAL_SYNC_DELAY_MS);
       this.unsynced = false;
       await promisify(fdatasync)(fd).catch((err: Error) => { this.syncFailure ??= err; });
     }
