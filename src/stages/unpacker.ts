@@ -146,12 +146,11 @@ async function unpack(job: StageJob, opts: UnpackerOptions): Promise<StageOutcom
   for (const [i, filter] of filters.entries()) {
     const filtered = await filtering[i]!;
     startFilter(i + 1);
-    const written = filtered.existing ? { manifest: filtered.existing } : await writeFilterOutput(job, filter, filtered.output!, await preparing[i]!, filtered.ms);
-    const { manifest } = written;
-    if ('preview' in written) {
-      written.preview.catch(() => {}); // awaited below
-      previews.push(written.preview);
-    }
+    const { manifest, preview } = filtered.existing
+      ? { manifest: filtered.existing, preview: Promise.resolve() }
+      : await writeFilterOutput(job, filter, filtered.output!, await preparing[i]!, filtered.ms);
+    preview.catch(() => {}); // awaited below
+    previews.push(preview);
     filtering[i] = undefined; // let its output slices go
     outputs.push({ filter: filter.name, series_instance_uid: manifest.series_instance_uid, files: manifest.instances.length });
     if (i < filters.length - 1) {
