@@ -70,3 +70,21 @@ test('sendFiles sends a file whose file meta group is longer than the 4 KB it re
   assert.equal(result.sent, 1);
   assert.equal((await fs.readdir(outDir)).length, before + 1);
 });
+
+test('sendFiles sends files of different sizes one after another unchanged (one read buffer, reused and grown)', async () => {
+  const small = await makePetSeries(path.join(root, 'mixed-small'), { slices: 2, size: 32 });
+  const large = await makePetSeries(path.join(root, 'mixed-large'), { slices: 2, size: 96 });
+  const files = [large[0]!, small[0]!, small[1]!, large[1]!];
+  const dir = path.join(root, 'mixed-out');
+  await fs.mkdir(dir);
+  const receiver = await startStorescp(dir);
+  try {
+    const result = await sendFiles({ host: '127.0.0.1', port: receiver.port, calledAeTitle: 'STORESCP', callingAeTitle: 'PETSPOOL', files });
+    assert.deepEqual(result.failed, []);
+    const sent = await Promise.all(files.map(async (f) => datasetBytes(await fs.readFile(f)).toString('base64')));
+    const received = await Promise.all((await fs.readdir(dir)).map(async (n) => datasetBytes(await fs.readFile(path.join(dir, n))).toString('base64')));
+    assert.deepEqual(received.sort(), sent.sort());
+  } finally {
+    await receiver.stop();
+  }
+});
