@@ -3,9 +3,7 @@
  * in a SharedArrayBuffer: decoding the slice files into it (assemble-volume.ts), the Gaussian
  * filter (gaussian.ts), the preparation of output slices (output-slices.ts), and both of these at
  * once (gaussianOutputSlices). Jobs that write: a batch of files (derived-series.ts), each fsynced
- * (writeFiles), and a preview drawn from column maxima. And the reading and checking of a result
- * archive, whose inflated pieces (garbage) then cost a small heap's collections, not the main
- * thread's. A write job's fsyncs
+ * (writeFiles), and a preview drawn from column maxima. A write job's fsyncs
  * run on the I/O threads while this thread takes its next job. It answers with the job id when
  * done (or the error's message, code and stack); results go into shared buffers the job names.
  * Idle, it collects garbage, letting go of the shared memory of the jobs it ran.
@@ -14,8 +12,6 @@ import { closeSync, fsync, openSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { parentPort } from 'node:worker_threads';
 import type { InstanceHeader } from '../dicom/instance-header.js';
-import { readResultArchive } from '../remote/result-archive.js';
-import type { ExtractLimits } from '../remote/zip-extract.js';
 import { writeAllSync, writeFileDurably } from '../spool/durable.js';
 import { collectGarbage } from '../util/collect-garbage.js';
 import { decodeSliceRange, type DecodedSliceBuffers } from './assemble-volume.js';
@@ -85,17 +81,8 @@ export interface WritePreviewJob {
   geometry: Pick<Volume, 'shape' | 'orientation' | 'spacing'>;
 }
 
-/** readResultArchive (result-archive.ts) here rather than on the main thread; answers with its VerifiedResult. */
-export interface ReadResultJob {
-  id: number;
-  kind: 'read-result';
-  zipPath: string;
-  taskId: string;
-  limits: ExtractLimits;
-}
-
-export type ImagingJob = DecodeJob | FilterJob | FilterOutputJob | OutputJob | WriteFilesJob | WritePreviewJob | ReadResultJob;
-export type ImagingReply = { id: number; value?: unknown; error?: { name: string; message: string; code?: string; stack?: string } };
+export type ImagingJob = DecodeJob | FilterJob | FilterOutputJob | OutputJob | WriteFilesJob | WritePreviewJob;
+export type ImagingReply = { id: number; error?: { message: string; code?: string; stack?: string } };
 
 const fsyncAsync = promisify(fsync);
 const port = parentPort;
@@ -148,8 +135,7 @@ function filterIntoOutputSlices(job: FilterOutputJob): void {
   });
 }
 
-async function run(job: ImagingJob): Promise<unknown> {
-  if (job.kind === 'read-result') return readResultArchive(job.zipPath, job.taskId, job.limits);
+async function run(job: ImagingJob): Promise<void> {
   if (job.kind === 'filter') {
     const data = new Float32Array(job.buffer);
     filterSlices(originalSlices(job, data), data, job.geometry, job.from, job.to);
@@ -165,7 +151,6 @@ async function run(job: ImagingJob): Promise<unknown> {
   } else {
     await writeFiles(job);
   }
-  return undefined;
 }
 
 /**
@@ -180,10 +165,10 @@ port.on('message', (job: ImagingJob) => {
   clearTimeout(idleCollect);
   running++;
   run(job).then(
-    (value) => port.postMessage({ id: job.id, value } satisfies ImagingReply),
+    () => port.postMessage({ id: job.id } satisfies ImagingReply),
     (err: unknown) => {
       const e = err instanceof Error ? err : new Error(String(err));
-      port.postMessage({ id: job.id, error: { name: e.name, message: e.message, code: (e as NodeJS.ErrnoException).code, stack: e.stack } } satisfies ImagingReply);
+      port.postMessage({ id: job.id, error: { message: e.message, code: (e as NodeJS.ErrnoException).code, stack: e.stack } } satisfies ImagingReply);
     },
   ).finally(() => {
     if (--running === 0) idleCollect = setTimeout(collectGarbage, IDLE_COLLECT_MS).unref();

@@ -16,7 +16,7 @@ export type JobSpec = ImagingJob extends infer J ? (J extends { id: number } ? O
 
 interface Pending {
   worker: Worker;
-  resolve: (value: unknown) => void;
+  resolve: () => void;
   reject: (err: Error) => void;
 }
 
@@ -50,7 +50,7 @@ export class ImagingPool {
   async runSplit(parts: number, total: number, spec: (from: number, to: number) => JobSpec): Promise<void> {
     const count = Math.min(parts, total);
     while (this.workers.length < count) this.workers.push(this.startWorker());
-    const jobs: Promise<unknown>[] = [];
+    const jobs: Promise<void>[] = [];
     for (let i = 0; i < count; i++) {
       const from = Math.floor((total * i) / count);
       const to = Math.floor((total * (i + 1)) / count);
@@ -64,28 +64,20 @@ export class ImagingPool {
    * worker with the fewest jobs waiting. (Workers start only to take a job: one started idle would
    * keep the process alive.)
    */
-  async runOne(spec: JobSpec, threads = availableParallelism()): Promise<void> {
-    await this.run(this.chooseWorker(threads), spec);
-  }
-
-  /** One job as runOne runs it, for the value it answers with (a job that has one, e.g. read-result). */
-  ask<T>(spec: JobSpec): Promise<T> {
-    return this.run(this.chooseWorker(availableParallelism()), spec) as Promise<T>;
-  }
-
-  private chooseWorker(threads: number): Worker {
+  runOne(spec: JobSpec, threads = availableParallelism()): Promise<void> {
     const waiting = (worker: Worker): number => [...this.pending.values()].filter((p) => p.worker === worker).length;
     let chosen = this.workers.find((worker) => waiting(worker) === 0);
     if (!chosen && this.workers.length < Math.max(1, threads)) {
       chosen = this.startWorker();
       this.workers.push(chosen);
     }
-    return chosen ?? this.workers.reduce((best, worker) => (waiting(worker) < waiting(best) ? worker : best));
+    chosen ??= this.workers.reduce((best, worker) => (waiting(worker) < waiting(best) ? worker : best));
+    return this.run(chosen, spec);
   }
 
-  private run(worker: Worker, spec: JobSpec): Promise<unknown> {
+  private run(worker: Worker, spec: JobSpec): Promise<void> {
     const id = this.nextId++;
-    return new Promise<unknown>((resolve, reject) => {
+    return new Promise<void>((resolve, reject) => {
       this.pending.set(id, { worker, resolve, reject });
       worker.ref();
       worker.postMessage({ id, ...spec } as ImagingJob);
@@ -101,7 +93,7 @@ export class ImagingPool {
       this.pending.delete(reply.id);
       if (![...this.pending.values()].some((p) => p.worker === worker)) worker.unref();
       if (reply.error) job.reject(workerError(reply.error));
-      else job.resolve(reply.value);
+      else job.resolve();
     });
     const fail = (err: Error): void => {
       const index = this.workers.indexOf(worker);
@@ -118,10 +110,9 @@ export class ImagingPool {
   }
 }
 
-/** The worker's error as thrown there: its name, message and errno code (a file-system error stays one), its stack for the log. */
+/** The worker's error as thrown there: its message and errno code (a file-system error stays one), its stack for the log. */
 function workerError(error: NonNullable<ImagingReply['error']>): Error {
   const err = Object.assign(new Error(error.message), error.code === undefined ? {} : { code: error.code });
-  err.name = error.name;
   if (error.stack) err.stack = `${error.stack}\n    (in an imaging worker thread)`;
   return err;
 }

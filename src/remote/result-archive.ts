@@ -2,8 +2,7 @@
  * The service's result archive (`{task_id}.npy` + `metadata.json`) in a task folder:
  *
  * - placeResultArchive copies it from the share once into a temporary folder beside the task's
- *   `result.zip`, reads and checks it there in memory (on an imaging thread) while the copy is
- *   fsynced, and only then
+ *   `result.zip`, reads and checks it there in memory while the copy is fsynced, and only then
  *   renames it to `result.zip`: so `result.zip` exists only as a verified, durable archive;
  * - readResultArchive is that check, for the unpacker after a restart: every entry through the
  *   checks of zip-extract.ts (names, counts, sizes, CRC-32) into memory, the .npy's sha256
@@ -20,8 +19,7 @@ import path from 'node:path';
 import { npyView, readNpyShared, type NpyArray } from '../imaging/npy.js';
 import { fsyncPath, renameDurably, tmpNameIn } from '../spool/durable.js';
 import { parseTaskMetadata, type TaskMetadata } from './metadata.js';
-import { ImagingPool } from '../imaging/worker-pool.js';
-import { readZipIntoMemory, ZipRefusedError, type ExtractLimits } from './zip-extract.js';
+import { readZipIntoMemory, type ExtractLimits } from './zip-extract.js';
 
 /** The verified result archive in a task folder. */
 export const RESULT_ARCHIVE = 'result.zip';
@@ -77,7 +75,7 @@ export async function placeResultArchive(sharedArchive: string, taskDir: string,
     await copyFile(sharedArchive, copy, fsConstants.COPYFILE_EXCL);
     const synced = fsyncPath(copy);
     synced.catch(() => undefined); // awaited below, unless the check fails first
-    const result = await readResultArchiveOnImagingThread(copy, taskId, limits);
+    const result = await readResultArchive(copy, taskId, limits);
     await synced;
     await renameDurably(copy, path.join(taskDir, RESULT_ARCHIVE));
     return result;
@@ -113,21 +111,6 @@ export async function readResultArchive(zipPath: string, taskId: string, limits:
 }
 
 /**
- * readResultArchive on an imaging thread, which answers with the result (the volume in shared
- * memory, not copied) or its error, made again here as the same class. The main thread is left
- * free, and the 100 MB of inflated pieces are garbage in a small heap, collected there in a few
- * milliseconds, where the main thread's collections (its heap holds far more) took about 0.1 s.
- */
-async function readResultArchiveOnImagingThread(zipPath: string, taskId: string, limits: ExtractLimits): Promise<VerifiedResult> {
-  try {
-    return await ImagingPool.shared().ask<VerifiedResult>({ kind: 'read-result', zipPath, taskId, limits });
-  } catch (err) {
-    const Kind = RESULT_ERRORS.find((kind) => kind.name === (err as Error).name);
-    throw Kind ? new Kind((err as Error).message) : err;
-  }
-}
-
-/**
  * The result as the previous version left it in `resultDir` (extracted and verified before its
  * rename, so not hashed again), or undefined when there is none.
  */
@@ -150,8 +133,6 @@ export async function readLegacyResultDir(resultDir: string, taskId: string): Pr
   }
   return { metadata, npySha256: metadata.npy_sha256, volume };
 }
-
-const RESULT_ERRORS = [ZipRefusedError, ResultArchiveError, ResultChecksumError];
 
 function parseResultMetadata(text: string, taskId: string): TaskMetadata {
   let parsed: unknown;
