@@ -349,7 +349,7 @@ export async function prepareDerivedSeries(options: Omit<DerivedSeriesOptions, '
 
 /**
  * Fills in each file's slope and pixels from the voxels (the output slices, or a float volume
- * made into them here) and has the imaging workers write and fsync the files into `outDir`.
+ * made into them here) and has the writer threads write and fsync the files into `outDir`.
  */
 export async function writePreparedSeries(series: PreparedSeries, voxels: Float32Array | OutputSlices): Promise<DerivedSeries> {
   const [slices, rows, columns] = series.geometry.shape;

@@ -8,7 +8,8 @@
  * only large allocation. When the input already lives in a SharedArrayBuffer (assembleVolume
  * allocates it so) the workers read it directly; otherwise it is copied into the result and
  * filtered there in place, each worker getting a copy of the few neighbouring slices (halo) that
- * the worker next to it overwrites.
+ * the worker next to it overwrites. gaussianOutputSlices gives what a derived series needs of the
+ * filtered volume without making the volume (see there).
  */
 import { availableParallelism } from 'node:os';
 import { blendInto, filterSlices, FWHM_PER_SIGMA, gaussianHalfKernel, type FilterGeometry } from './gaussian-kernel.js';
