@@ -6,10 +6,10 @@
  * The slices of a series share most of their elements, so one Part10Encoder per series encodes
  * each distinct element once. A series is made in two steps: prepareDerivedSeries encodes every
  * file except its RescaleSlope and pixels (the unpacker does it while the filter runs), and
- * writePreparedSeries fills those in. This thread encodes; imaging worker threads (the writers'
- * pool) write and fsync the files, a batch per job, taking the pixels straight from the shared output slices:
- * the main thread then spends nothing on the file-system calls, which on a busy machine cost more
- * in thread hand-overs than the encoding.
+ * writePreparedSeries fills those in. This thread encodes; the writer threads (worker-pool.ts)
+ * write and fsync the files, a batch per job, taking the pixels straight from the shared output
+ * slices: the main thread then spends nothing on the file-system calls, which on a busy machine
+ * cost more in thread hand-overs than the encoding.
  */
 import { mkdir } from 'node:fs/promises';
 import { basename, join } from 'node:path';

@@ -4,7 +4,7 @@
  * rounded to the nearest step; RescaleIntercept 0.
  */
 import { formatDS } from '../dicom/ds.js';
-import { outputSliceLoops } from './output-slice-loops.js';
+import { outputSliceLoops, type OutputSliceLoops } from './output-slice-loops.js';
 import { layoutRegions } from './wasm-loops.js';
 
 export const INT16_MAX = 32767;
@@ -20,9 +20,18 @@ export function quantiseSliceInto(values: Float32Array, pixels: Int16Array): num
   const layout = layoutRegions({ values: n * 4, pixels: n * 2 });
   const { loops, memory } = outputSliceLoops.withMemory(layout.end);
   new Float32Array(memory.buffer, layout.values, n).set(values);
-  const maxAbs = loops.maxAbs(layout.values, n);
-  const slope = maxAbs > 0 && Number.isFinite(maxAbs) ? Number(formatDS(maxAbs / INT16_MAX)) : 1;
-  loops.quantise(layout.values, n, slope, layout.pixels);
+  const slope = quantiseInLoopMemory(loops, layout.values, n, layout.pixels);
   pixels.set(new Int16Array(memory.buffer, layout.pixels, n));
+  return slope;
+}
+
+/**
+ * quantiseSliceInto for n values already in the loops' memory at byte address `values`; the
+ * stored values go to `pixels` there. Returns the slope.
+ */
+export function quantiseInLoopMemory(loops: OutputSliceLoops, values: number, n: number, pixels: number): number {
+  const maxAbs = loops.maxAbs(values, n);
+  const slope = maxAbs > 0 && Number.isFinite(maxAbs) ? Number(formatDS(maxAbs / INT16_MAX)) : 1;
+  loops.quantise(values, n, slope, pixels);
   return slope;
 }

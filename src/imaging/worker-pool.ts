@@ -60,14 +60,15 @@ export class ImagingPool {
   }
 
   /**
-   * One job, on an idle worker, or a new one while there are fewer than `threads`, or else the
+   * One job, on an idle worker, or a new one while there are fewer than the cores, or else the
    * worker with the fewest jobs waiting. (Workers start only to take a job: one started idle would
    * keep the process alive.)
    */
-  runOne(spec: JobSpec, threads = availableParallelism()): Promise<void> {
+  runOne(spec: JobSpec): Promise<void> {
+    const threads = availableParallelism();
     const waiting = (worker: Worker): number => [...this.pending.values()].filter((p) => p.worker === worker).length;
     let chosen = this.workers.find((worker) => waiting(worker) === 0);
-    if (!chosen && this.workers.length < Math.max(1, threads)) {
+    if (!chosen && this.workers.length < threads) {
       chosen = this.startWorker();
       this.workers.push(chosen);
     }
