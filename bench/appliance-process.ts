@@ -71,11 +71,12 @@ export interface ApplianceProcess {
 export async function startApplianceProcess(configPath: string, config: Config): Promise<ApplianceProcess> {
   const stderrFile = path.join(path.dirname(configPath), 'appliance.stderr');
   const stderr = fs.openSync(stderrFile, 'w');
+  // PETSPOOL_BENCH_LOG_LEVEL=info to see each stage's steps in spool/logs (PETSPOOL_BENCH_KEEP=1 keeps them);
   // e.g. PETSPOOL_BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the appliance.
   const nodeArgs = (process.env.PETSPOOL_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
   // --expose-gc as bin/petspool starts it.
   const child = spawn(process.execPath, ['--expose-gc', ...nodeArgs, CLI_MAIN, 'start', '--config', configPath], {
-    stdio: ['ignore', 'ignore', stderr], env: { ...process.env, PETSPOOL_LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'ignore', stderr], env: { ...process.env, PETSPOOL_LOG_LEVEL: process.env.PETSPOOL_BENCH_LOG_LEVEL ?? 'warn' },
   });
   fs.closeSync(stderr);
   let exited = false;

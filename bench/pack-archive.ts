@@ -1,7 +1,7 @@
 /**
  * Benchmark of the packer's archive step on a 400×256×256 FDG phantom (synthesizePetSeries, then
  * assembleVolume, as the packer sees it): the previous path (writeNpy + sha256, then 7z -mx=1 on
- * the files) against packVolume (zip-write from memory, sha256 overlapped). Both include the
+ * the files) against compressVolume + writeUploadArchive (compressed in memory, sha256 overlapped). Both include the
  * metadata.json and the coronal MIP. Best of RUNS each, alternating. Not part of `npm run bench`.
  * Run: node dist/bench/pack-archive.js
  */
@@ -15,7 +15,7 @@ import { mipPng } from '../src/imaging/mip.js';
 import { npyHeader, writeNpy } from '../src/imaging/npy.js';
 import { packZip } from '../src/remote/zip-pack.js';
 import { SEED_RADIOPHARMACEUTICALS } from '../src/rules/radiopharmaceuticals.js';
-import { packVolume } from '../src/stages/packer.js';
+import { compressVolume, writeUploadArchive } from '../src/stages/packer.js';
 import { seriesMetadata } from '../src/stages/series-metadata.js';
 
 const RUNS = 5;
@@ -55,7 +55,7 @@ async function main(): Promise<void> {
         const start = performance.now();
         const archive = way === 'previous'
           ? await previousPath(volume, dir, 'bench', 'site-01')
-          : path.join(dir, (await packVolume(volume, headerPart, dir)).archive);
+          : path.join(dir, (await writeUploadArchive(await compressVolume(volume), headerPart, dir)).archive);
         times[way].push((performance.now() - start) / 1000);
         sizes[way] = (await stat(archive)).size;
         await rm(dir, { recursive: true });

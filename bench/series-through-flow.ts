@@ -101,7 +101,8 @@ export async function runSeriesThroughFlow(opts: FlowOptions): Promise<FlowRun> 
     }
   } finally {
     await destination.stop();
-    await rm(work, { recursive: true, force: true });
+    if (process.env.PETSPOOL_BENCH_KEEP) console.error(`kept ${work}`);
+    else await rm(work, { recursive: true, force: true });
     await rm(destinationDir, { recursive: true, force: true });
   }
 }

@@ -6,6 +6,7 @@ import { TaskOperations } from './task-operations.js';
 import { validatorStage } from '../stages/validator.js';
 import { callbackUrlFor, connectRemote } from '../remote/connect.js';
 import { packerStage } from '../stages/packer.js';
+import { PackAhead } from '../stages/pack-ahead.js';
 import { uploaderStage } from '../stages/uploader.js';
 import { downloaderStage } from '../stages/downloader.js';
 import { SourceHeaderPrefetch } from '../stages/source-header-prefetch.js';
@@ -29,7 +30,8 @@ import type { LoadedConfig } from '../config/load.js';
  * services and API routes; the API server starts last, with every route.
  */
 export const assembleAppliance: Assembly = async (parts) => {
-  const intake = await startIntake(parts);
+  const packAhead = new PackAhead(parts.log);
+  const intake = await startIntake(parts, packAhead);
   metrics.watchRunner(parts.runner);
   const remote = await connectRemote(parts);
   const uploads = new UploadSessions(parts.spool, intake.receiver, parts.log);
@@ -50,7 +52,7 @@ export const assembleAppliance: Assembly = async (parts) => {
   const prefetch = new SourceHeaderPrefetch(parts.log);
   const results = new ResultHandoff();
   const remoteLeg = [
-    packerStage(parts),
+    packerStage(parts, packAhead),
     uploaderStage(parts, remote.client, { callbackUrl: callbackUrlFor(parts.config, api.url), backoff }),
     downloaderStage(parts, remote.client, { embeddedSince: remote.embeddedSince, backoff, prefetch, results }),
   ];

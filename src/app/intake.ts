@@ -6,6 +6,7 @@ import { Receiver } from '../stages/receiver.js';
 import { startHotFolder } from '../stages/hot-folder.js';
 import { compilatorStage } from '../stages/compilator.js';
 import type { Stage } from '../runner/stage.js';
+import type { PackAhead } from '../stages/pack-ahead.js';
 import type { ApplianceParts, Service } from './appliance.js';
 
 /** How often received/ is swept for instances whose hand-over to the receiver failed. */
@@ -25,12 +26,13 @@ export interface Intake {
 /**
  * The front door: the collecting index rebuilt from disk, the receiver, instances left in
  * received/ by the last run, the Store SCP, the hot folder, and the compilator that closes
- * complete series.
+ * complete series (and hands quiet ones to `packAhead`).
  */
-export async function startIntake(parts: ApplianceParts): Promise<Intake> {
+export async function startIntake(parts: ApplianceParts, packAhead?: PackAhead): Promise<Intake> {
   const { config, spool, store, log } = parts;
   const index = await CollectingIndex.rebuild(spool, log);
-  const receiver = new Receiver(spool, store, index, config.compilator, log);
+  // The compilator times its looks at a task from its first one: the quiet wait, the pack ahead half-way.
+  const receiver = new Receiver(spool, store, index, config.compilator, log, () => parts.runner.nudge('compilator'));
   const receivedDir = spool.layout.folder('received');
   const inFlight = new Set<string>();
 
@@ -61,7 +63,7 @@ export async function startIntake(parts: ApplianceParts): Promise<Intake> {
   });
   const hotFolder = await startHotFolder({ dir: spool.layout.folder('incoming'), receiver, log });
   return {
-    stages: [compilatorStage(parts, index)],
+    stages: [compilatorStage(parts, index, packAhead)],
     services: [
       { name: 'Store SCP', stop: () => scp.close() },
       hotFolder,

@@ -1,6 +1,6 @@
 /**
  * Writes a zip archive of in-memory entries, DEFLATE-compressed in parallel on the libuv thread
- * pool, without copying the entries' bytes first.
+ * pool, without copying the entries' bytes first; or compressed beforehand by deflateInMemory.
  *
  * Each entry is cut into chunks that are compressed independently (async zlib.deflateRaw). Every
  * chunk but the last ends with a sync flush, which leaves the stream byte-aligned with no final
@@ -32,7 +32,7 @@ import {
 /** Consecutive pieces of one entry's content, e.g. an .npy header then a Float32Array's bytes. */
 export type ZipContent = readonly ArrayBufferView[];
 
-export interface ZipEntry {
+export type ZipEntry = {
   /** Path inside the archive, '/'-separated. */
   name: string;
   /**
@@ -40,6 +40,18 @@ export interface ZipEntry {
    * e.g. a checksum of an earlier entry can still be computing while that entry is compressed.
    */
   content: ZipContent | Promise<ZipContent>;
+} | {
+  name: string;
+  /** The content compressed already (deflateInMemory), written as it is. */
+  deflated: DeflatedContent;
+};
+
+/** An entry's content as one deflate stream in memory, with what its zip records need. */
+export interface DeflatedContent {
+  chunks: Buffer[];
+  /** Uncompressed bytes. */
+  size: number;
+  crc32: number;
 }
 
 export interface WriteZipOptions {
@@ -81,7 +93,7 @@ const METHOD_DEFLATE = 8;
 /** Zip `entries`, in the given order, into `zipPath`. Resolves once the archive is durably in place. */
 export async function writeZip(zipPath: string, entries: readonly ZipEntry[], opts: WriteZipOptions = {}): Promise<WrittenZip> {
   // Promised contents are awaited later; if we fail first, their rejections must not go unhandled.
-  for (const entry of entries) if (entry.content instanceof Promise) entry.content.catch(() => undefined);
+  for (const entry of entries) if ('content' in entry && entry.content instanceof Promise) entry.content.catch(() => undefined);
   const names = entries.map((entry) => checkedName(entry.name));
   const settings = resolveSettings(opts);
   if (entries.length === 0) throw new Error('writeZip: no entries to write');
@@ -97,13 +109,15 @@ export async function writeZip(zipPath: string, entries: readonly ZipEntry[], op
     let position = 0;
     for (const [index, entry] of entries.entries()) {
       const name = names[index];
-      const content = await entry.content;
-      const size = content.reduce((sum, piece) => sum + piece.byteLength, 0);
+      const data = 'deflated' in entry ? entry.deflated : await entry.content;
+      const size = 'chunks' in data ? data.size : contentSize(data);
       if (size >= settings.sizeLimit) {
         throw new Error(`${archiveName}: entry ${entry.name} is ${size} bytes; this writer makes no zip64 archives, so entries must stay under ${settings.sizeLimit} bytes`);
       }
       const dataStart = position + LOCAL_HEADER_BYTES + name.length;
-      const { crc32, compressedSize } = await writeDeflated(fh, dataStart, content, settings, archiveName);
+      const { crc32, compressedSize } = 'chunks' in data
+        ? await writeCompressed(fh, dataStart, data, settings, archiveName)
+        : await writeDeflated(fh, dataStart, data, settings, archiveName);
       const result = { name: entry.name, size, compressedSize, crc32 };
       await writeAll(fh, localFileHeader(recordFields(name, result, settings.dosTime)), position);
       offsets.push(position);
@@ -166,6 +180,10 @@ function checkedName(name: string): Buffer {
   return bytes;
 }
 
+function contentSize(content: ZipContent): number {
+  return content.reduce((sum, piece) => sum + piece.byteLength, 0);
+}
+
 /** The content in chunks of at most chunkBytes that never span two pieces (so nothing is copied). */
 function* chunksOf(content: ZipContent, chunkBytes: number): Generator<Uint8Array> {
   for (const piece of content) {
@@ -185,6 +203,53 @@ async function writeDeflated(
   settings: Settings,
   archiveName: string,
 ): Promise<{ crc32: number; compressedSize: number }> {
+  let position = start;
+  const crc32 = await deflateInOrder(content, settings, async (compressed) => {
+    checkArchiveSize(position + compressed.length, settings, archiveName);
+    await writeAll(fh, compressed, position);
+    position += compressed.length;
+  });
+  return { crc32, compressedSize: position - start };
+}
+
+/** Writes content compressed earlier from `start` on. */
+async function writeCompressed(
+  fh: FileHandle,
+  start: number,
+  deflated: DeflatedContent,
+  settings: Settings,
+  archiveName: string,
+): Promise<{ crc32: number; compressedSize: number }> {
+  let position = start;
+  for (const compressed of deflated.chunks) {
+    checkArchiveSize(position + compressed.length, settings, archiveName);
+    await writeAll(fh, compressed, position);
+    position += compressed.length;
+  }
+  return { crc32: deflated.crc32, compressedSize: position - start };
+}
+
+function checkArchiveSize(end: number, settings: Settings, archiveName: string): void {
+  if (end >= settings.sizeLimit) {
+    throw new Error(`${archiveName}: the archive would reach ${end} bytes or more; this writer makes no zip64 archives, so archives must stay under ${settings.sizeLimit} bytes`);
+  }
+}
+
+/**
+ * `content` compressed into memory as writeZip would compress it, for an entry written later
+ * (`deflated`): the packer compresses a volume while its task still waits (pack-ahead.ts).
+ */
+export async function deflateInMemory(content: ZipContent, opts: Pick<WriteZipOptions, 'level' | 'strategy' | 'chunkBytes' | 'parallelChunks'> = {}): Promise<DeflatedContent> {
+  const chunks: Buffer[] = [];
+  const crc32 = await deflateInOrder(content, resolveSettings(opts), async (compressed) => { chunks.push(compressed); });
+  return { chunks, size: contentSize(content), crc32 };
+}
+
+/**
+ * Compress `content` as one deflate stream: chunks are compressed a few at a time on the thread
+ * pool and handed to `take` in order as they complete; resolves with the content's CRC-32.
+ */
+async function deflateInOrder(content: ZipContent, settings: Settings, take: (compressed: Buffer) => Promise<void>): Promise<number> {
   const chunks = chunksOf(content, settings.chunkBytes);
   let next = chunks.next();
   const inFlight: { input: Uint8Array; output: Promise<Buffer> }[] = [];
@@ -200,7 +265,6 @@ async function writeDeflated(
   // An empty entry is one empty final chunk: a valid (two-byte) deflate stream.
   if (next.done) inFlight.push({ input: new Uint8Array(0), output: deflateChunk(new Uint8Array(0), true, settings) });
   let crc32 = 0;
-  let position = start;
   try {
     dispatch();
     while (inFlight.length > 0) {
@@ -209,17 +273,13 @@ async function writeDeflated(
       inFlight.shift();
       dispatch();
       crc32 = zlib.crc32(input, crc32);
-      if (position + compressed.length >= settings.sizeLimit) {
-        throw new Error(`${archiveName}: the archive would reach ${position + compressed.length} bytes or more; this writer makes no zip64 archives, so archives must stay under ${settings.sizeLimit} bytes`);
-      }
-      await writeAll(fh, compressed, position);
-      position += compressed.length;
+      await take(compressed);
     }
   } finally {
     // Never return while our jobs still occupy the thread pool.
     await Promise.allSettled(inFlight.map((job) => job.output));
   }
-  return { crc32, compressedSize: position - start };
+  return crc32;
 }
 
 function deflateChunk(input: Uint8Array, last: boolean, settings: Settings): Promise<Buffer> {

@@ -3,18 +3,27 @@ import type { ApplianceParts } from '../app/appliance.js';
 import { checkCompleteness } from '../rules/completeness.js';
 import type { CollectingIndex } from './collecting-index.js';
 import { writeTaskHeaders } from './task-headers.js';
+import type { PackAhead } from './pack-ahead.js';
 
 /** How often a task that is not complete yet is looked at again (a new instance may have come). */
 const RECHECK_MS = 1000;
+
+/**
+ * A complete-looking series quiet for this part of `quiet_seconds` is packed ahead (pack-ahead.ts):
+ * senders send a series in one go, so a pause that long almost always means it is whole, and the
+ * rest of the wait hides the packer's work.
+ */
+const PACK_AHEAD_AFTER_QUIET = 0.5;
 
 /**
  * collecting/ → compiled/: a task is complete after `quiet_seconds` without new instances when
  * the completeness rules say so. The decision and closing the task to new instances happen in one
  * synchronous step, so no instance slips into a task that is being moved on. A task that cannot
  * complete (mixed geometry, duplicates) fails; one that stays incomplete past
- * `abort_incomplete_after_seconds` of idleness is aborted with what was missing.
+ * `abort_incomplete_after_seconds` of idleness is aborted with what was missing. Half-way through
+ * the quiet time a complete-looking series is handed to `packAhead`.
  */
-export function compilatorStage(parts: ApplianceParts, index: CollectingIndex): Stage {
+export function compilatorStage(parts: ApplianceParts, index: CollectingIndex, packAhead?: PackAhead): Stage {
   const rules = parts.config.compilator;
   return {
     name: 'compilator', from: 'collecting', to: 'compiled', concurrency: 16,
@@ -23,10 +32,17 @@ export function compilatorStage(parts: ApplianceParts, index: CollectingIndex): 
       if (task.pending > 0) return { kind: 'wait', afterMs: 100 };
       const idleMs = Date.now() - task.lastArrival;
       const quietMs = rules.quiet_seconds * 1000;
-      if (idleMs < quietMs) return { kind: 'wait', afterMs: Math.min(RECHECK_MS, quietMs - idleMs) + 10 };
-      const result = checkCompleteness(task.headers, { minImages: rules.min_images, maxGapRatio: rules.max_gap_ratio });
+      const completeness = () => checkCompleteness(task.headers, { minImages: rules.min_images, maxGapRatio: rules.max_gap_ratio });
+      if (idleMs < quietMs) {
+        const packAheadMs = quietMs * PACK_AHEAD_AFTER_QUIET;
+        if (packAhead && idleMs >= packAheadMs && !packAhead.has(task) && completeness().ready) packAhead.start(task);
+        const nextLookMs = idleMs < packAheadMs ? packAheadMs : quietMs;
+        return { kind: 'wait', afterMs: Math.min(RECHECK_MS, nextLookMs - idleMs) + 10 };
+      }
+      const result = completeness();
       if (result.ready) {
         index.forget(task.id);
+        await packAhead?.filesRead(task.id);
         // The later stages take the headers from here instead of parsing every file again.
         await writeTaskHeaders(job.dir, task.headers.map((header) => ({ file: task.files.get(header.sopInstanceUid)!, header })));
         return {

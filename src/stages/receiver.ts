@@ -57,7 +57,8 @@ export class Receiver {
 
   constructor(private readonly spool: Spool, private readonly store: Store, private readonly index: CollectingIndex,
     private readonly rules: CompletenessRules, private readonly log: Logger,
-    private readonly onCollected: () => void = () => undefined) {}
+    /** A new task was opened (the compilator should look at it from now on, not at its next scan). */
+    private readonly onNewTask: () => void = () => undefined) {}
 
   stats(): Readonly<Record<'collected' | 'ignored' | 'quarantined', number>> {
     return { ...this.counts };
@@ -136,7 +137,7 @@ export class Receiver {
     }
     this.index.placed(task, header, path.join(this.spool.layout.taskDir('collecting', task.id), INSTANCES_DIR, placedName));
     this.counts.collected++;
-    this.onCollected();
+    if (created) this.onNewTask();
     return { kind: 'collected', taskId: task.id, newTask: created };
   }
 

@@ -44,6 +44,7 @@ test('storescu in, reference service, two filters out to a storescp that is down
         return t;
       }, 60_000);
       assert.equal(done.outputs.length, 2);
+      assert.equal(done.facts.packed_ahead, true, 'the volume was compressed while the series was quiet');
       const bySeries = new Map<string, string[]>();
       const files = await readdir(pacsDir);
       for (const name of files) {
@@ -68,6 +69,35 @@ test('storescu in, reference service, two filters out to a storescp that is down
     } finally {
       await pacs.stop();
     }
+  } finally {
+    await app.stop();
+  }
+});
+
+test('a slice that comes after the series was packed ahead is in the upload: the series is packed again', { timeout: 120_000 }, async () => {
+  const work = await mkdtemp(path.join(os.tmpdir(), 'petspool-e2e-late-'));
+  // Packed ahead once quiet for 1 s; closed after 2 s.
+  const app = await startTestAppliance({
+    compilator: { quiet_seconds: 2, min_images: 10, max_gap_ratio: 0.025, abort_incomplete_after_seconds: 30 },
+    share: { poll_seconds: 0.5 },
+  });
+  try {
+    // Without NumberOfSlices, the first twenty slices look like a whole series.
+    const input = await synthesizePetSeries(path.join(work, 'in'), { slices: 21, size: 32, seed: 12, numberOfSlicesTag: false });
+    const store = async (files: string[]) => {
+      const r = await runDcmtk('storescu', ['-aec', app.config.ae_title, '-aet', 'SCANNER', '127.0.0.1', String(app.config.dicom.port), ...files]);
+      assert.equal(r.code, 0, r.stderr);
+    };
+    await store(input.slice(0, 20));
+    await new Promise((resolve) => setTimeout(resolve, 1600));
+    await store(input.slice(20));
+    const task = await app.waitFor('the task uploaded', async () => {
+      const [t] = await app.tasks(['processing', 'downloaded', 'unpacked', 'sending', 'sent', 'failed']);
+      return t;
+    }, 60_000);
+    assert.equal(task.images, 21, 'one task with every slice');
+    assert.deepEqual(task.facts.volume_shape, [21, 32, 32], 'the upload has the late slice');
+    assert.equal(task.facts.packed_ahead, true, 'packed ahead again once the series was quiet with it');
   } finally {
     await app.stop();
   }
