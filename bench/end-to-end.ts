@@ -79,9 +79,9 @@ export function formatEndToEnd(r: EndToEndBenchResult): string {
 /** What a state's time is made of, where that is not obvious from its name. */
 function stageNote(state: string, r: EndToEndBenchResult): string {
   switch (state) {
-    case 'collecting': return `   quiet wait ${r.quietSeconds} s + completeness check → compiler`;
+    case 'collecting': return `   quiet wait ${r.quietSeconds} s (the volume compressed half-way) + completeness check → compiler`;
     case 'compiled': return '   validator (header rules, licence check)';
-    case 'validated': return '   packer (volume assembly from the DICOM files, .npy, zip)';
+    case 'validated': return '   packer (writes the zip of the volume compressed ahead; else decodes and compresses it first)';
     case 'packed': return '   uploader (copy to the share, POST /processing)';
     case 'processing': return `   of which the service's own ${r.serviceProcessingSeconds.toFixed(3)} s; the rest: callback, download`;
     case 'downloaded': return '   unpacker (unzip, checks, Gaussian filters, new DICOM series)';
