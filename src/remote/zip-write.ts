@@ -115,14 +115,20 @@ export async function writeZip(zipPath: string, entries: readonly ZipEntry[], op
         throw new Error(`${archiveName}: entry ${entry.name} is ${size} bytes; this writer makes no zip64 archives, so entries must stay under ${settings.sizeLimit} bytes`);
       }
       const dataStart = position + LOCAL_HEADER_BYTES + name.length;
-      const { crc32, compressedSize } = 'chunks' in data
-        ? await writeCompressed(fh, dataStart, data, settings, archiveName)
-        : await writeDeflated(fh, dataStart, data, settings, archiveName);
-      const result = { name: entry.name, size, compressedSize, crc32 };
+      // Compressed a few chunks at a time on the thread pool and written in order as they complete.
+      const out = new CompressedDataWriter(fh, dataStart, settings, archiveName);
+      let crc32: number;
+      if ('chunks' in data) {
+        for (const compressed of data.chunks) await out.write(compressed);
+        crc32 = data.crc32;
+      } else {
+        crc32 = await deflateInOrder(data, settings, out.write);
+      }
+      const result = { name: entry.name, size, compressedSize: out.compressedSize, crc32 };
       await writeAll(fh, localFileHeader(recordFields(name, result, settings.dosTime)), position);
       offsets.push(position);
       written.push(result);
-      position = dataStart + compressedSize;
+      position = dataStart + result.compressedSize;
     }
     const headers = written.map((entry, i) => centralDirectoryHeader(recordFields(names[i]!, entry, settings.dosTime), UNIX_REGULAR_FILE_0644, offsets[i]!));
     const headersLength = headers.reduce((sum, header) => sum + header.length, 0);
@@ -192,46 +198,25 @@ function* chunksOf(content: ZipContent, chunkBytes: number): Generator<Uint8Arra
   }
 }
 
-/**
- * Compress `content` as one deflate stream written from `start` on: chunks are compressed a few
- * at a time on the thread pool and written in order as they complete.
- */
-async function writeDeflated(
-  fh: FileHandle,
-  start: number,
-  content: ZipContent,
-  settings: Settings,
-  archiveName: string,
-): Promise<{ crc32: number; compressedSize: number }> {
-  let position = start;
-  const crc32 = await deflateInOrder(content, settings, async (compressed) => {
-    checkArchiveSize(position + compressed.length, settings, archiveName);
-    await writeAll(fh, compressed, position);
-    position += compressed.length;
-  });
-  return { crc32, compressedSize: position - start };
-}
+/** Writes an entry's compressed bytes, chunk after chunk, from `start` on, within the size limit. */
+class CompressedDataWriter {
+  private position: number;
 
-/** Writes content compressed earlier from `start` on. */
-async function writeCompressed(
-  fh: FileHandle,
-  start: number,
-  deflated: DeflatedContent,
-  settings: Settings,
-  archiveName: string,
-): Promise<{ crc32: number; compressedSize: number }> {
-  let position = start;
-  for (const compressed of deflated.chunks) {
-    checkArchiveSize(position + compressed.length, settings, archiveName);
-    await writeAll(fh, compressed, position);
-    position += compressed.length;
+  constructor(private readonly fh: FileHandle, private readonly start: number, private readonly settings: Settings, private readonly archiveName: string) {
+    this.position = start;
   }
-  return { crc32: deflated.crc32, compressedSize: position - start };
-}
 
-function checkArchiveSize(end: number, settings: Settings, archiveName: string): void {
-  if (end >= settings.sizeLimit) {
-    throw new Error(`${archiveName}: the archive would reach ${end} bytes or more; this writer makes no zip64 archives, so archives must stay under ${settings.sizeLimit} bytes`);
+  readonly write = async (compressed: Buffer): Promise<void> => {
+    const end = this.position + compressed.length;
+    if (end >= this.settings.sizeLimit) {
+      throw new Error(`${this.archiveName}: the archive would reach ${end} bytes or more; this writer makes no zip64 archives, so archives must stay under ${this.settings.sizeLimit} bytes`);
+    }
+    await writeAll(this.fh, compressed, this.position);
+    this.position = end;
+  };
+
+  get compressedSize(): number {
+    return this.position - this.start;
   }
 }
 

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import yauzl, { type Entry } from 'yauzl';
 import { npyHeader } from '../../src/imaging/npy.js';
-import { writeZip, type WrittenZip, type ZipEntry } from '../../src/remote/zip-write.js';
+import { deflateInMemory, writeZip, type WrittenZip, type ZipEntry } from '../../src/remote/zip-write.js';
 import { mountTmpfs } from '../fixtures/tmpfs.js';
 
 const run = promisify(execFile);
@@ -77,6 +77,8 @@ describe('writeZip', () => {
       { name: 'empty.bin', content: [] },
       { name: 'odd/bytes.bin', content: Promise.resolve([odd]) },
       { name: 'metadata.json', content: [json] },
+      // Compressed beforehand (as the packer's pack-ahead does), from two pieces.
+      { name: 'ahead.bin', deflated: await deflateInMemory([odd, json], { chunkBytes: MiB + 7 }) },
     ], { chunkBytes: MiB + 7 });
   });
   after(() => rm(tmp, { recursive: true, force: true }));
@@ -88,6 +90,7 @@ describe('writeZip', () => {
       ['empty.bin', 0],
       ['odd/bytes.bin', odd.length],
       ['metadata.json', json.length],
+      ['ahead.bin', odd.length + json.length],
     ]);
     assert.ok(written.bytes < 0.8 * (volume.byteLength + odd.length), `deflated: ${written.bytes} bytes`);
     assert.deepEqual(await leftovers(tmp), []);
@@ -98,7 +101,7 @@ describe('writeZip', () => {
     assert.match(unzip.stdout, /No errors detected in compressed data/);
     const sevenZip = await run('7z', ['t', zipPath]);
     assert.match(sevenZip.stdout, /Everything is Ok/);
-    assert.match(sevenZip.stdout, /Files: 4/);
+    assert.match(sevenZip.stdout, /Files: 5/);
   });
 
   it("reads back in Python's zipfile, the .npy equal to the data under numpy.load", async () => {
@@ -113,6 +116,7 @@ describe('writeZip', () => {
       'assert np.array_equal(arr, expected)',
       "assert z.read('empty.bin') == b''",
       "assert z.read('odd/bytes.bin') == open(folder + '/expected.odd', 'rb').read()",
+      "assert z.read('ahead.bin') == open(folder + '/expected.odd', 'rb').read() + z.read('metadata.json')",
       "print(list(arr.shape), json.loads(z.read('metadata.json'))['note'])",
     ].join('\n');
     const { stdout } = await run(DEBIAN_PYTHON, ['-c', script, tmp, zipPath]);
@@ -121,13 +125,14 @@ describe('writeZip', () => {
 
   it('reads back in yauzl byte for byte', async () => {
     const entries = await readWithYauzl(zipPath);
-    assert.deepEqual([...entries.keys()], ['task1.npy', 'empty.bin', 'odd/bytes.bin', 'metadata.json']);
+    assert.deepEqual([...entries.keys()], ['task1.npy', 'empty.bin', 'odd/bytes.bin', 'metadata.json', 'ahead.bin']);
     const npy = entries.get('task1.npy')!;
     assert.ok(npy.subarray(0, 128).equals(npyHeader(shape)));
     assert.ok(npy.subarray(128).equals(Buffer.from(volume.buffer)));
     assert.equal(entries.get('empty.bin')!.length, 0);
     assert.ok(entries.get('odd/bytes.bin')!.equals(odd));
     assert.ok(entries.get('metadata.json')!.equals(json));
+    assert.ok(entries.get('ahead.bin')!.equals(Buffer.concat([odd, json])), 'an entry compressed beforehand');
   });
 
   it('refuses entries and archives at the zip32 limit instead of writing a broken file', async () => {
