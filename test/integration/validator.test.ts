@@ -43,7 +43,7 @@ interface Bench {
   store: Store;
   runner: Runner;
   transitions: StageTransition[];
-  /** Wait until the task has left compiled/ (a retry keeps it there). */
+  /** Wait until the task has left compiled/ (a retry keeps it there) and the runner told of the move. */
   settled(id: string, ms?: number): Promise<{ folder: string; record: TaskRecord }>;
 }
 
@@ -74,7 +74,9 @@ async function bench(url: string, configChanges: Record<string, unknown> = {}): 
       const end = Date.now() + ms;
       for (;;) {
         const located = await spool.locateTask(id);
-        if (located.folder !== 'compiled') return located;
+        // The runner emits the transition (which the database mirrors) just after the folder moved.
+        const told = transitions.some((t) => t.taskId === id && t.record !== undefined && t.record.state !== 'compiled');
+        if (located.folder !== 'compiled' && told) return located;
         assert.ok(Date.now() < end, `task ${id} still in compiled/: ${JSON.stringify(located.record.facts)}`);
         await new Promise((r) => setTimeout(r, 50));
       }
