@@ -284,6 +284,21 @@ export async function prepareDerivedSeries(options: Omit<DerivedSeriesOptions, '
     dataset[entry.tag] = entry.element;
   };
   const pixelsElement: DicomElement = { vr: 'OW', Value: [pixelsStandIn] };
+  const spell = (values: readonly number[]): string[] => values.map((v) => spellDS(v, spellings));
+  // The same on every slice whatever its source header says: made once, set by reference.
+  const constants: DicomDataset = {};
+  for (const [keyword, value] of [
+    ['SeriesInstanceUID', seriesInstanceUid],
+    ['DerivationDescription', options.derivationDescription.slice(0, ST_MAX_LENGTH)],
+    ['InstanceCreationDate', creationDate], ['InstanceCreationTime', creationTime],
+    ['ContentDate', creationDate], ['ContentTime', creationTime],
+    ['ImageOrientationPatient', spell(volume.orientation)],
+    ['PixelSpacing', spell([volume.spacing[1], volume.spacing[2]])],
+    ['SamplesPerPixel', 1], ['PhotometricInterpretation', 'MONOCHROME2'], ['Rows', rows], ['Columns', columns],
+    ['BitsAllocated', 16], ['BitsStored', 16], ['HighBit', 15], ['PixelRepresentation', 1],
+    ['RescaleIntercept', 0], ['RescaleSlope', '1'],
+  ] as [string, ElementValue][]) setElement(constants, keyword, value);
+  constants[PIXEL_DATA] = pixelsElement;
 
   const prepareSlice = async (slice: number): Promise<PreparedSeries['slices'][number]> => {
     const dataset = await sources.derivableCopyOf(sourceFiles[slice]!);
@@ -291,41 +306,21 @@ export async function prepareDerivedSeries(options: Omit<DerivedSeriesOptions, '
     const sourceSopInstanceUid = getString(dataset, 'SOPInstanceUID') ?? '';
     const sourceSeriesUid = getString(dataset, 'SeriesInstanceUID') ?? '';
 
+    // What the source header decides first, then the constants over it.
     setElement(dataset, 'SOPInstanceUID', sopInstanceUids[slice]!);
-    setShared(dataset, 'SeriesInstanceUID', seriesInstanceUid);
     setShared(dataset, 'SeriesNumber', (getNumber(dataset, 'SeriesNumber') ?? 0) + options.seriesNumberOffset);
     setShared(dataset, 'SeriesDescription', derivedSeriesDescription(template, getString(dataset, 'SeriesDescription') ?? '', options.filterName));
     setShared(dataset, 'ImageType', derivedImageType(sourceSopClassUid));
-    setShared(dataset, 'DerivationDescription', options.derivationDescription.slice(0, ST_MAX_LENGTH));
-    setShared(dataset, 'InstanceCreationDate', creationDate);
-    setShared(dataset, 'InstanceCreationTime', creationTime);
-    setShared(dataset, 'ContentDate', creationDate);
-    setShared(dataset, 'ContentTime', creationTime);
     if (dataset[INSTANCE_NUMBER] === undefined) setElement(dataset, 'InstanceNumber', slice + 1);
     if (dataset[NUMBER_OF_SLICES] !== undefined) setShared(dataset, 'NumberOfSlices', slices);
+    Object.assign(dataset, constants);
 
     const referencedSeries: DicomDataset = {};
     setElement(referencedSeries, 'SeriesInstanceUID', sourceSeriesUid);
     setElement(referencedSeries, 'ReferencedInstanceSequence', [referenceItem(sourceSopClassUid, sourceSopInstanceUid)]);
     setElement(dataset, 'ReferencedSeriesSequence', [referencedSeries]);
     setElement(dataset, 'SourceImageSequence', [sourceImageItem(sourceSopClassUid, sourceSopInstanceUid)]);
-
-    const spell = (values: readonly number[]): string[] => values.map((v) => spellDS(v, spellings));
-    setShared(dataset, 'ImageOrientationPatient', spell(volume.orientation));
     setElement(dataset, 'ImagePositionPatient', spell(volume.positions[slice]!));
-    setShared(dataset, 'PixelSpacing', spell([volume.spacing[1], volume.spacing[2]]));
-
-    setShared(dataset, 'SamplesPerPixel', 1);
-    setShared(dataset, 'PhotometricInterpretation', 'MONOCHROME2');
-    setShared(dataset, 'Rows', rows);
-    setShared(dataset, 'Columns', columns);
-    setShared(dataset, 'BitsAllocated', 16);
-    setShared(dataset, 'BitsStored', 16);
-    setShared(dataset, 'HighBit', 15);
-    setShared(dataset, 'PixelRepresentation', 1);
-    setShared(dataset, 'RescaleIntercept', 0);
-    setShared(dataset, 'RescaleSlope', '1');
-    dataset[PIXEL_DATA] = pixelsElement;
 
     const where = new Map<string, number>();
     const parts = encoder.encodeParts(dataset, TransferSyntax.ExplicitVRLittleEndian, where);

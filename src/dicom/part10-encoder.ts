@@ -4,8 +4,9 @@
  * reused by a later file whose element is equal, so only what differs from file to file is encoded
  * (encodeElement: element-encoder.ts for the common VRs, dcmjs for the rest). PixelData (OB/OW,
  * native) is framed directly. A caller that never changes an element in place once handed in
- * (it shares unchanged elements between files and makes new objects for what changes) can say so,
- * and the same object handed in again is then reused without comparing.
+ * (it shares unchanged elements between files and makes new objects for what changes) can say so:
+ * the same object handed in again is then reused without comparing, and elements are kept for
+ * comparing without a copy.
  * The output is byte for byte what encodePart10 writes (see encodeElement for why).
  */
 import {
@@ -81,7 +82,9 @@ export class Part10Encoder {
         continue;
       }
       const bytes = encodeElement(tag, element, transferSyntaxUid);
-      this.cache.set(tag, { given: element, element: copyPlainValue(element) as DicomElement, bytes });
+      // An element that is never changed in place is its own copy.
+      const kept = this.options.elementsNeverChange ? element : copyPlainValue(element) as DicomElement;
+      this.cache.set(tag, { given: element, element: kept, bytes });
       parts.push(bytes);
     }
     return parts;

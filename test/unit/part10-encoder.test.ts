@@ -47,8 +47,8 @@ test('a Part10Encoder told that elements never change reuses the bytes of the sa
   // Against its promise, for the test: the same object changed in place keeps its first bytes.
   (dataset as Record<string, { Value: unknown[] }>)['00080008']!.Value[1] = 'SECONDARY';
   assert.deepEqual(trusting.encode(dataset), first);
-  // A new object with the new value is compared, and encoded anew.
-  setElement(dataset, 'ImageType', ['DERIVED', 'SECONDARY']);
+  // A new object with another value is compared (with the object kept, not a copy), and encoded anew.
+  setElement(dataset, 'ImageType', ['ORIGINAL', 'PRIMARY']);
   assert.deepEqual(trusting.encode(dataset), encodePart10(dataset));
 });
 
