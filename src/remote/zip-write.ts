@@ -115,7 +115,8 @@ export async function writeZip(zipPath: string, entries: readonly ZipEntry[], op
         throw new Error(`${archiveName}: entry ${entry.name} is ${size} bytes; this writer makes no zip64 archives, so entries must stay under ${settings.sizeLimit} bytes`);
       }
       const dataStart = position + LOCAL_HEADER_BYTES + name.length;
-      // Compressed a few chunks at a time on the thread pool and written in order as they complete.
+      // Compressed beforehand: written as it is; otherwise compressed a few chunks at a time on the
+      // thread pool and written in order as they complete.
       const out = new CompressedDataWriter(fh, dataStart, settings, archiveName);
       let crc32: number;
       if ('chunks' in data) {

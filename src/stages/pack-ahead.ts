@@ -28,10 +28,12 @@ interface Pack {
   names: string;
   /** The task's lastArrival when it started: a later instance makes it stale. */
   lastArrival: number;
-  /** Waiting for the pack before it to finish. */
-  queued: boolean;
-  /** Not to be made any more (a newer pack of the task, or pushed out). */
-  superseded: boolean;
+  status: {
+    /** Waiting for the pack before it to finish. */
+    queued: boolean;
+    /** Not to be made any more (a newer pack of the task, or pushed out). */
+    superseded: boolean;
+  };
   /** Settles when the pack no longer reads the task's files (they move when the task is closed). */
   filesRead: Promise<void>;
   /** The compressed volume, or undefined when it was not made (the packer then does the work). */
@@ -54,18 +56,15 @@ export class PackAhead {
   start(task: OpenTask): void {
     const files = task.headers.map((header) => task.files.get(header.sopInstanceUid)!);
     const headers = [...task.headers];
+    const status = { queued: true, superseded: false };
     let filesRead!: () => void;
-    const pack: Pack = {
-      names: namesOf(files), lastArrival: task.lastArrival, queued: true, superseded: false,
-      filesRead: new Promise<void>((resolve) => { filesRead = resolve; }),
-      result: Promise.resolve(undefined),
-    };
-    pack.result = this.running.then(async () => {
+    const filesReadPromise = new Promise<void>((resolve) => { filesRead = resolve; });
+    const result = this.running.then(async () => {
       try {
-        if (pack.superseded) return undefined;
-        pack.queued = false;
+        if (status.superseded) return undefined;
+        status.queued = false;
         const volume = await assembleVolume(files, headers).finally(filesRead);
-        if (pack.superseded) return undefined;
+        if (status.superseded) return undefined;
         return await compressVolume(volume);
       } catch (err) {
         this.log.debug(`series not packed ahead (the packer will pack it): ${(err as Error).message}`, { task: task.id });
@@ -74,9 +73,9 @@ export class PackAhead {
         filesRead();
       }
     });
-    this.running = pack.result;
+    this.running = result;
     this.drop(task.id);
-    this.byTask.set(task.id, pack);
+    this.byTask.set(task.id, { names: namesOf(files), lastArrival: task.lastArrival, status, filesRead: filesReadPromise, result });
     for (const oldest of this.byTask.keys()) {
       if (this.byTask.size <= this.tasksKept) break;
       this.drop(oldest);
@@ -89,7 +88,7 @@ export class PackAhead {
    */
   async filesRead(taskId: string): Promise<void> {
     const pack = this.byTask.get(taskId);
-    if (pack?.queued) this.drop(taskId);
+    if (pack?.status.queued) this.drop(taskId);
     await pack?.filesRead;
   }
 
@@ -112,7 +111,7 @@ export class PackAhead {
   private drop(taskId: string): void {
     const pack = this.byTask.get(taskId);
     if (!pack) return;
-    pack.superseded = true;
+    pack.status.superseded = true;
     this.byTask.delete(taskId);
   }
 }
