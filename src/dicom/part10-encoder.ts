@@ -49,8 +49,8 @@ export class Part10Encoder {
    * The file as consecutive pieces, to write with one writev: the pixel data is not copied (it
    * may be a view on a larger, even shared, buffer), nor are the cached elements. With `where`,
    * each data set element's first piece's index is put there by tag (a native PixelData is two
-   * pieces: its header, then its value), so that a caller can swap pieces for others of the same
-   * length later.
+   * pieces: its header, then its value), so that a caller can swap pieces for others later (a
+   * data set element of another length too: no group length counts the data set's bytes).
    */
   encodeParts(dataset: DicomDataset, transferSyntaxUid: string = TransferSyntax.ExplicitVRLittleEndian, where?: Map<string, number>): Buffer[] {
     const littleEndian = transferSyntaxUid === TransferSyntax.ExplicitVRLittleEndian

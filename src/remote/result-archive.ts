@@ -13,7 +13,7 @@
  * A crash before the rename leaves only a `.tmp-` folder, which start-up recovery removes.
  */
 import { createHash } from 'node:crypto';
-import { copyFile, mkdir, readFile, rm } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { constants as fsConstants } from 'node:fs';
 import path from 'node:path';
 import { npyView, readNpyShared, type NpyArray } from '../imaging/npy.js';
@@ -111,10 +111,20 @@ export async function readResultArchive(zipPath: string, taskId: string, limits:
 }
 
 /**
+ * The verified result placed in `taskDir` (placeResultArchive's result.zip, read and checked
+ * again; or result/ of the previous version), or undefined when there is none.
+ */
+export async function readPlacedResult(taskDir: string, taskId: string, limits: ExtractLimits): Promise<VerifiedResult | undefined> {
+  const archive = path.join(taskDir, RESULT_ARCHIVE);
+  if (await stat(archive).then((s) => s.isFile(), () => false)) return readResultArchive(archive, taskId, limits);
+  return readLegacyResultDir(path.join(taskDir, LEGACY_RESULT_DIR), taskId);
+}
+
+/**
  * The result as the previous version left it in `resultDir` (extracted and verified before its
  * rename, so not hashed again), or undefined when there is none.
  */
-export async function readLegacyResultDir(resultDir: string, taskId: string): Promise<VerifiedResult | undefined> {
+async function readLegacyResultDir(resultDir: string, taskId: string): Promise<VerifiedResult | undefined> {
   let text: string;
   try {
     text = await readFile(path.join(resultDir, RESULT_METADATA_FILE), 'utf8');

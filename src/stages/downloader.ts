@@ -1,7 +1,7 @@
 /**
  * Downloader stage: processing/ -> downloaded/. Waits for `{task_id}_{client_id}.zip` in the
- * share's results folder (share.inbox) and takes its content into the task folder as `result/`
- * ({task_id}.npy + metadata.json).
+ * share's results folder (share.inbox), verifies it and keeps it in the task folder as
+ * `result.zip` ({task_id}.npy + metadata.json).
  *
  * - The share may be an SMB/NFS mount where inotify sees nothing the other side writes, so the
  *   folder is polled every share.poll_seconds; the service's callback (POST /process_ready) makes
@@ -30,7 +30,7 @@ import type { ApplianceParts } from '../app/appliance.js';
 import { RemoteUnavailableError, type RemoteClient, type RemoteTaskStatus } from '../remote/client.js';
 import { parseTaskMetadata } from '../remote/metadata.js';
 import {
-  LEGACY_RESULT_DIR, placeResultArchive, readLegacyResultDir, readResultArchive, RESULT_ARCHIVE, resultArchiveLimits, ResultArchiveError, ResultChecksumError,
+  LEGACY_RESULT_DIR, placeResultArchive, readPlacedResult, RESULT_ARCHIVE, resultArchiveLimits, ResultArchiveError, ResultChecksumError,
   type VerifiedResult,
 } from '../remote/result-archive.js';
 import { DEFAULT_ARCHIVE_LIMITS, ZipRefusedError, type ExtractLimits } from '../remote/zip-extract.js';
@@ -187,7 +187,7 @@ export function downloaderStage(parts: Pick<ApplianceParts, 'config'>, remote: R
         const e = err as NodeJS.ErrnoException;
         if (e.code === 'ENOENT') {
           // Placed before a restart that came before the share was cleared.
-          const placed = await placedResult(job);
+          const placed = await readPlacedResult(job.dir, job.id, await limitsFor(job.dir));
           if (placed) return finish(job, archive, placed, `result ${archive} downloaded (taken before a restart)`);
           return waitingForResult(job);
         }
@@ -210,16 +210,6 @@ export function downloaderStage(parts: Pick<ApplianceParts, 'config'>, remote: R
       return finish(job, archive, taken, `result ${archive} downloaded`);
     },
   };
-}
-
-/**
- * The result placed before a restart (result.zip, verified before its rename; or result/ of the
- * previous version), read again; undefined when there is none.
- */
-async function placedResult(job: StageJob): Promise<VerifiedResult | undefined> {
-  const placed = path.join(job.dir, RESULT_ARCHIVE);
-  if (await exists(placed)) return readResultArchive(placed, job.id, await limitsFor(job.dir));
-  return readLegacyResultDir(path.join(job.dir, LEGACY_RESULT_DIR), job.id);
 }
 
 /**

@@ -14,7 +14,7 @@
  * An output folder is written as outputs/.tmp-<filter>/ and renamed whole, so after a crash it is
  * either complete (and reused) or gone (start-up recovery removes .tmp- entries).
  */
-import { readFile, rm, stat } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { LoadedConfig } from '../config/load.js';
 import type { FilterConfig } from '../config/schema.js';
@@ -27,7 +27,7 @@ import type { OutputSlices } from '../imaging/output-slices.js';
 import { voxelCount, type Volume, type VolumeGeometry } from '../imaging/volume.js';
 import { parseTaskMetadata, type TaskMetadata } from '../remote/metadata.js';
 import {
-  LEGACY_RESULT_DIR, readLegacyResultDir, readResultArchive, RESULT_ARCHIVE, resultArchiveLimits, ResultArchiveError, ResultChecksumError,
+  readPlacedResult, RESULT_ARCHIVE, resultArchiveLimits, ResultArchiveError, ResultChecksumError,
   type VerifiedResult,
 } from '../remote/result-archive.js';
 import { ZipRefusedError } from '../remote/zip-extract.js';
@@ -92,7 +92,7 @@ export function unpackerStage(opts: UnpackerOptions): Stage {
 
 async function unpack(job: StageJob, opts: UnpackerOptions): Promise<StageOutcome> {
   const uploaded = await readMetadata(path.join(job.dir, UPLOADED_METADATA_FILE), 'the uploaded metadata.json');
-  const { metadata: result, volume: resultVolume } = checkedResult(opts.results?.take(job.id) ?? await readPlacedResult(job, uploaded), uploaded);
+  const { metadata: result, volume: resultVolume } = checkedResult(opts.results?.take(job.id) ?? await resultInTaskFolder(job, uploaded), uploaded);
 
   const instances = await readTaskInstances(job.dir);
   if (instances.length === 0) throw new PermanentError(`the task has no original instances in ${INSTANCES_DIR}/`);
@@ -200,21 +200,18 @@ async function readMetadata(file: string, what: string): Promise<TaskMetadata> {
   }
 }
 
-/** The verified result in the task folder: result.zip, or result/ of the previous version. */
-async function readPlacedResult(job: StageJob, uploaded: TaskMetadata): Promise<VerifiedResult> {
-  const archive = path.join(job.dir, RESULT_ARCHIVE);
+/** The verified result in the task folder (readPlacedResult); a missing or unusable one fails the task. */
+async function resultInTaskFolder(job: StageJob, uploaded: TaskMetadata): Promise<VerifiedResult> {
+  let placed: VerifiedResult | undefined;
   try {
-    if (await stat(archive).then((s) => s.isFile(), () => false)) {
-      return await readResultArchive(archive, job.id, resultArchiveLimits(voxelCount(uploaded.shape)));
-    }
-    const legacy = await readLegacyResultDir(path.join(job.dir, LEGACY_RESULT_DIR), job.id);
-    if (legacy) return legacy;
+    placed = await readPlacedResult(job.dir, job.id, resultArchiveLimits(voxelCount(uploaded.shape)));
   } catch (err) {
     if (err instanceof ZipRefusedError) throw new PermanentError(`result archive refused: ${err.message}`);
     if (err instanceof ResultArchiveError || err instanceof ResultChecksumError) throw new PermanentError(err.message);
     throw err;
   }
-  throw new PermanentError(`the task folder has no ${RESULT_ARCHIVE} (the downloader's verified result)`);
+  if (!placed) throw new PermanentError(`the task folder has no ${RESULT_ARCHIVE} (the downloader's verified result)`);
+  return placed;
 }
 
 /** The result's volume, checked against the uploaded shape. */
