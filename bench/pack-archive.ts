@@ -16,7 +16,7 @@ import { npyHeader, writeNpy } from '../src/imaging/npy.js';
 import { packZip } from '../src/remote/zip-pack.js';
 import { SEED_RADIOPHARMACEUTICALS } from '../src/rules/radiopharmaceuticals.js';
 import { compressVolume, writeUploadArchive } from '../src/stages/packer.js';
-import { seriesMetadata } from '../src/stages/series-metadata.js';
+import { seriesMetadata } from '../src/remote/series-metadata.js';
 
 const RUNS = 5;
 

@@ -12,7 +12,7 @@ import { unpackerStage } from '../stages/unpacker.js';
 import type { ApplianceParts } from './appliance.js';
 import type { SourceHeaderPrefetch } from '../stages/source-header-prefetch.js';
 import type { ResultHandoff } from '../stages/result-handoff.js';
-import { effectiveQcRequired } from './effective-settings.js';
+import { effectiveQcRequired } from '../settings/effective-settings.js';
 
 export interface ResultsOptions {
   /** Threads of the Gaussian filter (default: every core). */

@@ -13,10 +13,10 @@ import { Store } from '../db/store.js';
 import { Spool } from '../spool/spool.js';
 import { SpoolLockedError, acquireSpoolLock, isSpoolLocked } from '../spool/lock.js';
 import type { TaskRecord } from '../spool/task-record.js';
-import { TaskOperationError, TaskOperations, type TaskOperationProblem } from '../app/task-operations.js';
+import { TaskOperationError, TaskOperations, type TaskOperationProblem } from '../operations/task-operations.js';
 import {
   addRadiopharmaceutical, listRadiopharmaceuticals, type AddRadiopharmaceuticalResult, type ListedRadiopharmaceutical,
-} from '../app/effective-settings.js';
+} from '../settings/effective-settings.js';
 import type { RadiopharmaceuticalEntry } from '../rules/radiopharmaceuticals.js';
 import { ApiClient, ApplianceUnreachableError, errorOf, type ApiAnswer } from './api-client.js';
 import { CliError, EXIT } from './exit-codes.js';

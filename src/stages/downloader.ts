@@ -38,7 +38,7 @@ import { voxelCount } from '../imaging/volume.js';
 import type { Stage, StageJob, StageOutcome } from '../runner/stage.js';
 import type { TaskRecord } from '../spool/task-record.js';
 import { archiveNameFor, METADATA_FILE } from './packer.js';
-import { metrics } from '../app/metrics.js';
+import { metrics } from '../metrics/metrics.js';
 import type { SourceHeaderPrefetch } from './source-header-prefetch.js';
 import type { ResultHandoff } from './result-handoff.js';
 

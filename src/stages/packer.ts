@@ -16,7 +16,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import type { ApplianceParts } from '../app/appliance.js';
-import { effectiveRadiopharmaceuticals } from '../app/effective-settings.js';
+import { effectiveRadiopharmaceuticals } from '../settings/effective-settings.js';
 import { assembleVolume, type AssembledVolume } from '../imaging/assemble-volume.js';
 import { coronalProjectionFromRows, projectionPng } from '../imaging/mip.js';
 import { npyHeader } from '../imaging/npy.js';
@@ -26,7 +26,7 @@ import { deflateInMemory, writeZip, type DeflatedContent, type ZipContent } from
 import { PermanentError, type Stage, type StageJob, type StageOutcome } from '../runner/stage.js';
 import { fsyncPath, renameDurably, writeFileDurably } from '../spool/durable.js';
 import { INSTANCES_DIR, TMP_PREFIX } from '../spool/layout.js';
-import { IncompleteHeaderError, seriesMetadata, type HeaderMetadata } from './series-metadata.js';
+import { IncompleteHeaderError, seriesMetadata, type HeaderMetadata } from '../remote/series-metadata.js';
 import { readTaskInstances, type TaskInstance } from './task-headers.js';
 import type { PackAhead } from './pack-ahead.js';
 import type { InstanceHeader } from '../dicom/instance-header.js';

@@ -11,8 +11,8 @@ import type { Stage } from '../runner/stage.js';
 import type { Spool } from '../spool/spool.js';
 import { TaskNotFoundError } from '../spool/spool.js';
 import type { TaskRecord } from '../spool/task-record.js';
-import { effectiveQcRequired } from '../app/effective-settings.js';
-import { TaskOperationError } from '../app/task-operations.js';
+import { effectiveQcRequired } from '../settings/effective-settings.js';
+import { TaskOperationError } from '../operations/task-operations.js';
 
 export function qcGateStage(opts: { config: Pick<LoadedConfig, 'qc'>; store: Store }): Stage {
   return {

@@ -25,12 +25,12 @@ import type { LoadedConfig } from '../config/load.js';
 import type { DestinationConfig } from '../config/schema.js';
 import type { Store } from '../db/store.js';
 import { AssociationRejectedError, sendFiles } from '../dicom/scu.js';
-import { effectiveDestinations } from '../app/effective-settings.js';
+import { effectiveDestinations } from '../settings/effective-settings.js';
 import type { Spool } from '../spool/spool.js';
 import type { TaskFolder } from '../spool/layout.js';
 import { PermanentError, type Stage, type StageJob, type StageOutcome } from '../runner/stage.js';
 import { OUTPUTS_DIR, readSeriesManifest, type OutputSeriesFact, type SeriesManifest } from './unpacker.js';
-import { metrics } from '../app/metrics.js';
+import { metrics } from '../metrics/metrics.js';
 import { writeAllSync } from '../spool/durable.js';
 
 /** The delivery journal: one line "<target key>\t<SeriesInstanceUID>\t<SOPInstanceUID>" per accepted instance. */

@@ -39,7 +39,7 @@ import { readTaskInstances } from './task-headers.js';
 import type { SourceHeaderPrefetch } from './source-header-prefetch.js';
 import type { ResultHandoff } from './result-handoff.js';
 import { deliverSeries, type OutputSeries, type SenderOptions } from './sender.js';
-import { effectiveFilters } from '../app/effective-settings.js';
+import { effectiveFilters } from '../settings/effective-settings.js';
 
 export const UPLOADED_METADATA_FILE = 'metadata.json';
 export const OUTPUTS_DIR = 'outputs';

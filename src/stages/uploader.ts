@@ -13,7 +13,7 @@ import { RemoteUnavailableError, type RemoteClient } from '../remote/client.js';
 import { PermanentError, type Stage, type StageJob, type StageOutcome } from '../runner/stage.js';
 import { archiveNameFor, METADATA_FILE } from './packer.js';
 import { copyIntoShare } from '../remote/share-copy.js';
-import { metrics } from '../app/metrics.js';
+import { metrics } from '../metrics/metrics.js';
 
 export interface UploaderOptions {
   /** Where the service calls back: `{api}/process_ready` (connect.ts callbackUrlFor). */

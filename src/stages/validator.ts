@@ -6,11 +6,11 @@
  * until remote.give_up_after_seconds.
  */
 import type { ApplianceParts } from '../app/appliance.js';
-import { effectiveDestinations, effectiveRadiopharmaceuticals } from '../app/effective-settings.js';
+import { effectiveDestinations, effectiveRadiopharmaceuticals } from '../settings/effective-settings.js';
 import { RemoteUnavailableError, type LicenceCheck, type RemoteClient } from '../remote/client.js';
 import { validateSeries } from '../rules/validation.js';
 import type { Stage, StageJob, StageOutcome } from '../runner/stage.js';
-import { IncompleteHeaderError, seriesMetadata } from './series-metadata.js';
+import { IncompleteHeaderError, seriesMetadata } from '../remote/series-metadata.js';
 import { readTaskInstances } from './task-headers.js';
 
 /** What each refusal code of /check_model means, for the failure reason an operator reads. */

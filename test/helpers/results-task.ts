@@ -13,7 +13,7 @@ import { writeNpy } from '../../src/imaging/npy.js';
 import { AXIS_ORDER } from '../../src/imaging/volume.js';
 import { sha256File, type TaskMetadata } from '../../src/remote/metadata.js';
 import { LEGACY_RESULT_DIR, RESULT_ARCHIVE } from '../../src/remote/result-archive.js';
-import { processUpload } from '../../src/remote/reference-processing.js';
+import { processUpload } from '../../src/reference-service/reference-processing.js';
 import { extractZipSafely } from '../../src/remote/zip-extract.js';
 import { packZip } from '../../src/remote/zip-pack.js';
 import { INSTANCES_DIR, type TaskFolder } from '../../src/spool/layout.js';

@@ -5,7 +5,7 @@ import { loadConfig } from '../../src/config/load.js';
 import { Spool } from '../../src/spool/spool.js';
 import { isSpoolLocked } from '../../src/spool/lock.js';
 import { SEED_RADIOPHARMACEUTICALS } from '../../src/rules/radiopharmaceuticals.js';
-import { startReferenceService } from '../../src/remote/reference-service.js';
+import { startReferenceService } from '../../src/reference-service/reference-service.js';
 import { runCli, tempConfig } from '../helpers/cli.js';
 import { placeCompiledTask } from '../helpers/compiled-task.js';
 import { startApplianceProcess } from '../helpers/appliance-process.js';

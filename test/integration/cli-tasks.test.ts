@@ -7,7 +7,7 @@ import { loadConfig } from '../../src/config/load.js';
 import { isSpoolLocked } from '../../src/spool/lock.js';
 import { Spool } from '../../src/spool/spool.js';
 import { newTaskId, newTaskRecord } from '../../src/spool/task-record.js';
-import { startReferenceService, type ReferenceLicences } from '../../src/remote/reference-service.js';
+import { startReferenceService, type ReferenceLicences } from '../../src/reference-service/reference-service.js';
 import { runCli, tempConfig } from '../helpers/cli.js';
 import { placeCompiledTask } from '../helpers/compiled-task.js';
 import { startApplianceProcess } from '../helpers/appliance-process.js';

@@ -23,7 +23,7 @@ import { sendFiles, type SendResult } from '../../src/dicom/scu.js';
 import { synthesizePetSeries } from '../../src/dicom/synth.js';
 import { newUid } from '../../src/dicom/uid.js';
 import { silentLogger } from '../../src/log/logger.js';
-import { startReferenceService, type ReferenceService } from '../../src/remote/reference-service.js';
+import { startReferenceService, type ReferenceService } from '../../src/reference-service/reference-service.js';
 import { TEMPORARY_NAME } from '../../src/remote/zip-pack.js';
 import type { TaskFolder } from '../../src/spool/layout.js';
 import type { TaskRecord } from '../../src/spool/task-record.js';

@@ -6,7 +6,7 @@ import { tempConfig } from '../helpers/cli.js';
 import { startApplianceProcess } from '../helpers/appliance-process.js';
 import { freePort, runDcmtk } from '../fixtures/dcmtk.js';
 import { synthesizePetSeries } from '../../src/dicom/synth.js';
-import { MetricsRegistry } from '../../src/app/metrics.js';
+import { MetricsRegistry } from '../../src/metrics/metrics.js';
 import { loadConfig } from '../../src/config/load.js';
 
 /** The value of one sample line (`name{labels} value`), or undefined when absent. */

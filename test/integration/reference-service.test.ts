@@ -7,10 +7,10 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { readNpy, writeNpy } from '../../src/imaging/npy.js';
 import { RemoteClient, RemoteRejectedError, RemoteUnavailableError } from '../../src/remote/client.js';
-import { medianFilter3 } from '../../src/remote/median-filter.js';
+import { medianFilter3 } from '../../src/reference-service/median-filter.js';
 import { sha256File, type TaskMetadata } from '../../src/remote/metadata.js';
-import { PROCESSING_METHOD } from '../../src/remote/reference-processing.js';
-import { checkLicence, startReferenceService, type ReferenceService } from '../../src/remote/reference-service.js';
+import { PROCESSING_METHOD } from '../../src/reference-service/reference-processing.js';
+import { checkLicence, startReferenceService, type ReferenceService } from '../../src/reference-service/reference-service.js';
 import { checkZip, extractZipSafely } from '../../src/remote/zip-extract.js';
 import { packZip } from '../../src/remote/zip-pack.js';
 

@@ -16,7 +16,7 @@ import { getNumber, getString, readPart10File, tagOf, type DicomDataset } from '
 import { gaussianFilter } from '../../src/imaging/gaussian.js';
 import { mipPng } from '../../src/imaging/mip.js';
 import { silentLogger } from '../../src/log/logger.js';
-import { writeCraftedZip, writeZipBomb } from '../../src/remote/reference-faults.js';
+import { writeCraftedZip, writeZipBomb } from '../../src/reference-service/reference-faults.js';
 import { Runner } from '../../src/runner/runner.js';
 import { Spool } from '../../src/spool/spool.js';
 import type { FilterConfig } from '../../src/config/schema.js';

@@ -6,8 +6,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { readNpy, writeNpy } from '../../src/imaging/npy.js';
-import { medianFilter3 } from '../../src/remote/median-filter.js';
-import { medianFilterInWorkers } from '../../src/remote/median-filter-parallel.js';
+import { medianFilter3 } from '../../src/reference-service/median-filter.js';
+import { medianFilterInWorkers } from '../../src/reference-service/median-filter-parallel.js';
 
 type Shape = [number, number, number];
 

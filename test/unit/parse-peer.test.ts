@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { formatPeer, parsePeer } from '../../src/cli/parse-peer.js';
-import { parseAge } from '../../src/app/cleanup.js';
+import { parseAge } from '../../src/operations/cleanup.js';
 
 test('parsePeer reads AET@HOST:PORT, IPv6 in brackets, and refuses anything else with the expected form', () => {
   assert.deepEqual(parsePeer('PACS@10.0.0.5:104'), { aeTitle: 'PACS', host: '10.0.0.5', port: 104 });

@@ -7,7 +7,7 @@ import { synthesizePetSeries } from '../../src/dicom/synth.js';
 import { readInstanceHeader } from '../../src/dicom/read-header.js';
 import type { InstanceHeader } from '../../src/dicom/instance-header.js';
 import { SEED_RADIOPHARMACEUTICALS, matchRadiopharmaceutical } from '../../src/rules/radiopharmaceuticals.js';
-import { IncompleteHeaderError, injectionDateTime, seriesMetadata } from '../../src/stages/series-metadata.js';
+import { IncompleteHeaderError, injectionDateTime, seriesMetadata } from '../../src/remote/series-metadata.js';
 import { parseTaskMetadata } from '../../src/remote/metadata.js';
 
 async function synthHeaders(opts: Parameters<typeof synthesizePetSeries>[1]): Promise<InstanceHeader[]> {

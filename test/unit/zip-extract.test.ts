@@ -4,7 +4,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm, stat, truncate, writeFile } from
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { corruptZipInPlace, writeCraftedZip, writeZipBomb, ZIP_BOMB_BYTES } from '../../src/remote/reference-faults.js';
+import { corruptZipInPlace, writeCraftedZip, writeZipBomb, ZIP_BOMB_BYTES } from '../../src/reference-service/reference-faults.js';
 import { checkZip, extractZipInto, extractZipSafely, readZipIntoMemory, type ExtractLimits } from '../../src/remote/zip-extract.js';
 import { packZip } from '../../src/remote/zip-pack.js';
 

@@ -14,7 +14,7 @@ import { PACKAGE_ROOT, type LoadedConfig } from '../../config/load.js';
 import type { Spool } from '../../spool/spool.js';
 import type { Store } from '../../db/store.js';
 import { INSTANCES_DIR } from '../../spool/layout.js';
-import { spoolStatus, type SpoolStatus } from '../../app/spool-status.js';
+import { spoolStatus, type SpoolStatus } from '../../operations/spool-status.js';
 
 export const DASHBOARD_DIR = path.join(PACKAGE_ROOT, 'src', 'dashboard');
 const SESSION_SECONDS = 12 * 3600;

@@ -3,7 +3,7 @@
  * folders while the appliance ran; the appliance, the database's only writer, drops their rows.
  */
 import { HttpError, type Route } from '../router.js';
-import { pruneTaskRows } from '../../app/cleanup.js';
+import { pruneTaskRows } from '../../operations/cleanup.js';
 import type { Spool } from '../../spool/spool.js';
 import type { Store } from '../../db/store.js';
 

@@ -3,7 +3,7 @@
  * sends the token with `authorization: { credentials: <api.token> }` in its scrape config (README).
  */
 import type { Route } from '../router.js';
-import { renderMetrics, type MetricsSources } from '../../app/metrics.js';
+import { renderMetrics, type MetricsSources } from '../../metrics/metrics.js';
 
 export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 

@@ -2,7 +2,7 @@
 import { z } from 'zod';
 import { HttpError, type Route } from '../router.js';
 import type { Store } from '../../db/store.js';
-import { addRadiopharmaceutical, listRadiopharmaceuticals } from '../../app/effective-settings.js';
+import { addRadiopharmaceutical, listRadiopharmaceuticals } from '../../settings/effective-settings.js';
 
 const entrySchema = z.object({
   id: z.string(),

@@ -9,7 +9,7 @@ import type { Store } from '../../db/store.js';
 import {
   addDestination, addFilter, effectiveQcRequired, listDestinations, listFilters, removeDestination, removeFilter, setQcRequired,
   type SettingEditResult,
-} from '../../app/effective-settings.js';
+} from '../../settings/effective-settings.js';
 
 async function edited<T>(store: Store, result: SettingEditResult<T>) {
   if (!result.ok) return { status: 400, body: { error: `refused: ${result.problems.join('; ')}`, problems: result.problems } };

@@ -1,6 +1,6 @@
 /** Operator task routes: the same TaskOperations the CLI uses when the appliance is stopped. */
 import { HttpError, type Route } from '../router.js';
-import { parseStateFilter, type TaskOperations } from '../../app/task-operations.js';
+import { parseStateFilter, type TaskOperations } from '../../operations/task-operations.js';
 
 
 export function taskRoutes(ops: TaskOperations): Route[] {

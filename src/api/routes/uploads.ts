@@ -4,8 +4,8 @@
  * follows the import and GET /uploads/:id/tasks lists the tasks its files went to.
  */
 import type { Route } from '../router.js';
-import type { UploadSessions } from '../../app/uploads.js';
-import type { TaskOperations } from '../../app/task-operations.js';
+import type { UploadSessions } from '../../uploads/upload-sessions.js';
+import type { TaskOperations } from '../../operations/task-operations.js';
 
 export function uploadRoutes(uploads: UploadSessions, tasks: TaskOperations): Route[] {
   return [

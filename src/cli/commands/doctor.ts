@@ -1,6 +1,6 @@
 import type { CommandModule } from 'yargs';
 import { printJson, type GlobalArgs } from '../context.js';
-import { runDoctor } from '../../app/doctor.js';
+import { runDoctor } from '../../operations/doctor.js';
 import { EXIT } from '../exit-codes.js';
 
 interface Args extends GlobalArgs { json?: boolean }

@@ -5,7 +5,7 @@ import { errorOf } from '../api-client.js';
 import { CliError, EXIT } from '../exit-codes.js';
 import { Store } from '../../db/store.js';
 import type { FilterConfig } from '../../config/schema.js';
-import { addFilter, listFilters, removeFilter, type ListedFilter, type SettingEditResult } from '../../app/effective-settings.js';
+import { addFilter, listFilters, removeFilter, type ListedFilter, type SettingEditResult } from '../../settings/effective-settings.js';
 
 interface ListArgs extends GlobalArgs { json?: boolean }
 interface AddArgs extends GlobalArgs {

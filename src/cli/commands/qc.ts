@@ -7,8 +7,8 @@ import { Spool } from '../../spool/spool.js';
 import { Store } from '../../db/store.js';
 import type { TaskRecord } from '../../spool/task-record.js';
 import { QcOperations, type HeldTask } from '../../stages/qc-gate.js';
-import { TaskOperationError, type TaskOperationProblem } from '../../app/task-operations.js';
-import { effectiveQcRequired, setQcRequired, type SettingSource } from '../../app/effective-settings.js';
+import { TaskOperationError, type TaskOperationProblem } from '../../operations/task-operations.js';
+import { effectiveQcRequired, setQcRequired, type SettingSource } from '../../settings/effective-settings.js';
 
 interface ListArgs extends GlobalArgs { json?: boolean }
 interface IdArgs extends GlobalArgs { id: string; reason?: string }

@@ -2,7 +2,7 @@ import type { CommandModule } from 'yargs';
 import { configFrom, printJson, type GlobalArgs } from '../context.js';
 import { readRadiopharmaceuticals, withOperatorChanges } from '../appliance-access.js';
 import { CliError, EXIT } from '../exit-codes.js';
-import { parseCode, type ListedRadiopharmaceutical } from '../../app/effective-settings.js';
+import { parseCode, type ListedRadiopharmaceutical } from '../../settings/effective-settings.js';
 
 interface ListArgs extends GlobalArgs { json?: boolean }
 interface AddArgs extends GlobalArgs {

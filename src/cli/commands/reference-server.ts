@@ -3,8 +3,8 @@ import path from 'node:path';
 import type { CommandModule } from 'yargs';
 import { configFrom, type GlobalArgs } from '../context.js';
 import { createLogger } from '../../log/logger.js';
-import { startReferenceService } from '../../remote/reference-service.js';
-import type { ReferenceFaults } from '../../remote/reference-faults.js';
+import { startReferenceService } from '../../reference-service/reference-service.js';
+import type { ReferenceFaults } from '../../reference-service/reference-faults.js';
 
 interface Args extends GlobalArgs {
   host: string;

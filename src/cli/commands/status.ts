@@ -1,6 +1,6 @@
 import type { CommandModule } from 'yargs';
 import { configFrom, printJson, type GlobalArgs } from '../context.js';
-import { formatAge, spoolStatus } from '../../app/spool-status.js';
+import { formatAge, spoolStatus } from '../../operations/spool-status.js';
 
 interface Args extends GlobalArgs { json?: boolean }
 

@@ -2,7 +2,7 @@
  * petspool submit DIR [--wait] [--out DIR] [--timeout S] [--url URL] [--json]
  * Puts a folder of DICOM files into the flow through the appliance's upload API: the local
  * appliance (the one running on this config's spool) or, with --url, one elsewhere. Everything
- * after finding the appliance is src/app/submit-flow.ts.
+ * after finding the appliance is src/client/submit-flow.ts.
  * Exit: 0 all tasks done (or submitted, without --wait), 1 a task failed or nothing to import,
  * 2 wrong token or usage, 3 no appliance to talk to, 4 timed out.
  */
@@ -14,7 +14,7 @@ import { CliError, EXIT } from '../exit-codes.js';
 import { ApiClient } from '../api-client.js';
 import { isSpoolLocked } from '../../spool/lock.js';
 import { PetspoolApiError, PetspoolClient, TASK_STAGES, type TaskProgress } from '../../client/petspool-client.js';
-import { runSubmitFlow, type SubmitReporter, type SubmitVerdict } from '../../app/submit-flow.js';
+import { runSubmitFlow, type SubmitReporter, type SubmitVerdict } from '../../client/submit-flow.js';
 
 interface Args extends GlobalArgs {
   dir: string;

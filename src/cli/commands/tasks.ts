@@ -1,7 +1,7 @@
 import type { Argv, CommandModule } from 'yargs';
 import { configFrom, printJson, type GlobalArgs } from '../context.js';
 import { readTasks, reportingRefusals, withOperatorChanges } from '../appliance-access.js';
-import { parseStateFilter, type TaskDetail, type TaskSummary } from '../../app/task-operations.js';
+import { parseStateFilter, type TaskDetail, type TaskSummary } from '../../operations/task-operations.js';
 
 interface ListArgs extends GlobalArgs { state?: string; json?: boolean }
 interface IdArgs extends GlobalArgs { id: string; json?: boolean; reason?: string }

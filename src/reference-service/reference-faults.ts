@@ -1,10 +1,10 @@
 import { open, rename, rm } from 'node:fs/promises';
 import { constants, crc32, deflateRawSync } from 'node:zlib';
 import { z } from 'zod';
-import { temporaryNameFor } from './zip-pack.js';
+import { temporaryNameFor } from '../remote/zip-pack.js';
 import {
   centralDirectoryHeader, endOfCentralDirectory, FLAG_UTF8_NAME, localFileHeader, UNIX_REGULAR_FILE_0644, type DosTime, type ZipRecordFields,
-} from './zip-records.js';
+} from '../remote/zip-records.js';
 
 /**
  * Ways the reference service can be told to misbehave, the way real remote services and VPN

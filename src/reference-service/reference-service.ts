@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { silentLogger, type Logger } from '../log/logger.js';
 import { collectGarbage } from '../util/collect-garbage.js';
-import { httpRequest } from './client.js';
+import { httpRequest } from '../remote/client.js';
 import { processUpload } from './reference-processing.js';
 import { referenceFaultsSchema, type ReferenceFaults } from './reference-faults.js';
 

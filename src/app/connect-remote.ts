@@ -1,11 +1,11 @@
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import type { ApplianceParts, Service } from '../app/appliance.js';
+import type { ApplianceParts, Service } from './appliance.js';
 import type { Logger } from '../log/logger.js';
 import type { LoadedConfig } from '../config/load.js';
-import { RemoteClient } from './client.js';
-import { startReferenceService, type ReferenceService } from './reference-service.js';
-import { TEMPORARY_NAME } from './zip-pack.js';
+import { RemoteClient } from '../remote/client.js';
+import { startReferenceService, type ReferenceService } from '../reference-service/reference-service.js';
+import { TEMPORARY_NAME } from '../remote/zip-pack.js';
 
 export interface RemoteConnection {
   client: RemoteClient;

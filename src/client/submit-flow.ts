@@ -8,7 +8,7 @@ import path from 'node:path';
 import {
   NoDicomFilesError, PetspoolTimeoutError, type DownloadedSeries, type PetspoolClient, type TaskProgress, type TaskSummary,
   type UploadResult,
-} from '../client/petspool-client.js';
+} from './petspool-client.js';
 
 export interface SubmitOptions {
   dir: string;

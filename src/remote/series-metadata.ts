@@ -7,7 +7,7 @@
  * every other identifying attribute never reach this object, so they cannot leave the site.
  */
 import type { InstanceHeader } from '../dicom/instance-header.js';
-import type { TaskMetadata } from '../remote/metadata.js';
+import type { TaskMetadata } from './metadata.js';
 import type { RadiopharmaceuticalEntry } from '../rules/radiopharmaceuticals.js';
 
 export type HeaderMetadata = Omit<TaskMetadata, 'shape' | 'axis_order' | 'spacing_mm' | 'orientation' | 'npy_sha256' | 'processing'>;

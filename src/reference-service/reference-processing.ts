@@ -3,11 +3,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { readNpyShared, writeNpy } from '../imaging/npy.js';
 import { medianFilterInWorkers } from './median-filter-parallel.js';
-import { parseTaskMetadata, sha256File, type TaskMetadata } from './metadata.js';
+import { parseTaskMetadata, sha256File, type TaskMetadata } from '../remote/metadata.js';
 import { corruptZipInPlace, writeCraftedZip, writeZipBomb, ZIP_BOMB_BYTES, type ReferenceFaults } from './reference-faults.js';
-import { extractZipSafely } from './zip-extract.js';
-import { packZip } from './zip-pack.js';
-import { copyIntoShare } from './share-copy.js';
+import { extractZipSafely } from '../remote/zip-extract.js';
+import { packZip } from '../remote/zip-pack.js';
+import { copyIntoShare } from '../remote/share-copy.js';
 
 export const PROCESSING_METHOD = 'median-3x3x3';
 export const PROCESSING_DESCRIPTION =
