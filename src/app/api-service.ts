@@ -1,6 +1,6 @@
 import { startApiServer } from '../api/server.js';
 import type { Route } from '../api/router.js';
-import type { ApplianceParts, Service } from './appliance.js';
+import type { ApplianceParts, Service } from '../runner/appliance-parts.js';
 
 /** The one HTTP API server of the appliance, serving the routes every part contributes. */
 export async function startApiService(parts: ApplianceParts, routes: Route[]): Promise<Service & { url: string; port: number }> {

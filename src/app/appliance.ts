@@ -5,20 +5,7 @@ import { Runner, type StageTransition } from '../runner/runner.js';
 import type { Stage } from '../runner/stage.js';
 import type { LoadedConfig } from '../config/load.js';
 import type { Logger } from '../log/logger.js';
-
-/** A long-running part of the appliance (SCP, API, hot-folder watcher, embedded service). */
-export interface Service {
-  name: string;
-  stop(): Promise<void>;
-}
-
-export interface ApplianceParts {
-  config: LoadedConfig;
-  log: Logger;
-  spool: Spool;
-  store: Store;
-  runner: Runner;
-}
+import type { ApplianceParts, Service } from '../runner/appliance-parts.js';
 
 /**
  * Builds the stages and services of a running appliance from its parts. Kept apart from the

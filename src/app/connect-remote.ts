@@ -1,6 +1,6 @@
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import type { ApplianceParts, Service } from './appliance.js';
+import type { ApplianceParts, Service } from '../runner/appliance-parts.js';
 import type { Logger } from '../log/logger.js';
 import type { LoadedConfig } from '../config/load.js';
 import { RemoteClient } from '../remote/client.js';

@@ -7,7 +7,7 @@ import { startHotFolder } from '../stages/hot-folder.js';
 import { compilatorStage } from '../stages/compilator.js';
 import type { Stage } from '../runner/stage.js';
 import type { PackAhead } from '../stages/pack-ahead.js';
-import type { ApplianceParts, Service } from './appliance.js';
+import type { ApplianceParts, Service } from '../runner/appliance-parts.js';
 
 /** How often received/ is swept for instances whose hand-over to the receiver failed. */
 const RECEIVED_SWEEP_MS = 60_000;

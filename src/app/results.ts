@@ -9,7 +9,7 @@ import type { Stage } from '../runner/stage.js';
 import { QcOperations, qcGateStage } from '../stages/qc-gate.js';
 import { senderStage, type SenderOptions } from '../stages/sender.js';
 import { unpackerStage } from '../stages/unpacker.js';
-import type { ApplianceParts } from './appliance.js';
+import type { ApplianceParts } from '../runner/appliance-parts.js';
 import type { SourceHeaderPrefetch } from '../stages/source-header-prefetch.js';
 import type { ResultHandoff } from '../stages/result-handoff.js';
 import { effectiveQcRequired } from '../settings/effective-settings.js';

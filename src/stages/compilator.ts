@@ -1,5 +1,5 @@
 import type { Stage, StageOutcome } from '../runner/stage.js';
-import type { ApplianceParts } from '../app/appliance.js';
+import type { ApplianceParts } from '../runner/appliance-parts.js';
 import { checkCompleteness } from '../rules/completeness.js';
 import type { CollectingIndex } from './collecting-index.js';
 import { writeTaskHeaders } from './task-headers.js';

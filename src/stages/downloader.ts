@@ -26,7 +26,7 @@
 import { readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Stats } from 'node:fs';
-import type { ApplianceParts } from '../app/appliance.js';
+import type { ApplianceParts } from '../runner/appliance-parts.js';
 import { RemoteUnavailableError, type RemoteClient, type RemoteTaskStatus } from '../remote/client.js';
 import { parseTaskMetadata } from '../remote/metadata.js';
 import {

@@ -2,7 +2,7 @@ import { readdir, rmdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 import type { Logger } from '../log/logger.js';
-import type { Service } from '../app/appliance.js';
+import type { Service } from '../runner/appliance-parts.js';
 import type { Receiver } from './receiver.js';
 
 export const HOT_FOLDER_SENDER = 'hotfolder';

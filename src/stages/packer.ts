@@ -15,7 +15,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import type { ApplianceParts } from '../app/appliance.js';
+import type { ApplianceParts } from '../runner/appliance-parts.js';
 import { effectiveRadiopharmaceuticals } from '../settings/effective-settings.js';
 import { assembleVolume, type AssembledVolume } from '../imaging/assemble-volume.js';
 import { coronalProjectionFromRows, projectionPng } from '../imaging/mip.js';

@@ -8,7 +8,7 @@
  */
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import type { ApplianceParts } from '../app/appliance.js';
+import type { ApplianceParts } from '../runner/appliance-parts.js';
 import { RemoteUnavailableError, type RemoteClient } from '../remote/client.js';
 import { PermanentError, type Stage, type StageJob, type StageOutcome } from '../runner/stage.js';
 import { archiveNameFor, METADATA_FILE } from './packer.js';

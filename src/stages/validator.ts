@@ -5,7 +5,7 @@
  * licence refusal fails it with the service's words; an unreachable service is retried with backoff
  * until remote.give_up_after_seconds.
  */
-import type { ApplianceParts } from '../app/appliance.js';
+import type { ApplianceParts } from '../runner/appliance-parts.js';
 import { effectiveDestinations, effectiveRadiopharmaceuticals } from '../settings/effective-settings.js';
 import { RemoteUnavailableError, type LicenceCheck, type RemoteClient } from '../remote/client.js';
 import { validateSeries } from '../rules/validation.js';

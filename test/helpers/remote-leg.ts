@@ -9,7 +9,7 @@ import path from 'node:path';
 import YAML from 'yaml';
 import { startApiServer, type ApiServer } from '../../src/api/server.js';
 import { processReadyRoutes } from '../../src/api/routes/process-ready.js';
-import type { ApplianceParts } from '../../src/app/appliance.js';
+import type { ApplianceParts } from '../../src/runner/appliance-parts.js';
 import { validateConfig, type LoadedConfig } from '../../src/config/load.js';
 import { Store } from '../../src/db/store.js';
 import { synthesizePetSeries, type SynthOptions } from '../../src/dicom/synth.js';

@@ -5,7 +5,7 @@
  * for a task already downloaded or further on is answered 200 again.
  */
 import { HttpError, type Route } from '../router.js';
-import type { ApplianceParts } from '../../app/appliance.js';
+import type { ApplianceParts } from '../../runner/appliance-parts.js';
 import { TaskNotFoundError } from '../../spool/spool.js';
 import type { TaskFolder } from '../../spool/layout.js';
 
