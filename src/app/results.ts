@@ -30,7 +30,7 @@ export function resultStages(parts: Pick<ApplianceParts, 'config' | 'store' | 's
     unpackerStage({
       config, store, threads: opts.filterThreads, prefetch: opts.prefetch, results: opts.results,
       // Without a quality-control hold the first series goes out while the next is made.
-      earlyDelivery: { sender: { config, store, spool, ...opts.sender }, allowed: () => !effectiveQcRequired(config, store.data).required },
+      earlyDelivery: { delivery: { config, store, spool, timeoutMs: opts.sender?.timeoutMs }, allowed: () => !effectiveQcRequired(config, store.data).required },
     }),
     qcGateStage({ config, store }),
     senderStage({ config, store, spool, ...opts.sender }),

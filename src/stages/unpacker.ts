@@ -9,8 +9,7 @@
  *                              hands its content over in memory; read and verified again here
  *                              after a restart (a folder of the previous version has result/,
  *                              the extracted content, instead)
- *   outputs/<filter>/          IM00001.dcm... + series.json (the manifest the sender reads)
- *   previews/<filter>.png
+ *   outputs/<filter>/, previews/<filter>.png   the output series (spool/output-series.ts)
  * An output folder is written as outputs/.tmp-<filter>/ and renamed whole, so after a crash it is
  * either complete (and reused) or gone (start-up recovery removes .tmp- entries).
  */
@@ -33,34 +32,18 @@ import {
 import { ZipRefusedError } from '../remote/zip-extract.js';
 import { INSTANCES_DIR, TMP_PREFIX } from '../spool/layout.js';
 import { ensureDir, renameDurably, writeFileDurably } from '../spool/durable.js';
+import {
+  OUTPUTS_DIR, PREVIEWS_DIR, readSeriesManifest, SERIES_MANIFEST, type OutputSeries, type OutputSeriesFact, type SeriesManifest,
+} from '../spool/output-series.js';
+import { deliverSeries, type DeliveryOptions } from '../delivery/deliver-series.js';
 import { PermanentError, type Stage, type StageJob, type StageOutcome } from '../runner/stage.js';
 import { applicableFilters, derivationText, type FilterSubject } from './post-filters.js';
 import { readTaskInstances } from './task-headers.js';
 import type { SourceHeaderPrefetch } from './source-header-prefetch.js';
 import type { ResultHandoff } from './result-handoff.js';
-import { deliverSeries, type OutputSeries, type SenderOptions } from './sender.js';
 import { effectiveFilters } from '../settings/effective-settings.js';
 
 export const UPLOADED_METADATA_FILE = 'metadata.json';
-export const OUTPUTS_DIR = 'outputs';
-export const PREVIEWS_DIR = 'previews';
-export const SERIES_MANIFEST = 'series.json';
-
-/** outputs/<filter>/series.json: what the folder holds, so the sender need not parse every file. */
-export interface SeriesManifest {
-  filter: string;
-  fwhm_mm: number;
-  blend: number;
-  series_instance_uid: string;
-  instances: { file: string; sop_instance_uid: string }[];
-}
-
-/** One entry of the task fact `output_series`. */
-export interface OutputSeriesFact {
-  filter: string;
-  series_instance_uid: string;
-  files: number;
-}
 
 export interface UnpackerOptions {
   config: Pick<LoadedConfig, 'filters' | 'output'>;
@@ -77,7 +60,7 @@ export interface UnpackerOptions {
    * stage then sends only what the destinations lack), when `allowed()` says so at the time (no
    * quality-control hold).
    */
-  earlyDelivery?: { sender: SenderOptions; allowed: () => boolean };
+  earlyDelivery?: { delivery: DeliveryOptions; allowed: () => boolean };
 }
 
 export function unpackerStage(opts: UnpackerOptions): Stage {
@@ -179,7 +162,7 @@ async function unpack(job: StageJob, opts: UnpackerOptions): Promise<StageOutcom
 async function deliverEarly(job: StageJob, opts: UnpackerOptions, series: OutputSeries): Promise<void> {
   if (!opts.earlyDelivery?.allowed()) return;
   try {
-    const { problems } = await deliverSeries(job, opts.earlyDelivery.sender, [series], 'downloaded');
+    const { problems } = await deliverSeries(job, opts.earlyDelivery.delivery, [series], 'downloaded');
     if (problems.length > 0) job.log.info(`${series.manifest.filter} not delivered early (the sender tries again): ${problems.join('; ')}`);
   } catch (err) {
     job.log.info(`${series.manifest.filter} not delivered early (the sender tries again): ${(err as Error).message}`);
@@ -297,6 +280,3 @@ async function writeFilterOutput(job: StageJob, filter: FilterConfig, output: No
   return { manifest, preview };
 }
 
-export async function readSeriesManifest(seriesDir: string): Promise<SeriesManifest> {
-  return JSON.parse(await readFile(path.join(seriesDir, SERIES_MANIFEST), 'utf8')) as SeriesManifest;
-}

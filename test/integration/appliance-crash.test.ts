@@ -10,7 +10,7 @@ import { sendFiles } from '../../src/dicom/scu.js';
 import { loadConfig } from '../../src/config/load.js';
 import { Spool } from '../../src/spool/spool.js';
 import { TEMPORARY_NAME } from '../../src/remote/zip-pack.js';
-import { ASSOCIATIONS_PER_TASK } from '../../src/stages/sender.js';
+import { ASSOCIATIONS_PER_TASK } from '../../src/delivery/lanes.js';
 import { freePort, startStorescp } from '../fixtures/dcmtk.js';
 import { PETSPOOL_BIN, tempConfig } from '../helpers/cli.js';
 

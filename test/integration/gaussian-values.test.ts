@@ -19,7 +19,8 @@ import { readResultArchive, resultArchiveLimits } from '../../src/remote/result-
 import { silentLogger } from '../../src/log/logger.js';
 import { Runner } from '../../src/runner/runner.js';
 import { Spool } from '../../src/spool/spool.js';
-import { readSeriesManifest, unpackerStage } from '../../src/stages/unpacker.js';
+import { unpackerStage } from '../../src/stages/unpacker.js';
+import { readSeriesManifest } from '../../src/spool/output-series.js';
 import { makeTask, waitForTask } from '../helpers/results-task.js';
 
 const PYTHON = '/usr/bin/python3';

@@ -20,7 +20,8 @@ import { writeCraftedZip, writeZipBomb } from '../../src/reference-service/refer
 import { Runner } from '../../src/runner/runner.js';
 import { Spool } from '../../src/spool/spool.js';
 import type { FilterConfig } from '../../src/config/schema.js';
-import { unpackerStage, readSeriesManifest, type OutputSeriesFact } from '../../src/stages/unpacker.js';
+import { unpackerStage } from '../../src/stages/unpacker.js';
+import { readSeriesManifest, type OutputSeriesFact } from '../../src/spool/output-series.js';
 import { makeTask, placeLegacyResult, waitForTask, writeResultZip, type BuiltTask } from '../helpers/results-task.js';
 import { ResultHandoff } from '../../src/stages/result-handoff.js';
 import { readResultArchive, resultArchiveLimits } from '../../src/remote/result-archive.js';

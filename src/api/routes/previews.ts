@@ -7,7 +7,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { HttpError, type Route } from '../router.js';
 import { TaskNotFoundError, type Spool } from '../../spool/spool.js';
-import { OUTPUTS_DIR, PREVIEWS_DIR, SERIES_MANIFEST, type SeriesManifest } from '../../stages/unpacker.js';
+import { OUTPUTS_DIR, PREVIEWS_DIR, SERIES_MANIFEST, type SeriesManifest } from '../../spool/output-series.js';
 
 /** GET /tasks/:id/previews */
 export interface TaskPreviews {
