@@ -15,7 +15,7 @@ import { mipPng } from '../src/imaging/mip.js';
 import { npyHeader, writeNpy } from '../src/imaging/npy.js';
 import { packZip } from '../src/remote/zip-pack.js';
 import { SEED_RADIOPHARMACEUTICALS } from '../src/rules/radiopharmaceuticals.js';
-import { compressVolume, writeUploadArchive } from '../src/stages/packer.js';
+import { compressVolume, writeUploadArchive } from '../src/remote/upload-archive.js';
 import { seriesMetadata } from '../src/remote/series-metadata.js';
 
 const RUNS = 5;

@@ -3,7 +3,7 @@
  * delivery and the previews API read them:
  *   outputs/<filter>/   IM00001.dcm... + series.json (the manifest: what the folder holds, so a
  *                       reader need not parse every file)
- *   previews/<filter>.png
+ *   previews/<filter>.png  (next to the packer's previews/original.png)
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';

@@ -37,7 +37,7 @@ import { DEFAULT_ARCHIVE_LIMITS, ZipRefusedError, type ExtractLimits } from '../
 import { voxelCount } from '../imaging/volume.js';
 import type { Stage, StageJob, StageOutcome } from '../runner/stage.js';
 import type { TaskRecord } from '../spool/task-record.js';
-import { archiveNameFor, METADATA_FILE } from './packer.js';
+import { archiveNameFor, METADATA_FILE } from '../remote/upload-archive.js';
 import { metrics } from '../metrics/metrics.js';
 import type { SourceHeaderPrefetch } from './source-header-prefetch.js';
 import type { ResultHandoff } from './result-handoff.js';

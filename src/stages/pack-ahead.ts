@@ -18,7 +18,7 @@ import path from 'node:path';
 import { assembleVolume } from '../imaging/assemble-volume.js';
 import type { Logger } from '../log/logger.js';
 import type { OpenTask } from './collecting-index.js';
-import { compressVolume, type CompressedVolume } from './packer.js';
+import { compressVolume, type CompressedVolume } from '../remote/upload-archive.js';
 
 /** Packs kept at once, made or being made; the oldest goes first. */
 const DEFAULT_TASKS_KEPT = 2;

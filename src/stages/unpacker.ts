@@ -30,6 +30,7 @@ import {
   type VerifiedResult,
 } from '../remote/result-archive.js';
 import { ZipRefusedError } from '../remote/zip-extract.js';
+import { METADATA_FILE } from '../remote/upload-archive.js';
 import { INSTANCES_DIR, TMP_PREFIX } from '../spool/layout.js';
 import { ensureDir, renameDurably, writeFileDurably } from '../spool/durable.js';
 import {
@@ -42,8 +43,6 @@ import { readTaskInstances } from './task-headers.js';
 import type { SourceHeaderPrefetch } from './source-header-prefetch.js';
 import type { ResultHandoff } from './result-handoff.js';
 import { effectiveFilters } from '../settings/effective-settings.js';
-
-export const UPLOADED_METADATA_FILE = 'metadata.json';
 
 export interface UnpackerOptions {
   config: Pick<LoadedConfig, 'filters' | 'output'>;
@@ -74,7 +73,7 @@ export function unpackerStage(opts: UnpackerOptions): Stage {
 }
 
 async function unpack(job: StageJob, opts: UnpackerOptions): Promise<StageOutcome> {
-  const uploaded = await readMetadata(path.join(job.dir, UPLOADED_METADATA_FILE), 'the uploaded metadata.json');
+  const uploaded = await readMetadata(path.join(job.dir, METADATA_FILE), 'the uploaded metadata.json');
   const { metadata: result, volume: resultVolume } = checkedResult(opts.results?.take(job.id) ?? await resultInTaskFolder(job, uploaded), uploaded);
 
   const instances = await readTaskInstances(job.dir);

@@ -11,7 +11,7 @@ import path from 'node:path';
 import type { ApplianceParts } from '../runner/appliance-parts.js';
 import { RemoteUnavailableError, type RemoteClient } from '../remote/client.js';
 import { PermanentError, type Stage, type StageJob, type StageOutcome } from '../runner/stage.js';
-import { archiveNameFor, METADATA_FILE } from './packer.js';
+import { archiveNameFor, METADATA_FILE } from '../remote/upload-archive.js';
 import { copyIntoShare } from '../remote/share-copy.js';
 import { metrics } from '../metrics/metrics.js';
 
