@@ -1,8 +1,8 @@
 /**
- * Worker thread of the imaging pools (worker-pool.ts). Jobs on a range of slices of a volume held
- * in a SharedArrayBuffer: decoding the slice files into it (assemble-volume.ts), the Gaussian
- * filter (gaussian.ts), the preparation of output slices (output-slices.ts), and both of these at
- * once (gaussianOutputSlices). Jobs that write: a batch of files (derived-series.ts), each fsynced
+ * Worker thread of the imaging pools (worker-pool.ts; the jobs are in imaging-jobs.ts). Jobs on a
+ * range of slices of a volume held in a SharedArrayBuffer: decoding the slice files into it
+ * (decode-slice-range.ts), the Gaussian filter (gaussian-kernel.ts), the preparation of output
+ * slices (output-slice-writer.ts), and both of these at once (gaussianOutputSlices). Jobs that write: a batch of files (derived-series.ts), each fsynced
  * (writeFiles), and a preview drawn from column maxima. A write job's fsyncs
  * run on the I/O threads while this thread takes its next job. It answers with the job id when
  * done (or the error's message, code and stack); results go into shared buffers the job names.
@@ -11,78 +11,13 @@
 import { closeSync, fsync, openSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { parentPort } from 'node:worker_threads';
-import type { InstanceHeader } from '../dicom/instance-header.js';
 import { writeAllSync, writeFileDurably } from '../spool/durable.js';
 import { collectGarbage } from '../util/collect-garbage.js';
-import { decodeSliceRange, type DecodedSliceBuffers } from './assemble-volume.js';
-import { blendInto, filterSlices, forEachFilteredSlice, type FilterGeometry, type OriginalSlice } from './gaussian-kernel.js';
+import { decodeSliceRange } from './decode-slice-range.js';
+import { blendInto, filterSlices, forEachFilteredSlice, type OriginalSlice } from './gaussian-kernel.js';
 import { coronalProjectionFromRows, projectionPng } from './mip.js';
-import { outputSliceWriter, prepareSliceRange, type OutputSliceBuffers } from './output-slices.js';
-import type { Volume } from './volume.js';
-
-interface SliceRange {
-  id: number;
-  /** Slices [from, to). */
-  from: number;
-  to: number;
-}
-
-export interface FilterJob extends SliceRange {
-  kind: 'filter';
-  /** The output volume (float32, whole buffer). */
-  buffer: SharedArrayBuffer;
-  geometry: FilterGeometry;
-  /** Where the unfiltered slices are: a shared input volume, or (when filtering in place) the
-   * output itself for slices inside [from, to) and a halo copy of the neighbours' slices. */
-  originals:
-    | { kind: 'source'; buffer: SharedArrayBuffer; byteOffset: number; length: number }
-    | { kind: 'in-place'; halo: SharedArrayBuffer; haloSlices: number[] };
-}
-
-export interface OutputJob extends SliceRange {
-  kind: 'output';
-  source: { buffer: SharedArrayBuffer; byteOffset: number; length: number };
-  shape: readonly [number, number, number];
-  out: OutputSliceBuffers;
-}
-
-/** The Gaussian filter and the output slices at once (gaussianOutputSlices), slice by slice. */
-export interface FilterOutputJob extends SliceRange {
-  kind: 'filter-output';
-  source: { buffer: SharedArrayBuffer; byteOffset: number; length: number };
-  geometry: FilterGeometry;
-  /** Fraction of the unfiltered input mixed back in (0: none). */
-  blend: number;
-  out: OutputSliceBuffers;
-}
-
-export interface DecodeJob extends SliceRange {
-  kind: 'decode';
-  /** The files and headers of slices [from, to). */
-  files: string[];
-  headers: InstanceHeader[];
-  shape: readonly [number, number, number];
-  out: DecodedSliceBuffers;
-}
-
-export interface WriteFilesJob {
-  id: number;
-  kind: 'write-files';
-  /** Each file's consecutive pieces (copies of their own, or views on shared memory). */
-  files: { path: string; parts: Uint8Array[] }[];
-}
-
-/** A coronal MIP preview (mip.ts) from a volume's column maxima, written durably as a PNG. */
-export interface WritePreviewJob {
-  id: number;
-  kind: 'write-preview';
-  file: string;
-  coronalRows: Float32Array;
-  geometry: Pick<Volume, 'shape' | 'orientation' | 'spacing'>;
-}
-
-export type ImagingJob = DecodeJob | FilterJob | FilterOutputJob | OutputJob | WriteFilesJob | WritePreviewJob;
-export type ImagingReply = { id: number; error?: { message: string; code?: string; stack?: string } };
+import { outputSliceWriter, prepareSliceRange } from './output-slice-writer.js';
+import type { FilterJob, FilterOutputJob, ImagingJob, ImagingReply, WriteFilesJob } from './imaging-jobs.js';
 
 const fsyncAsync = promisify(fsync);
 const port = parentPort;

@@ -9,7 +9,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import type { ImagingJob, ImagingReply } from './imaging-worker.js';
+import type { ImagingJob, ImagingReply } from './imaging-jobs.js';
 
 /** A job as the caller describes it; the pool adds the id. */
 export type JobSpec = ImagingJob extends infer J ? (J extends { id: number } ? Omit<J, 'id'> : never) : never;
