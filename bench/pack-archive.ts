@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { synthesizePetSeries } from '../src/dicom/synth.js';
+import { synthesizePetSeries } from '../src/series/synth.js';
 import { assembleVolume, type AssembledVolume } from '../src/imaging/assemble-volume.js';
 import { mipPng } from '../src/imaging/mip.js';
 import { npyHeader, writeNpy } from '../src/imaging/npy.js';

@@ -19,7 +19,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { FilterConfig } from '../src/config/schema.js';
 import { sendFiles } from '../src/dicom/scu.js';
-import { synthesizePetSeries } from '../src/dicom/synth.js';
+import { synthesizePetSeries } from '../src/series/synth.js';
 import type { TaskRecord } from '../src/spool/task-record.js';
 import { startStorescp } from '../test/fixtures/dcmtk.js';
 import { startApplianceProcess, writeBenchConfig } from './appliance-process.js';

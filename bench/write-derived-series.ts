@@ -10,9 +10,9 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { SourceHeaders, writeDerivedSeries } from '../src/dicom/derived-series.js';
+import { SourceHeaders, writeDerivedSeries } from '../src/series/derived-series.js';
 import { prepareOutputSlices } from '../src/imaging/output-slices.js';
-import { synthesizePetSeries } from '../src/dicom/synth.js';
+import { synthesizePetSeries } from '../src/series/synth.js';
 import { getNumbers, readPart10File } from '../src/dicom/write-part10.js';
 import type { Volume } from '../src/imaging/volume.js';
 

@@ -22,7 +22,7 @@ import { previewRoutes } from '../api/routes/previews.js';
 import { dashboardRoutes } from '../api/routes/dashboard.js';
 import { metrics } from '../metrics/metrics.js';
 import { resultRoutes, resultStages } from './results.js';
-import { warmUpImaging } from './warm-up.js';
+import { warmUpImaging } from '../series/warm-up.js';
 import type { LoadedConfig } from '../config/load.js';
 
 /**

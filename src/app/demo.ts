@@ -5,7 +5,7 @@ import net from 'node:net';
 import { Appliance } from './appliance.js';
 import { assembleAppliance } from './assembly.js';
 import { validateConfig, type LoadedConfig } from '../config/load.js';
-import { synthesizePetSeries } from '../dicom/synth.js';
+import { synthesizePetSeries } from '../series/synth.js';
 import { sendFiles } from '../dicom/scu.js';
 import { startStoreScp, type StoredInstance } from '../dicom/scp.js';
 import { assembleVolume } from '../imaging/assemble-volume.js';

@@ -10,7 +10,7 @@
  */
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { SourceHeaders } from '../dicom/derived-series.js';
+import { SourceHeaders } from '../series/derived-series.js';
 import type { Logger } from '../log/logger.js';
 import { INSTANCES_DIR } from '../spool/layout.js';
 

@@ -18,7 +18,7 @@ import path from 'node:path';
 import type { LoadedConfig } from '../config/load.js';
 import type { FilterConfig } from '../config/schema.js';
 import type { Store } from '../db/store.js';
-import { prepareDerivedSeries, SourceHeaders, writePreparedSeries, type PreparedSeries } from '../dicom/derived-series.js';
+import { prepareDerivedSeries, SourceHeaders, writePreparedSeries, type PreparedSeries } from '../series/derived-series.js';
 import { arrangeSlices } from '../imaging/assemble-volume.js';
 import { gaussianOutputSlices } from '../imaging/gaussian.js';
 import { ImagingPool } from '../imaging/worker-pool.js';

@@ -1,6 +1,6 @@
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { synthesizePetSeries, type SynthOptions } from '../../src/dicom/synth.js';
+import { synthesizePetSeries, type SynthOptions } from '../../src/series/synth.js';
 import { getValue, readPart10File, removeElements, setElement, tagOf, writePart10File, type DicomDataset } from '../../src/dicom/write-part10.js';
 import { INSTANCES_DIR } from '../../src/spool/layout.js';
 import type { Spool } from '../../src/spool/spool.js';

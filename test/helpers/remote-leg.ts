@@ -12,7 +12,7 @@ import { processReadyRoutes } from '../../src/api/routes/process-ready.js';
 import type { ApplianceParts } from '../../src/runner/appliance-parts.js';
 import { validateConfig, type LoadedConfig } from '../../src/config/load.js';
 import { Store } from '../../src/db/store.js';
-import { synthesizePetSeries, type SynthOptions } from '../../src/dicom/synth.js';
+import { synthesizePetSeries, type SynthOptions } from '../../src/series/synth.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { callbackUrlFor, connectRemote } from '../../src/app/connect-remote.js';
 import type { ReferenceFaults } from '../../src/reference-service/reference-faults.js';

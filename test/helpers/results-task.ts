@@ -7,7 +7,7 @@
 import { copyFile, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { synthesizePetSeries, type SynthOptions } from '../../src/dicom/synth.js';
+import { synthesizePetSeries, type SynthOptions } from '../../src/series/synth.js';
 import { assembleVolume, type AssembledVolume } from '../../src/imaging/assemble-volume.js';
 import { writeNpy } from '../../src/imaging/npy.js';
 import { AXIS_ORDER } from '../../src/imaging/volume.js';

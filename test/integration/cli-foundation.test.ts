@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import net from 'node:net';
 import { PETSPOOL_BIN, runCli, tempConfig } from '../helpers/cli.js';
-import { synthesizePetSeries } from '../../src/dicom/synth.js';
+import { synthesizePetSeries } from '../../src/series/synth.js';
 
 async function freePort(): Promise<number> {
   return new Promise((resolve) => {

@@ -4,7 +4,7 @@ import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../../src/config/load.js';
-import { synthesizePetSeries } from '../../src/dicom/synth.js';
+import { synthesizePetSeries } from '../../src/series/synth.js';
 import { freePort, startStorescp, type RunningStorescp } from '../fixtures/dcmtk.js';
 import { startApplianceProcess, type ApplianceProcess } from '../helpers/appliance-process.js';
 import { runCli, tempConfig } from '../helpers/cli.js';

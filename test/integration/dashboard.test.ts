@@ -4,7 +4,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
-import { synthesizePetSeries } from '../../src/dicom/synth.js';
+import { synthesizePetSeries } from '../../src/series/synth.js';
 import { assembleVolume } from '../../src/imaging/assemble-volume.js';
 import { gaussianFilter } from '../../src/imaging/gaussian.js';
 import { mipPng } from '../../src/imaging/mip.js';

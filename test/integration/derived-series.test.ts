@@ -5,8 +5,8 @@ import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { synthesizePetSeries } from '../../src/dicom/synth.js';
-import { prepareDerivedSeries, SourceHeaders, writeDerivedSeries, writePreparedSeries } from '../../src/dicom/derived-series.js';
+import { synthesizePetSeries } from '../../src/series/synth.js';
+import { prepareDerivedSeries, SourceHeaders, writeDerivedSeries, writePreparedSeries } from '../../src/series/derived-series.js';
 import {
   type DicomDataset, TransferSyntax, decodePart10, encodePart10, getNumber, getNumbers, getString, readPart10File, tagOf, writePart10File,
 } from '../../src/dicom/write-part10.js';

@@ -20,7 +20,7 @@ import { assembleAppliance } from '../../src/app/assembly.js';
 import { loadConfig, type LoadedConfig } from '../../src/config/load.js';
 import { startStoreScp, type StoreScp } from '../../src/dicom/scp.js';
 import { sendFiles, type SendResult } from '../../src/dicom/scu.js';
-import { synthesizePetSeries } from '../../src/dicom/synth.js';
+import { synthesizePetSeries } from '../../src/series/synth.js';
 import { newUid } from '../../src/dicom/uid.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { startReferenceService, type ReferenceService } from '../../src/reference-service/reference-service.js';

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { encodeFileMeta, splitPart10 } from '../../src/dicom/file-meta.js';
 import { readInstanceHeader } from '../../src/dicom/read-header.js';
 import { echo, sendFiles } from '../../src/dicom/scu.js';
-import { synthesizePetSeries } from '../../src/dicom/synth.js';
+import { synthesizePetSeries } from '../../src/series/synth.js';
 import { EXPLICIT_VR_LITTLE_ENDIAN, PET_IMAGE_STORAGE } from '../../src/dicom/sop-classes.js';
 import { StoreStatus } from '../../src/dicom/instance-store.js';
 import type { TaskRecord } from '../../src/spool/task-record.js';

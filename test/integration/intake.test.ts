@@ -4,7 +4,7 @@ import { mkdtemp, readFile, writeFile, open, readdir } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
-import { synthesizePetSeries } from '../../src/dicom/synth.js';
+import { synthesizePetSeries } from '../../src/series/synth.js';
 import { runDcmtk } from '../fixtures/dcmtk.js';
 import { startTestAppliance, type RunningAppliance } from '../helpers/appliance.js';
 import type { TaskRecord } from '../../src/spool/task-record.js';

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { tempConfig } from '../helpers/cli.js';
 import { startApplianceProcess } from '../helpers/appliance-process.js';
 import { freePort, runDcmtk } from '../fixtures/dcmtk.js';
-import { synthesizePetSeries } from '../../src/dicom/synth.js';
+import { synthesizePetSeries } from '../../src/series/synth.js';
 import { MetricsRegistry } from '../../src/metrics/metrics.js';
 import { loadConfig } from '../../src/config/load.js';
 

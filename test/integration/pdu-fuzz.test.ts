@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { echo, sendFiles } from '../../src/dicom/scu.js';
-import { synthesizePetSeries } from '../../src/dicom/synth.js';
+import { synthesizePetSeries } from '../../src/series/synth.js';
 import { associateRequest, pdu } from '../fixtures/raw-association.js';
 import { seededBytes } from '../fixtures/hostile-corpus.js';
 import { uniformGenerator } from '../../src/util/prng.js';

@@ -4,7 +4,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promis
 import os from 'node:os';
 import path from 'node:path';
 import { PetspoolClient, PetspoolApiError, NoDicomFilesError } from '../../src/index.js';
-import { synthesizePetSeries } from '../../src/dicom/synth.js';
+import { synthesizePetSeries } from '../../src/series/synth.js';
 import { readInstanceHeader } from '../../src/dicom/read-header.js';
 import { newTaskId, newTaskRecord } from '../../src/spool/task-record.js';
 import { startTestAppliance } from '../helpers/appliance.js';

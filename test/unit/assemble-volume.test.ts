@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { readFileSync } from 'node:fs';
-import { synthesizePetActivity, synthesizePetSeries, type SynthOptions } from '../../src/dicom/synth.js';
+import { synthesizePetActivity, synthesizePetSeries, type SynthOptions } from '../../src/series/synth.js';
 import { assembleVolume } from '../../src/imaging/assemble-volume.js';
 import { sliceNormal } from '../../src/imaging/volume.js';
 import { initPixelCodecs } from '../../src/imaging/decode-pixels.js';

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encodeLittleEndianElement } from '../../src/dicom/element-encoder.js';
 import { Part10Encoder } from '../../src/dicom/part10-encoder.js';
-import { synthesizePetSeries } from '../../src/dicom/synth.js';
+import { synthesizePetSeries } from '../../src/series/synth.js';
 import {
   type DicomDataset,
   type DicomElement,

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { synthesizePetActivity } from '../../src/dicom/synth.js';
+import { synthesizePetActivity } from '../../src/series/synth.js';
 import { backgroundMask, backgroundNoise } from '../../src/imaging/noise.js';
 import { gaussianFilter } from '../../src/imaging/gaussian.js';
 import type { Volume } from '../../src/imaging/volume.js';

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { synthesizePetSeries } from '../../src/dicom/synth.js';
+import { synthesizePetSeries } from '../../src/series/synth.js';
 import { Part10Encoder } from '../../src/dicom/part10-encoder.js';
 import { TransferSyntax, decodePart10, encodePart10, exactArrayBuffer, readPart10File, setElement } from '../../src/dicom/write-part10.js';
 

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { synthesizePetSeries } from '../../src/dicom/synth.js';
+import { synthesizePetSeries } from '../../src/series/synth.js';
 import { readInstanceHeader } from '../../src/dicom/read-header.js';
 import type { InstanceHeader } from '../../src/dicom/instance-header.js';
 import { SEED_RADIOPHARMACEUTICALS, matchRadiopharmaceutical } from '../../src/rules/radiopharmaceuticals.js';

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rename, rm, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { synthesizePetSeries } from '../../src/dicom/synth.js';
+import { synthesizePetSeries } from '../../src/series/synth.js';
 import { getString } from '../../src/dicom/write-part10.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { SourceHeaderPrefetch } from '../../src/stages/source-header-prefetch.js';

@@ -5,7 +5,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
-import { SYNTH_TRACERS, synthesizePetActivity, synthesizePetSeries } from '../../src/dicom/synth.js';
+import { SYNTH_TRACERS, synthesizePetActivity, synthesizePetSeries } from '../../src/series/synth.js';
 import { TransferSyntax, type DicomDataset, getNumber, getNumbers, getString, readPart10File, tagOf } from '../../src/dicom/write-part10.js';
 
 const run = promisify(execFile);

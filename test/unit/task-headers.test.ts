@@ -4,7 +4,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { readInstanceHeader } from '../../src/dicom/read-header.js';
-import { synthesizePetSeries } from '../../src/dicom/synth.js';
+import { synthesizePetSeries } from '../../src/series/synth.js';
 import { PermanentError } from '../../src/runner/stage.js';
 import { INSTANCES_DIR } from '../../src/spool/layout.js';
 import { readTaskInstances, TASK_HEADERS_FILE, writeTaskHeaders } from '../../src/stages/task-headers.js';

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { warmUpImaging } from '../../src/app/warm-up.js';
+import { warmUpImaging } from '../../src/series/warm-up.js';
 import { ImagingPool } from '../../src/imaging/worker-pool.js';
 
 test('the warm-up starts the imaging threads and the file writers, runs their jobs, and leaves no file behind', async (t) => {

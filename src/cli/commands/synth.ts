@@ -3,7 +3,7 @@ import { stat } from 'node:fs/promises';
 import type { CommandModule } from 'yargs';
 import { printJson, type GlobalArgs } from '../context.js';
 import { CliError, EXIT } from '../exit-codes.js';
-import { SYNTH_TRACERS, synthTracer, synthesizePetSeries } from '../../dicom/synth.js';
+import { SYNTH_TRACERS, synthTracer, synthesizePetSeries } from '../../series/synth.js';
 import { newUid } from '../../dicom/uid.js';
 
 interface Args extends GlobalArgs {

@@ -9,8 +9,8 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { prepareDerivedSeries, writePreparedSeries } from '../dicom/derived-series.js';
-import { synthesizePetSeries } from '../dicom/synth.js';
+import { prepareDerivedSeries, writePreparedSeries } from './derived-series.js';
+import { synthesizePetSeries } from './synth.js';
 import { assembleVolume } from '../imaging/assemble-volume.js';
 import { gaussianOutputSlices } from '../imaging/gaussian.js';
 import { ImagingPool } from '../imaging/worker-pool.js';

@@ -6,7 +6,7 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { newUid } from './uid.js';
+import { newUid } from '../dicom/uid.js';
 import {
   type DicomDataset,
   TransferSyntax,
@@ -14,7 +14,7 @@ import {
   removeElements,
   setElement,
   writePart10File,
-} from './write-part10.js';
+} from '../dicom/write-part10.js';
 import { uniformGenerator } from '../util/prng.js';
 import { quantiseSliceInto } from '../imaging/quantise.js';
 

@@ -18,9 +18,9 @@ import type { VolumeGeometry } from '../imaging/volume.js';
 import { prepareOutputSlices, type OutputSlices } from '../imaging/output-slices.js';
 import { ImagingPool } from '../imaging/worker-pool.js';
 import { fsyncPath } from '../spool/durable.js';
-import { formatDS } from './ds.js';
-import { Part10Encoder, sameElement } from './part10-encoder.js';
-import { newUid } from './uid.js';
+import { formatDS } from '../dicom/ds.js';
+import { Part10Encoder, sameElement } from '../dicom/part10-encoder.js';
+import { newUid } from '../dicom/uid.js';
 import {
   type DicomDataset,
   type DicomElement,
@@ -34,7 +34,7 @@ import {
   removeElements,
   setElement,
   tagOf,
-} from './write-part10.js';
+} from '../dicom/write-part10.js';
 
 export interface DerivedSeriesOptions {
   /** Where the slices are (shape, spacing, orientation, positions). */
