@@ -15,7 +15,7 @@
  * '=' dropped) and empty entries skipped; sequences and items always of undefined length, closed by
  * delimitation items; a short-form value of 64 KiB or more (which dcmjs rewrites as UN) is not covered.
  */
-import type { DicomDataset, DicomElement } from './write-part10.js';
+import type { DicomDataset, DicomElement } from './dataset.js';
 import { LONG_FORM_VRS, writeExplicitHeader } from './explicit-element.js';
 
 /** The values dcmjs writes for an element: its Value, or the text it was read from when unchanged. */

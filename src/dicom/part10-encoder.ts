@@ -9,15 +9,8 @@
  * comparing without a copy.
  * The output is byte for byte what encodePart10 writes (see encodeElement for why).
  */
-import {
-  type DicomDataset,
-  type DicomElement,
-  TransferSyntax,
-  copyPlainValue,
-  encodeElement,
-  encodePart10,
-  fileMetaFor,
-} from './write-part10.js';
+import { TransferSyntax, copyPlainValue, encodeElement, encodePart10, fileMetaFor } from './write-part10.js';
+import type { DicomDataset, DicomElement } from './dataset.js';
 
 const PIXEL_DATA = '7FE00010';
 const PREAMBLE_AND_MAGIC = Buffer.concat([Buffer.alloc(128), Buffer.from('DICM', 'latin1')]);

@@ -8,13 +8,7 @@ import { createRequire } from 'node:module';
 import { open, readFile } from 'node:fs/promises';
 import { formatDS } from './ds.js';
 import { encodeLittleEndianElement } from './element-encoder.js';
-
-/** One data element as dcmjs holds it. Sequence items are datasets; PN values are { Alphabetic }. */
-export interface DicomElement {
-  vr: string;
-  Value?: unknown[];
-}
-export type DicomDataset = Record<string, DicomElement>;
+import type { DicomDataset, DicomElement } from './dataset.js';
 
 interface DcmjsDicomDict {
   meta: DicomDataset;

@@ -22,19 +22,9 @@ import { formatDS } from '../dicom/ds.js';
 import { Part10Encoder, sameElement } from '../dicom/part10-encoder.js';
 import { newUid } from '../dicom/uid.js';
 import {
-  type DicomDataset,
-  type DicomElement,
-  type ElementValue,
-  TransferSyntax,
-  copyDataset,
-  encodeElement,
-  getNumber,
-  getString,
-  readPart10File,
-  removeElements,
-  setElement,
-  tagOf,
+  type ElementValue, TransferSyntax, copyDataset, encodeElement, getNumber, getString, readPart10File, removeElements, setElement, tagOf,
 } from '../dicom/write-part10.js';
+import type { DicomDataset, DicomElement } from '../dicom/dataset.js';
 
 export interface DerivedSeriesOptions {
   /** Where the slices are (shape, spacing, orientation, positions). */

@@ -7,14 +7,8 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { newUid } from '../dicom/uid.js';
-import {
-  type DicomDataset,
-  TransferSyntax,
-  exactArrayBuffer,
-  removeElements,
-  setElement,
-  writePart10File,
-} from '../dicom/write-part10.js';
+import { TransferSyntax, exactArrayBuffer, removeElements, setElement, writePart10File } from '../dicom/write-part10.js';
+import type { DicomDataset } from '../dicom/dataset.js';
 import { uniformGenerator } from '../util/prng.js';
 import { quantiseSliceInto } from '../imaging/quantise.js';
 

@@ -1,7 +1,8 @@
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { synthesizePetSeries, type SynthOptions } from '../../src/series/synth.js';
-import { getValue, readPart10File, removeElements, setElement, tagOf, writePart10File, type DicomDataset } from '../../src/dicom/write-part10.js';
+import { getValue, readPart10File, removeElements, setElement, tagOf, writePart10File } from '../../src/dicom/write-part10.js';
+import type { DicomDataset } from '../../src/dicom/dataset.js';
 import { INSTANCES_DIR } from '../../src/spool/layout.js';
 import type { Spool } from '../../src/spool/spool.js';
 import { newTaskId, newTaskRecord } from '../../src/spool/task-record.js';

@@ -7,9 +7,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { synthesizePetSeries } from '../../src/series/synth.js';
 import { prepareDerivedSeries, SourceHeaders, writeDerivedSeries, writePreparedSeries } from '../../src/series/derived-series.js';
-import {
-  type DicomDataset, TransferSyntax, decodePart10, encodePart10, getNumber, getNumbers, getString, readPart10File, tagOf, writePart10File,
-} from '../../src/dicom/write-part10.js';
+import { TransferSyntax, decodePart10, encodePart10, getNumber, getNumbers, getString, readPart10File, tagOf, writePart10File } from '../../src/dicom/write-part10.js';
+import type { DicomDataset } from '../../src/dicom/dataset.js';
 import type { Volume } from '../../src/imaging/volume.js';
 import { mountTmpfs } from '../fixtures/tmpfs.js';
 

@@ -7,15 +7,8 @@ import { join } from 'node:path';
 import { encodeLittleEndianElement } from '../../src/dicom/element-encoder.js';
 import { Part10Encoder } from '../../src/dicom/part10-encoder.js';
 import { synthesizePetSeries } from '../../src/series/synth.js';
-import {
-  type DicomDataset,
-  type DicomElement,
-  TransferSyntax,
-  encodeElement,
-  encodeElementWithDcmjs,
-  encodePart10,
-  readPart10File,
-} from '../../src/dicom/write-part10.js';
+import { TransferSyntax, encodeElement, encodeElementWithDcmjs, encodePart10, readPart10File } from '../../src/dicom/write-part10.js';
+import type { DicomDataset, DicomElement } from '../../src/dicom/dataset.js';
 
 // The test asks dcmjs itself which values it writes (Value, or _rawValue when unchanged).
 const dcmjs = createRequire(import.meta.url)('dcmjs') as {

@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
 import { SYNTH_TRACERS, synthesizePetActivity, synthesizePetSeries } from '../../src/series/synth.js';
-import { TransferSyntax, type DicomDataset, getNumber, getNumbers, getString, readPart10File, tagOf } from '../../src/dicom/write-part10.js';
+import { TransferSyntax, getNumber, getNumbers, getString, readPart10File, tagOf } from '../../src/dicom/write-part10.js';
+import type { DicomDataset } from '../../src/dicom/dataset.js';
 
 const run = promisify(execFile);
 
