@@ -84,7 +84,8 @@ function stageNote(state: string, r: EndToEndBenchResult): string {
     case 'validated': return '   packer (writes the zip of the volume compressed ahead; else decodes and compresses it first)';
     case 'packed': return '   uploader (copy to the share, POST /processing)';
     case 'processing': return `   of which the service's own ${r.serviceProcessingSeconds.toFixed(3)} s; the rest: callback, download`;
-    case 'downloaded': return '   unpacker (unzip, checks, Gaussian filters, new DICOM series)';
+    case 'downloaded': return '   unpacker: no QC hold, so on to unpacking_sending';
+    case 'unpacking_sending': return '   unpacker (unzip, checks, Gaussian filters, new DICOM series), the first series sent meanwhile';
     case 'unpacked': return '   QC gate (off)';
     case 'sending': return '   sender (C-STORE of every output series)';
     default: return '';

@@ -29,12 +29,13 @@ export interface PetspoolClientOptions {
 }
 
 export type TaskState =
-  | 'collecting' | 'compiled' | 'validated' | 'packed' | 'processing' | 'downloaded' | 'unpacked'
+  | 'collecting' | 'compiled' | 'validated' | 'packed' | 'processing' | 'downloaded' | 'unpacking_sending' | 'unpacked'
   | 'awaiting_qc' | 'sending' | 'done' | 'failed' | 'aborted';
 
-/** The stages a task goes through, in order (awaiting_qc only when QC is required). */
+/** The stages a task goes through, in order (unpacking_sending only without, awaiting_qc only with a QC hold). */
 export const TASK_STAGES: readonly TaskState[] = [
-  'collecting', 'compiled', 'validated', 'packed', 'processing', 'downloaded', 'unpacked', 'awaiting_qc', 'sending', 'done',
+  'collecting', 'compiled', 'validated', 'packed', 'processing', 'downloaded', 'unpacking_sending', 'unpacked', 'awaiting_qc', 'sending',
+  'done',
 ];
 
 export interface UploadResult {

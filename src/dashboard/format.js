@@ -1,7 +1,8 @@
 /** Words and numbers as an operator reads them. */
 export const STAGE_LABELS = {
   collecting: 'Collecting', compiled: 'Compiled', validated: 'Validated', packed: 'Packed', processing: 'Processing',
-  downloaded: 'Downloaded', unpacked: 'Unpacked', awaiting_qc: 'Awaiting QC', sending: 'Sending', sent: 'Done',
+  downloaded: 'Downloaded', unpacking_sending: 'Unpacking, sending', unpacked: 'Unpacked', awaiting_qc: 'Awaiting QC',
+  sending: 'Sending', sent: 'Done',
   done: 'Done', failed: 'Failed', aborted: 'Aborted',
 };
 

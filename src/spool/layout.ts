@@ -6,10 +6,13 @@ import path from 'node:path';
  * folder, `received` is where the Store SCP lands instances (one sub-folder per calling AE),
  * `ignored` keeps non-PET instances until cleanup, `outbox`/`inbox` are the default share folders,
  * `uploads` stages files sent through the upload API until the upload is complete.
+ * `unpacking_sending` holds a task whose output series are being made while the finished ones are
+ * already sent (no quality-control hold): the destinations may have part of it, unlike in
+ * `downloaded` or `unpacked`.
  */
 export const TASK_FOLDERS = [
-  'collecting', 'compiled', 'validated', 'packed', 'processing', 'downloaded', 'unpacked',
-  'awaiting_qc', 'sending', 'sent', 'failed', 'aborted',
+  'collecting', 'compiled', 'validated', 'packed', 'processing', 'downloaded', 'unpacking_sending',
+  'unpacked', 'awaiting_qc', 'sending', 'sent', 'failed', 'aborted',
 ] as const;
 export type TaskFolder = (typeof TASK_FOLDERS)[number];
 
@@ -17,13 +20,13 @@ export const OTHER_FOLDERS = ['incoming', 'received', 'ignored', 'outbox', 'inbo
 
 /** Task states as the DESIGN.md contract names them, one per task folder. */
 export type TaskState =
-  | 'collecting' | 'compiled' | 'validated' | 'packed' | 'processing' | 'downloaded' | 'unpacked'
+  | 'collecting' | 'compiled' | 'validated' | 'packed' | 'processing' | 'downloaded' | 'unpacking_sending' | 'unpacked'
   | 'awaiting_qc' | 'sending' | 'done' | 'failed' | 'aborted';
 
 const STATE_OF_FOLDER: Record<TaskFolder, TaskState> = {
   collecting: 'collecting', compiled: 'compiled', validated: 'validated', packed: 'packed',
-  processing: 'processing', downloaded: 'downloaded', unpacked: 'unpacked', awaiting_qc: 'awaiting_qc',
-  sending: 'sending', sent: 'done', failed: 'failed', aborted: 'aborted',
+  processing: 'processing', downloaded: 'downloaded', unpacking_sending: 'unpacking_sending', unpacked: 'unpacked',
+  awaiting_qc: 'awaiting_qc', sending: 'sending', sent: 'done', failed: 'failed', aborted: 'aborted',
 };
 
 export function stateOfFolder(folder: TaskFolder): TaskState {

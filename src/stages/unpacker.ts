@@ -3,6 +3,11 @@
  * checks it against what was uploaded, and turns the processed volume into one new DICOM series
  * per applicable post-filter, with a MIP preview of each.
  *
+ * Without a quality-control hold the task goes from downloaded/ to unpacking_sending/ first and is
+ * unpacked there (unpacking_sending → unpacked), each series but the last handed to the delivery
+ * engine as soon as it is written, while the next is made; the sender stage then sends what is
+ * left. The folder says so: a task in downloaded/ or unpacked/ has sent nothing.
+ *
  * Task folder layout it reads and writes:
  *   metadata.json              what the packer uploaded (shape, scanner, tracer)
  *   result.zip                 the service's archive, verified by the downloader, which normally
@@ -57,22 +62,37 @@ export interface UnpackerOptions {
   /**
    * Deliver each series but the last while the next one is made, as the sender would (the sender
    * stage then sends only what the destinations lack), when `allowed()` says so at the time (no
-   * quality-control hold).
+   * quality-control hold): the task is then unpacked in unpacking_sending/ (unpackingSendingStage).
    */
   earlyDelivery?: { delivery: DeliveryOptions; allowed: () => boolean };
 }
 
+/** downloaded → unpacked; or, when early delivery is allowed, → unpacking_sending (nothing made yet). */
 export function unpackerStage(opts: UnpackerOptions): Stage {
   return {
     name: 'unpacker',
     from: 'downloaded',
     to: 'unpacked',
     maxAttempts: 3,
-    process: (job) => unpack(job, opts),
+    process: async (job) => opts.earlyDelivery?.allowed()
+      ? { kind: 'done', to: 'unpacking_sending', detail: 'no QC hold: each series is sent once it is written' }
+      : unpack(job, opts),
   };
 }
 
-async function unpack(job: StageJob, opts: UnpackerOptions): Promise<StageOutcome> {
+/** unpacking_sending → unpacked: unpacks with early delivery (registered with unpackerStage when earlyDelivery is set). */
+export function unpackingSendingStage(opts: UnpackerOptions & Required<Pick<UnpackerOptions, 'earlyDelivery'>>): Stage {
+  return {
+    name: 'unpacker-sender',
+    from: 'unpacking_sending',
+    to: 'unpacked',
+    maxAttempts: 3,
+    process: (job) => unpack(job, opts, opts.earlyDelivery),
+  };
+}
+
+/** `earlyDelivery`: the task is in unpacking_sending/ and its finished series go out at once. */
+async function unpack(job: StageJob, opts: UnpackerOptions, earlyDelivery?: UnpackerOptions['earlyDelivery']): Promise<StageOutcome> {
   const uploaded = await readMetadata(path.join(job.dir, METADATA_FILE), 'the uploaded metadata.json');
   const { metadata: result, volume: resultVolume } = checkedResult(opts.results?.take(job.id) ?? await resultInTaskFolder(job, uploaded), uploaded);
 
@@ -135,9 +155,9 @@ async function unpack(job: StageJob, opts: UnpackerOptions): Promise<StageOutcom
     previews.push(preview);
     filtering[i] = undefined; // let its output slices go
     outputs.push({ filter: filter.name, series_instance_uid: manifest.series_instance_uid, files: manifest.instances.length });
-    if (i < filters.length - 1) {
+    if (earlyDelivery && i < filters.length - 1) {
       const series = { manifest, dir: path.join(job.dir, OUTPUTS_DIR, filter.name) };
-      delivering = delivering.then(() => deliverEarly(job, opts, series));
+      delivering = delivering.then(() => deliverEarly(job, earlyDelivery, series));
     }
   }
   await delivering;
@@ -158,10 +178,10 @@ async function unpack(job: StageJob, opts: UnpackerOptions): Promise<StageOutcom
  * Delivers a finished series while the unpacker makes the next (see UnpackerOptions.earlyDelivery).
  * Never fails the unpacker: what does not arrive now, the sender stage sends (and reports).
  */
-async function deliverEarly(job: StageJob, opts: UnpackerOptions, series: OutputSeries): Promise<void> {
-  if (!opts.earlyDelivery?.allowed()) return;
+async function deliverEarly(job: StageJob, earlyDelivery: NonNullable<UnpackerOptions['earlyDelivery']>, series: OutputSeries): Promise<void> {
+  if (!earlyDelivery.allowed()) return;
   try {
-    const { problems } = await deliverSeries(job, opts.earlyDelivery.delivery, [series], 'downloaded');
+    const { problems } = await deliverSeries(job, earlyDelivery.delivery, [series], 'unpacking_sending');
     if (problems.length > 0) job.log.info(`${series.manifest.filter} not delivered early (the sender tries again): ${problems.join('; ')}`);
   } catch (err) {
     job.log.info(`${series.manifest.filter} not delivered early (the sender tries again): ${(err as Error).message}`);

@@ -16,7 +16,7 @@ import { PETSPOOL_BIN, tempConfig } from '../helpers/cli.js';
 
 const KILLS = 16;
 /** Folders whose stage is working right after a task moves in: collecting = mid C-STORE. */
-const KILL_TARGETS = ['collecting', 'compiled', 'validated', 'packed', 'processing', 'downloaded', 'unpacked', 'sending'];
+const KILL_TARGETS = ['collecting', 'compiled', 'validated', 'packed', 'processing', 'downloaded', 'unpacking_sending', 'unpacked', 'sending'];
 
 interface SeriesUnderTest {
   name: string;
@@ -121,6 +121,8 @@ test(`the appliance SIGKILLed ${KILLS} times mid-flow: every complete series del
         for (const task of await new Spool(config.spool_dir).listTasks()) {
           statesAtKill.add(task.record.state);
           if (task.record.state === 'sending') associationsAtKills += associationsPerSendingTask;
+          // Its first series, split over all the task's associations.
+          if (task.record.state === 'unpacking_sending') associationsAtKills += ASSOCIATIONS_PER_TASK;
         }
         await Promise.all(pushes);
         appliance = startAppliance(configFile);
@@ -143,7 +145,7 @@ test(`the appliance SIGKILLed ${KILLS} times mid-flow: every complete series del
       appliance.child.kill('SIGTERM');
       await appliance.exited;
       t.diagnostic(`task states seen at the kills: ${[...statesAtKill].join(', ')}`);
-      const working = ['collecting', 'compiled', 'validated', 'packed', 'processing', 'downloaded', 'unpacked', 'sending'];
+      const working = ['collecting', 'compiled', 'validated', 'packed', 'processing', 'downloaded', 'unpacking_sending', 'unpacked', 'sending'];
       assert.ok(working.filter((s) => statesAtKill.has(s)).length >= 4, `kills landed in several stages: ${[...statesAtKill].join(', ')}`);
 
       const tasks = await spool.listTasks();

@@ -66,7 +66,7 @@ test('GET /metrics: Prometheus text with counters, task gauges, stage durations;
   assert.ok(sample(text, 'petspool_stage_outcomes_total{stage="compilator",outcome="done"}')! >= 1, text);
 
   // Exactly one task exists (the PET series), in whichever state it has reached by now.
-  const states = ['collecting', 'compiled', 'validated', 'packed', 'processing', 'downloaded', 'unpacked', 'awaiting_qc',
+  const states = ['collecting', 'compiled', 'validated', 'packed', 'processing', 'downloaded', 'unpacking_sending', 'unpacked', 'awaiting_qc',
     'sending', 'done', 'failed', 'aborted'];
   const total = states.reduce((n, s) => n + (sample(text, `petspool_tasks{state="${s}"}`) ?? Number.NaN), 0);
   assert.equal(total, 1);

@@ -169,15 +169,19 @@ test('mirror: true also sends to the AE that sent the original; a hot-folder tas
  */
 async function sendToOwnScp(t: { after(fn: () => Promise<void> | void): void }, maxAssociations: number) {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'petspool-scp-'));
+  let spool: Spool | undefined;
+  /** The state of the (only) task when the destination stored its first instance. */
+  let stateAtFirstStore: Promise<string | undefined> | undefined;
   const scp = await startStoreScp({
     host: '127.0.0.1', port: 0, aeTitle: 'PACS', allowedCallingAeTitles: [], maxAssociations, minFreeMb: 0,
-    receivedDir: dir, logger: silentLogger, onStored: () => undefined,
+    receivedDir: dir, logger: silentLogger,
+    onStored: () => { stateAtFirstStore ??= spool!.listTasks().then((tasks) => tasks[0]?.record.state); },
   });
   t.after(async () => { await scp.close(); await rm(dir, { recursive: true, force: true }); });
-  const { spool } = await harness(t, [{ name: 'pacs', ae_title: 'PACS', host: '127.0.0.1', port: scp.port, mirror: false }]);
+  spool = (await harness(t, [{ name: 'pacs', ae_title: 'PACS', host: '127.0.0.1', port: scp.port, mirror: false }])).spool;
   const task = await makeTask(spool, { result: 'reference', synth: { slices: 40, size: 64 } });
   assert.equal(await waitForTask(spool, task.id, ['sent', 'failed']), 'sent');
-  return { scp, dir, spool, task };
+  return { scp, dir, spool, task, stateAtFirstStore: await stateAtFirstStore };
 }
 
 test('a destination that takes one association at a time gets every series in one attempt', async (t) => {
@@ -190,7 +194,9 @@ test('a destination that takes one association at a time gets every series in on
 });
 
 test('the first series goes out while the second is made, each split over the task\'s associations, every instance once', async (t) => {
-  const { scp, dir, spool, task } = await sendToOwnScp(t, 8);
+  const { scp, dir, spool, task, stateAtFirstStore } = await sendToOwnScp(t, 8);
+  // The folder says it: the first instances arrive while the task is in unpacking_sending/, not downloaded/.
+  assert.equal(stateAtFirstStore, 'unpacking_sending');
   // Each series alone is split over ASSOCIATIONS_PER_TASK associations: the unpacker's early delivery, then the sender's.
   assert.equal(scp.stats().associationsAccepted, 2 * ASSOCIATIONS_PER_TASK);
   assert.equal(scp.stats().stored, 80);
@@ -200,6 +206,7 @@ test('the first series goes out while the second is made, each split over the ta
   assert.equal(stored.length, 80, 'each instance once');
   const { dir: taskDir, record } = await spool.locateTaskIn('sent', task.id);
   assert.deepEqual(record.facts.delivery, { pacs: { fwhm4: '40/40', raw: '40/40' } });
+  assert.deepEqual(record.history.map((h) => h.state), ['downloaded', 'unpacking_sending', 'unpacked', 'sending', 'done']);
   // The journal shows the order: every instance of the first series before any of the second.
   const journalSeries = (await readFile(path.join(taskDir, DELIVERY_FILE), 'utf8')).trim().split('\n').map((line) => line.split('\t')[1]);
   assert.equal(journalSeries.length, 80);

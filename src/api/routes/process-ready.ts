@@ -10,7 +10,7 @@ import { TaskNotFoundError } from '../../spool/spool.js';
 import type { TaskFolder } from '../../spool/layout.js';
 
 /** The task is past the downloader: nothing left to do for a callback. */
-const ALREADY_DOWNLOADED: readonly TaskFolder[] = ['downloaded', 'unpacked', 'awaiting_qc', 'sending', 'sent'];
+const ALREADY_DOWNLOADED: readonly TaskFolder[] = ['downloaded', 'unpacking_sending', 'unpacked', 'awaiting_qc', 'sending', 'sent'];
 /** The callback may overtake the uploader's move to processing/ (a fast service): take note of it. */
 const EXPECTING_RESULT: readonly TaskFolder[] = ['packed', 'processing'];
 
