@@ -73,6 +73,14 @@ export const configSchema = z.object({
     series_number_offset: z.number({ error: 'must be an integer 0-99999' }).int('must be an integer 0-99999')
       .min(0, 'must be an integer 0-99999').max(99999, 'must be an integer 0-99999'),
   }).strict(),
+  /** Optional: what the validator lets through besides the header rules. */
+  validator: z.object({
+    /**
+     * Take series whose pixels are or were lossy-compressed (JPEG baseline, JPEG-LS near-lossless,
+     * irreversible JPEG 2000, LossyImageCompression 01). The results are then marked lossy too.
+     */
+    accept_lossy: z.boolean({ error: 'must be true or false' }).default(true),
+  }).strict().default({ accept_lossy: true }),
   qc: z.object({ required: z.boolean({ error: 'must be true or false' }) }).strict(),
   alerts: z.object({ stage_age_seconds: positiveInt('seconds') }).strict(),
   /**

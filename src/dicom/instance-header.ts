@@ -1,3 +1,5 @@
+import type { LossyCompression } from './lossy-compression.js';
+
 /**
  * The header facts petspool needs from one received instance, read without pixel data.
  * Produced by readInstanceHeader() (src/dicom/read-header.ts); consumed by the receiver,
@@ -83,4 +85,6 @@ export interface InstanceHeader {
   decayCorrection?: string;
   correctedImage?: string[];
   radiopharmaceutical?: RadiopharmaceuticalInfo;
+  /** Set when the pixel data is or once was lossy-compressed (lossy-compression.ts). */
+  lossyCompression?: LossyCompression;
 }

@@ -1,5 +1,6 @@
 import type { InstanceHeader } from './instance-header.js';
 import { ACCEPTED_TRANSFER_SYNTAXES } from './sop-classes.js';
+import { encapsulatedFragments } from './encapsulated-pixels.js';
 import { walkStructure } from './structure-check.js';
 
 const EXPLICIT_BIG_ENDIAN = '1.2.840.10008.1.2.2';
@@ -10,7 +11,8 @@ const UNDEFINED_LENGTH = 0xffffffff;
 /**
  * Does the file hold the pixel data its header promises? A header parser stops quietly at the
  * end of a truncated file, so this looks at the PixelData element itself: present, its length
- * inside the file, encapsulated exactly when the transfer syntax is a compressed one, and
+ * inside the file, encapsulated exactly when the transfer syntax is a compressed one (and then
+ * its fragments well delimited: encapsulated-pixels.ts), and
  * (uncompressed) rows × columns × samples × bytes × frames long (plus at most a pad byte).
  * Returns a problem an operator can read, or undefined.
  */
@@ -30,8 +32,7 @@ export function pixelDataProblem(bytes: Buffer, header: InstanceHeader): string 
   const valueStart = lengthAt + 4;
   if (length === UNDEFINED_LENGTH) {
     if (NATIVE_SYNTAXES.has(header.transferSyntaxUid)) return 'pixel data has an undefined length in an uncompressed transfer syntax';
-    const end = Buffer.from([0xfe, 0xff, 0xdd, 0xe0, 0, 0, 0, 0]);
-    return bytes.lastIndexOf(end) > valueStart ? undefined : 'truncated: compressed pixel data has no end (sequence delimiter missing)';
+    return encapsulatedFragments(bytes, valueStart).problem;
   }
   if (valueStart + length > bytes.length) {
     return `truncated: pixel data claims ${length} bytes but the file ends ${bytes.length - valueStart} bytes into it`;

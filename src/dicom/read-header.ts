@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import type { InstanceHeader, RadiopharmaceuticalInfo } from './instance-header.js';
+import { lossyCompressionOf } from './lossy-compression.js';
 import { walkStructure } from './structure-check.js';
 
 /** One element as dcmjs reads it: VR and the parsed values (strings, numbers or nested items). */
@@ -37,7 +38,7 @@ export function readInstanceHeader(source: string | Buffer): InstanceHeader {
   }
   if (bytes.toString('latin1', 128, 132) !== 'DICM') throw new Error('not a DICOM file: no DICM prefix');
   // dcmjs stops quietly at some defects (the header then only looks incomplete): name them first.
-  const defect = walkStructure(bytes).problem;
+  const { problem: defect, pixelDataAt } = walkStructure(bytes);
   if (defect) throw new Error(defect.startsWith('truncated') ? defect : `malformed DICOM file: ${defect}`);
 
   let meta: DcmjsDict;
@@ -70,6 +71,10 @@ export function readInstanceHeader(source: string | Buffer): InstanceHeader {
     if (uid !== '' && !UID_SYNTAX.test(uid)) throw new Error(`invalid ${keyword} "${uid}": not digits separated by single dots`);
   }
 
+  const rows = num(dict, '00280010');
+  const columns = num(dict, '00280011');
+  const bitsAllocated = num(dict, '00280100');
+  const samplesPerPixel = num(dict, '00280002');
   return {
     transferSyntaxUid,
     sopClassUid,
@@ -104,12 +109,12 @@ export function readInstanceHeader(source: string | Buffer): InstanceHeader {
     reconstructionMethod: str(dict, '00541103'),
     convolutionKernel: str(dict, '00181210'),
 
-    rows: num(dict, '00280010'),
-    columns: num(dict, '00280011'),
-    bitsAllocated: num(dict, '00280100'),
+    rows,
+    columns,
+    bitsAllocated,
     bitsStored: num(dict, '00280101'),
     pixelRepresentation: num(dict, '00280103'),
-    samplesPerPixel: num(dict, '00280002'),
+    samplesPerPixel,
     photometricInterpretation: str(dict, '00280004'),
     numberOfFrames: num(dict, '00280008'),
     pixelSpacing: tuple(dict, '00280030', 2) as [number, number] | undefined,
@@ -124,6 +129,10 @@ export function readInstanceHeader(source: string | Buffer): InstanceHeader {
     decayCorrection: str(dict, '00541102'),
     correctedImage: strings(dict, '00280051'),
     radiopharmaceutical: radiopharmaceutical(dict),
+    lossyCompression: lossyCompressionOf(bytes, pixelDataAt, {
+      transferSyntaxUid, lossyImageCompression: str(dict, '00282110'), ratios: numbers(dict, '00282112'),
+      methods: strings(dict, '00282114'), rows, columns, bitsAllocated, samplesPerPixel,
+    }),
   };
 }
 

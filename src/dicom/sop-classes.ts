@@ -56,14 +56,26 @@ export const IMPLICIT_VR_LITTLE_ENDIAN = '1.2.840.10008.1.2';
 export const EXPLICIT_VR_LITTLE_ENDIAN = '1.2.840.10008.1.2.1';
 export const EXPLICIT_VR_BIG_ENDIAN = '1.2.840.10008.1.2.2';
 
-/** Uncompressed syntaxes plus the lossless compressed ones PACS commonly send. */
+/**
+ * Uncompressed syntaxes plus every compressed one scanners and PACS send PET in that
+ * decode-pixels.ts decodes, lossy ones included: whether a site takes lossy input is the
+ * validator's decision (validator.accept_lossy), with a reason a person reads, not a refused
+ * presentation context the sender reports as a bare 0006:020E.
+ */
 export const ACCEPTED_TRANSFER_SYNTAXES: ReadonlySet<string> = new Set([
   IMPLICIT_VR_LITTLE_ENDIAN,
   EXPLICIT_VR_LITTLE_ENDIAN,
   EXPLICIT_VR_BIG_ENDIAN,
   '1.2.840.10008.1.2.5', // RLE Lossless
-  '1.2.840.10008.1.2.4.80', // JPEG-LS Lossless
-  '1.2.840.10008.1.2.4.90', // JPEG 2000 Lossless Only
+  '1.2.840.10008.1.2.4.50', // JPEG Baseline (Process 1), lossy 8-bit
+  '1.2.840.10008.1.2.4.51', // JPEG Extended (Process 2 & 4), lossy 12-bit
   '1.2.840.10008.1.2.4.57', // JPEG Lossless, Non-Hierarchical (Process 14)
   '1.2.840.10008.1.2.4.70', // JPEG Lossless, Process 14, Selection Value 1
+  '1.2.840.10008.1.2.4.80', // JPEG-LS Lossless
+  '1.2.840.10008.1.2.4.81', // JPEG-LS Near-Lossless
+  '1.2.840.10008.1.2.4.90', // JPEG 2000 Lossless Only
+  '1.2.840.10008.1.2.4.91', // JPEG 2000 (reversible or irreversible)
+  '1.2.840.10008.1.2.4.201', // HT JPEG 2000 Lossless Only
+  '1.2.840.10008.1.2.4.202', // HT JPEG 2000 RPCL Lossless Only
+  '1.2.840.10008.1.2.4.203', // HT JPEG 2000 (reversible or irreversible)
 ]);

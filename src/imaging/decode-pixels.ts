@@ -1,11 +1,13 @@
 /**
  * Pixel data of one single-frame greyscale slice, decoded and rescaled straight into a slot of a
- * float32 volume. Uncompressed little-endian data is read as it is; every other transfer syntax
- * (Explicit VR Big Endian, RLE, JPEG lossless, JPEG-LS, JPEG 2000) is first transcoded to Explicit
- * VR Little Endian by dcmjs-codecs, whose WebAssembly codecs are initialised once per process.
+ * float32 volume. Uncompressed little-endian data is read as it is; compressed data (RLE, JPEG
+ * lossy and lossless, JPEG-LS, JPEG 2000, HT JPEG 2000) goes fragment by fragment to the matching
+ * WebAssembly decoder of dcmjs-codecs (initialised once per process), and Explicit VR Big Endian
+ * through its transcoder.
  */
 import { createRequire } from 'node:module';
 import type { InstanceHeader } from '../dicom/instance-header.js';
+import { encapsulatedFragments } from '../dicom/encapsulated-pixels.js';
 import { walkStructure } from '../dicom/structure-check.js';
 import { exactArrayBuffer } from '../dicom/write-part10.js';
 import { layoutRegions, WasmLoops } from './wasm-loops.js';
@@ -16,10 +18,13 @@ interface DcmjsModule {
     DicomMessage: { readFile(buffer: ArrayBuffer, options?: Record<string, unknown>): { dict: Record<string, DcmjsElement> } };
   };
 }
+interface CodecContext { getDecodedBuffer(): Uint8Array | undefined }
+type FrameDecoder = (context: CodecContext, parameters?: Record<string, unknown>) => CodecContext;
 interface CodecsModule {
-  NativeCodecs: { initializeAsync(opts?: Record<string, unknown>): Promise<void>; isInitialized(): boolean };
+  NativeCodecs: { initializeAsync(opts?: Record<string, unknown>): Promise<void>; isInitialized(): boolean }
+    & Record<'decodeRle' | 'decodeJpeg' | 'decodeJpegLs' | 'decodeJpeg2000' | 'decodeHtJpeg2000', FrameDecoder>;
+  Context: new (attrs: Record<string, unknown>) => CodecContext;
   Transcoder: new (part10: ArrayBuffer) => { transcode(transferSyntaxUid: string): void; getDicomPart10(): ArrayBuffer };
-  constants: { TransferSyntax: Record<string, string> };
 }
 
 // Both packages are CommonJS without type declarations: describe the little used here.
@@ -30,20 +35,24 @@ const codecs = require('dcmjs-codecs') as CodecsModule;
 const PIXEL_DATA = '7FE00010';
 const IMPLICIT_LE = '1.2.840.10008.1.2';
 const EXPLICIT_LE = '1.2.840.10008.1.2.1';
+const EXPLICIT_BE = '1.2.840.10008.1.2.2';
 const UNDEFINED_LENGTH = 0xffffffff;
-/** Transfer syntaxes handed to dcmjs-codecs; anything else is refused with its UID in the message. */
-const TRANSCODED = new Set([
-  '1.2.840.10008.1.2.2', // Explicit VR Big Endian
-  '1.2.840.10008.1.2.5', // RLE Lossless
-  '1.2.840.10008.1.2.4.57', // JPEG Lossless, process 14
-  '1.2.840.10008.1.2.4.70', // JPEG Lossless, process 14, selection value 1
-  '1.2.840.10008.1.2.4.80', // JPEG-LS Lossless
-  '1.2.840.10008.1.2.4.81', // JPEG-LS near-lossless
-  '1.2.840.10008.1.2.4.90', // JPEG 2000 lossless
-  '1.2.840.10008.1.2.4.91', // JPEG 2000
-  '1.2.840.10008.1.2.4.201', // HT JPEG 2000 lossless
-  '1.2.840.10008.1.2.4.202', // HT JPEG 2000 lossless RPCL
-  '1.2.840.10008.1.2.4.203', // HT JPEG 2000
+/** PixelData tag, VR, reserved bytes and undefined length before the first item. */
+const ENCAPSULATED_HEADER_BYTES = 12;
+/** The decoder of each compressed transfer syntax; anything else is refused with its UID in the message. */
+const DECODERS: ReadonlyMap<string, keyof CodecsModule['NativeCodecs']> = new Map([
+  ['1.2.840.10008.1.2.5', 'decodeRle'], // RLE Lossless
+  ['1.2.840.10008.1.2.4.50', 'decodeJpeg'], // JPEG Baseline
+  ['1.2.840.10008.1.2.4.51', 'decodeJpeg'], // JPEG Extended (12-bit)
+  ['1.2.840.10008.1.2.4.57', 'decodeJpeg'], // JPEG Lossless, process 14
+  ['1.2.840.10008.1.2.4.70', 'decodeJpeg'], // JPEG Lossless, process 14, selection value 1
+  ['1.2.840.10008.1.2.4.80', 'decodeJpegLs'], // JPEG-LS Lossless
+  ['1.2.840.10008.1.2.4.81', 'decodeJpegLs'], // JPEG-LS near-lossless
+  ['1.2.840.10008.1.2.4.90', 'decodeJpeg2000'], // JPEG 2000 lossless
+  ['1.2.840.10008.1.2.4.91', 'decodeJpeg2000'], // JPEG 2000
+  ['1.2.840.10008.1.2.4.201', 'decodeHtJpeg2000'], // HT JPEG 2000 lossless
+  ['1.2.840.10008.1.2.4.202', 'decodeHtJpeg2000'], // HT JPEG 2000 lossless RPCL
+  ['1.2.840.10008.1.2.4.203', 'decodeHtJpeg2000'], // HT JPEG 2000
 ]);
 
 let codecsReady: Promise<void> | undefined;
@@ -55,18 +64,47 @@ export function initPixelCodecs(): Promise<void> {
 }
 
 /** The PixelData bytes of a Part-10 file, little-endian and uncompressed. */
-async function littleEndianPixelBytes(part10: Buffer, transferSyntaxUid: string): Promise<Uint8Array> {
+async function littleEndianPixelBytes(part10: Buffer, header: InstanceHeader): Promise<Uint8Array> {
+  const { transferSyntaxUid } = header;
   if (transferSyntaxUid === IMPLICIT_LE || transferSyntaxUid === EXPLICIT_LE) {
     return nativePixelBytes(part10, transferSyntaxUid === EXPLICIT_LE);
   }
-  if (!TRANSCODED.has(transferSyntaxUid)) throw new Error(`unsupported transfer syntax ${transferSyntaxUid} for pixel data`);
+  const decoder = DECODERS.get(transferSyntaxUid);
+  if (!decoder && transferSyntaxUid !== EXPLICIT_BE) throw new Error(`unsupported transfer syntax ${transferSyntaxUid} for pixel data`);
   await initPixelCodecs();
+  if (decoder) return decodeFrame(part10, header, (codecs.NativeCodecs[decoder] as FrameDecoder).bind(codecs.NativeCodecs));
   const transcoder = new codecs.Transcoder(exactArrayBuffer(part10));
   transcoder.transcode(EXPLICIT_LE);
   const { dict } = dcmjs.data.DicomMessage.readFile(transcoder.getDicomPart10());
   const pixels = dict[PIXEL_DATA]?.Value?.[0];
   if (!(pixels instanceof ArrayBuffer)) throw new Error('no PixelData in the file');
   return new Uint8Array(pixels);
+}
+
+/** The one frame of encapsulated pixel data (its fragments joined), through `decode`. */
+function decodeFrame(part10: Buffer, header: InstanceHeader, decode: FrameDecoder): Uint8Array {
+  const { pixelDataAt, problem } = walkStructure(part10);
+  if (problem) throw new Error(problem);
+  if (pixelDataAt === undefined) throw new Error('no PixelData in the file');
+  if (part10.readUInt32LE(pixelDataAt + 8) !== UNDEFINED_LENGTH) {
+    throw new Error(`pixel data is not encapsulated although transfer syntax ${header.transferSyntaxUid} is a compressed one`);
+  }
+  const walk = encapsulatedFragments(part10, pixelDataAt + ENCAPSULATED_HEADER_BYTES);
+  if (walk.problem !== undefined) throw new Error(walk.problem);
+  const context = new codecs.Context({
+    width: header.columns, height: header.rows, bitsAllocated: header.bitsAllocated ?? 16,
+    bitsStored: header.bitsStored ?? header.bitsAllocated ?? 16, samplesPerPixel: 1, pixelRepresentation: header.pixelRepresentation ?? 0,
+    planarConfiguration: 0, photometricInterpretation: header.photometricInterpretation ?? 'MONOCHROME2',
+    encodedBuffer: new Uint8Array(walk.fragments.length === 1 ? walk.fragments[0]! : Buffer.concat(walk.fragments)),
+  });
+  let decoded: Uint8Array | undefined;
+  try {
+    decoded = decode(context, {}).getDecodedBuffer();
+  } catch (err) {
+    throw new Error(`the ${header.transferSyntaxUid} pixel data could not be decoded: ${(err as Error).message}`);
+  }
+  if (!decoded) throw new Error(`the ${header.transferSyntaxUid} pixel data decoded to nothing`);
+  return decoded;
 }
 
 /**
@@ -103,7 +141,7 @@ export async function decodeSliceInto(part10: Buffer, header: InstanceHeader, ta
   if ((header.numberOfFrames ?? 1) !== 1) throw new Error(`NumberOfFrames ${header.numberOfFrames}: only single-frame slices are supported`);
   if (offset + count > target.length) throw new RangeError('slice does not fit into the volume');
 
-  const bytes = await littleEndianPixelBytes(part10, header.transferSyntaxUid);
+  const bytes = await littleEndianPixelBytes(part10, header);
   if (bytes.byteLength < (count * bitsAllocated) / 8) {
     throw new Error(`PixelData has ${bytes.byteLength} bytes, ${rows}×${columns} at ${bitsAllocated} bits needs ${(count * bitsAllocated) / 8}`);
   }

@@ -11,7 +11,7 @@
  * slices: the main thread then spends nothing on the file-system calls, which on a busy machine
  * cost more in thread hand-overs than the encoding.
  */
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { VolumeGeometry } from '../imaging/volume.js';
@@ -19,10 +19,12 @@ import { prepareOutputSlices, type OutputSlices } from '../imaging/output-slices
 import { ImagingPool } from '../imaging/worker-pool.js';
 import { fsyncPath } from '../spool/durable.js';
 import { formatDS } from '../dicom/ds.js';
+import { lossyCompressionOf } from '../dicom/lossy-compression.js';
 import { Part10Encoder, sameElement } from '../dicom/part10-encoder.js';
+import { walkStructure } from '../dicom/structure-check.js';
 import { newUid } from '../dicom/uid.js';
 import {
-  type ElementValue, TransferSyntax, copyDataset, encodeElement, getNumber, getString, readPart10File, removeElements, setElement, tagOf,
+  type ElementValue, TransferSyntax, copyDataset, decodePart10, encodeElement, getNumber, getNumbers, getString, removeElements, setElement, tagOf,
 } from '../dicom/write-part10.js';
 import type { DicomDataset, DicomElement } from '../dicom/dataset.js';
 
@@ -96,9 +98,11 @@ export class SourceHeaders {
     const name = basename(file);
     let header = this.parsed.get(name);
     if (!header) {
-      header = readPart10File(file, { headerOnly: true }).then(({ dataset }) => {
+      header = readFile(file).then((bytes) => {
+        const { meta, dataset } = decodePart10(bytes, { headerOnly: true });
         const prepared = copyDataset(dataset);
         removeElements(prepared, STORED_PIXEL_ATTRIBUTES);
+        markLossySource(prepared, bytes, getString(meta, 'TransferSyntaxUID') ?? '');
         cleanCopiedDataset(prepared, this.spellings);
         this.shareEqualElements(prepared);
         return prepared;
@@ -147,6 +151,25 @@ const STORED_PIXEL_ATTRIBUTES = [
 export function derivedSeriesDescription(template: string, original: string, filterName: string): string {
   const text = template.replaceAll('{original}', original).replaceAll('{filter}', filterName);
   return text.replace(/\s+/g, ' ').trim().slice(0, LO_MAX_LENGTH).trim();
+}
+
+/**
+ * An image derived from lossy-compressed pixels stays lossy (PS3.3 C.7.6.1.1.5): the source's
+ * LossyImageCompression "01" with its methods and ratios, completed with the compression of the
+ * source file itself when its header did not record it (e.g. irreversible JPEG 2000 sent without
+ * the attributes). The derived files themselves are written uncompressed, adding no method.
+ */
+function markLossySource(header: DicomDataset, bytes: Buffer, transferSyntaxUid: string): void {
+  const lossy = lossyCompressionOf(bytes, walkStructure(bytes).pixelDataAt, {
+    transferSyntaxUid, lossyImageCompression: getString(header, 'LossyImageCompression'),
+    ratios: getNumbers(header, 'LossyImageCompressionRatio'), methods: header[tagOf('LossyImageCompressionMethod')]?.Value?.map(String),
+    rows: getNumber(header, 'Rows'), columns: getNumber(header, 'Columns'), bitsAllocated: getNumber(header, 'BitsAllocated'),
+    samplesPerPixel: getNumber(header, 'SamplesPerPixel'),
+  });
+  if (!lossy) return;
+  setElement(header, 'LossyImageCompression', '01');
+  if (lossy.ratios.length) setElement(header, 'LossyImageCompressionRatio', lossy.ratios);
+  if (lossy.methods.length) setElement(header, 'LossyImageCompressionMethod', lossy.methods);
 }
 
 /** formatDS tries several spellings (a few µs); the slices of a series repeat the same few values. */

@@ -1,13 +1,15 @@
 /**
  * Validator stage: compiled/ -> validated/. A series goes on only when its headers carry what
  * processing and SUV need, its tracer is known, a destination is configured, and the remote service
- * confirms the licence (POST /check_model). Header problems fail the task with every reason; a
+ * confirms the licence (POST /check_model). A lossy-compressed source is recorded in the facts, and
+ * refused when the site says so (validator.accept_lossy). Header problems fail the task with every reason; a
  * licence refusal fails it with the service's words; an unreachable service is retried with backoff
  * until remote.give_up_after_seconds.
  */
 import type { ApplianceParts } from '../runner/appliance-parts.js';
 import { effectiveDestinations, effectiveRadiopharmaceuticals } from '../settings/effective-settings.js';
 import { RemoteUnavailableError, type LicenceCheck, type RemoteClient } from '../remote/client.js';
+import { describeLossySource, lossySource } from '../rules/lossy-source.js';
 import { validateSeries } from '../rules/validation.js';
 import type { Stage, StageJob, StageOutcome } from '../runner/stage.js';
 import { IncompleteHeaderError, seriesMetadata } from '../remote/series-metadata.js';
@@ -36,7 +38,12 @@ export function validatorStage(parts: ApplianceParts, remote: RemoteClient,
         destinationsConfigured: effectiveDestinations(config, store.data).length,
         radiopharmaceuticals: effectiveRadiopharmaceuticals(store.data),
       });
-      if (!result.ok) return { kind: 'fail', reason: result.reasons.join('; ') };
+      const lossy = lossySource(headers);
+      const reasons = result.ok ? [] : [...result.reasons];
+      if (lossy && !config.validator.accept_lossy) {
+        reasons.push(`lossy-compressed pixel data in ${describeLossySource(lossy)}; this site takes no lossy input (validator.accept_lossy: false): ask the sender for a lossless or uncompressed transfer syntax`);
+      }
+      if (!result.ok || reasons.length) return { kind: 'fail', reason: reasons.join('; ') };
 
       let metadata;
       try {
@@ -58,6 +65,7 @@ export function validatorStage(parts: ApplianceParts, remote: RemoteClient,
         return { kind: 'fail', reason: `${LICENCE_MEANING[licence.code]} (${licence.code}): ${licence.message}` };
       }
       job.log.info(`valid ${result.tracer.name} series of ${headers.length} images; licence confirmed`);
+      if (lossy) job.log.info(`lossy-compressed source: ${describeLossySource(lossy)}; the results are marked lossy too`);
       return {
         kind: 'done',
         detail: 'valid; licence confirmed',
@@ -67,6 +75,7 @@ export function validatorStage(parts: ApplianceParts, remote: RemoteClient,
           nuclide: result.tracer.nuclide,
           reconstruction_method: metadata.reconstruction.method,
           licence_confirmed_at: new Date().toISOString(),
+          ...(lossy ? { source_lossy_compression: { slices: lossy.slices, methods: lossy.methods, mean_ratio: lossy.meanRatio, evidence: lossy.evidence } } : {}),
         },
       };
     },

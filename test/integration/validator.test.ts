@@ -114,6 +114,29 @@ test('each licence answer: 200 validated, 405/406/407 failed with the meaning an
   }
 });
 
+test('a lossy-compressed series is validated with the fact recorded, or refused with the reason where validator.accept_lossy is false', async () => {
+  const service = await referenceService({ active: true });
+  const accepting = await bench(service.url);
+  const lossy = await placeCompiledTask(accepting.spool, { compression: 'j2k-irreversible' });
+  const lossless = await placeCompiledTask(accepting.spool, { compression: 'j2k-reversible' });
+  const validated = await accepting.settled(lossy);
+  assert.equal(validated.folder, 'validated');
+  assert.deepEqual(validated.record.facts.source_lossy_compression, {
+    slices: 6, methods: ['ISO_15444_1'], mean_ratio: (validated.record.facts.source_lossy_compression as { mean_ratio: number }).mean_ratio,
+    evidence: ['transfer syntax JPEG 2000 with the irreversible (9-7) wavelet'],
+  });
+  const plain = await accepting.settled(lossless);
+  assert.equal(plain.folder, 'validated');
+  assert.equal(plain.record.facts.source_lossy_compression, undefined, 'a reversible JPEG 2000 codestream is lossless');
+
+  const refusing = await bench(service.url, { validator: { accept_lossy: false } });
+  const refused = await refusing.settled(await placeCompiledTask(refusing.spool, { compression: 'jpeg-baseline' }));
+  assert.equal(refused.folder, 'failed');
+  assert.match(refused.record.reason ?? '', /^lossy-compressed pixel data in 6 of 6 slices \(transfer syntax JPEG Baseline; about [\d.]+:1\); this site takes no lossy input \(validator\.accept_lossy: false\)/);
+  const stillTaken = await refusing.settled(await placeCompiledTask(refusing.spool, { compression: 'jpeg-ls-lossless' }));
+  assert.equal(stillTaken.folder, 'validated', 'lossless compression is no lossy input');
+});
+
 test('every missing header item is named in one failure; no destination is a failure too', async () => {
   const service = await referenceService({ active: true });
   const b = await bench(service.url);

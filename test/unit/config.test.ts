@@ -92,3 +92,11 @@ test('the optional retry backoff is checked like every other key', async () => {
   assert.ok(problems.some((p) => p.startsWith('retry.initial_seconds:')), problems.join('\n'));
   assert.ok(problems.some((p) => p.startsWith('retry.max_seconds:')), problems.join('\n'));
 });
+
+test('validator.accept_lossy defaults to true when the section is left out, and must be a boolean', async () => {
+  const { validator: _shipped, ...withoutSection } = await defaultDoc();
+  assert.equal(validateConfig(withoutSection, '/etc/petspool/config.yaml').validator.accept_lossy, true);
+  assert.equal(validateConfig({ ...withoutSection, validator: {} }, '/etc/petspool/config.yaml').validator.accept_lossy, true);
+  assert.equal(validateConfig({ ...withoutSection, validator: { accept_lossy: false } }, '/etc/petspool/config.yaml').validator.accept_lossy, false);
+  assert.deepEqual(problemsOf({ ...withoutSection, validator: { accept_lossy: 'no' } }), ['validator.accept_lossy: must be true or false']);
+});
