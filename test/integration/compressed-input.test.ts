@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, readdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { synthesizePetSeries } from '../../src/dicom/synth.js';
+import { synthesizePetSeries } from '../../src/series/synth.js';
 import { readInstanceHeader } from '../../src/dicom/read-header.js';
 import { getNumber, getString, readPart10File } from '../../src/dicom/write-part10.js';
 import { freePort, runDcmtk, startStorescp } from '../fixtures/dcmtk.js';
@@ -121,9 +121,12 @@ test('PET series in JPEG, JPEG-LS and JPEG 2000 (lossless and lossy) pushed with
       const all = await app.tasks();
       const failed = all.filter((t) => t.state === 'failed');
       assert.deepEqual(failed.map((t) => `${t.id}: ${t.reason}`), [], 'no task failed');
-      const sent = all.filter((t) => t.state === 'done');
-      return sent.length === Object.keys(inputs).length ? sent : undefined;
+      const done = Object.keys(inputs).map((name) => all.find((t) => t.series_instance_uid === seriesOf(name) && t.state === 'done'));
+      return done.every((t) => t !== undefined) ? all : undefined;
     }, 480_000);
+    for (const name of Object.keys(inputs)) {
+      assert.equal(tasks.filter((t) => t.series_instance_uid === seriesOf(name)).length, 1, `${name}: one task`);
+    }
     const taskOf = (name: string): TaskRecord => tasks.find((t) => t.series_instance_uid === seriesOf(name))!;
 
     const bySeries = new Map<string, string[]>();
@@ -134,7 +137,6 @@ test('PET series in JPEG, JPEG-LS and JPEG 2000 (lossless and lossy) pushed with
     }
     const delivered = async (name: string) => {
       const task = taskOf(name);
-      assert.ok(task, `task of ${name}`);
       assert.equal(task.images, SLICES, name);
       const files = bySeries.get(task.outputs[0]!) ?? [];
       assert.equal(files.length, SLICES, `${name}: every slice delivered`);

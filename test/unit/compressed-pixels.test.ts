@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { copyFile, mkdir, mkdtemp, readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { synthesizePetSeries } from '../../src/dicom/synth.js';
+import { synthesizePetSeries } from '../../src/series/synth.js';
 import { readInstanceHeader } from '../../src/dicom/read-header.js';
 import { pixelDataProblem } from '../../src/dicom/pixel-data-check.js';
 import { walkStructure } from '../../src/dicom/structure-check.js';
