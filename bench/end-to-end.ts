@@ -72,7 +72,7 @@ export function formatEndToEnd(r: EndToEndBenchResult): string {
     `  − reference service processing     ${r.serviceProcessingSeconds.toFixed(3)} s`,
     `  = petspool overhead                ${r.overheadSeconds.toFixed(3)} s   (target ≤ ${END_TO_END_TARGET_SECONDS} s)`,
     '  time per task state after the last input ack (task history; each state lasts until the next stage moved the task on):',
-    ...r.stages.map((s) => `    ${s.state.padEnd(12)} ${s.seconds.toFixed(3).padStart(8)} s${stageNote(s.state, r)}`),
+    ...r.stages.map((s) => `    ${s.state.padEnd(17)} ${s.seconds.toFixed(3).padStart(8)} s${stageNote(s.state, r)}`),
   ].join('\n');
 }
 

@@ -1,18 +1,12 @@
 /**
  * The optional quality-control hold. The gate stage (unpacked → sending) parks a task in
  * awaiting_qc/ when QC is required (operator setting, else config.yaml); an operator then looks at
- * the previews and approves (→ sending) or rejects it (→ failed with the reason; `tasks retry`
- * puts a rejected task back into awaiting_qc/).
+ * the previews and approves or rejects it (operations/qc-operations.ts).
  */
 import type { LoadedConfig } from '../config/load.js';
 import type { Store } from '../db/store.js';
-import type { Runner } from '../runner/runner.js';
 import type { Stage } from '../runner/stage.js';
-import type { Spool } from '../spool/spool.js';
-import { TaskNotFoundError } from '../spool/spool.js';
-import type { TaskRecord } from '../spool/task-record.js';
 import { effectiveQcRequired } from '../settings/effective-settings.js';
-import { TaskOperationError } from '../operations/task-operations.js';
 
 export function qcGateStage(opts: { config: Pick<LoadedConfig, 'qc'>; store: Store }): Stage {
   return {
@@ -25,64 +19,4 @@ export function qcGateStage(opts: { config: Pick<LoadedConfig, 'qc'>; store: Sto
       return { kind: 'done', detail: 'quality control not required' };
     },
   };
-}
-
-/** A task waiting for an operator's decision, with what the operator needs to decide. */
-export interface HeldTask {
-  id: string;
-  series_instance_uid: string;
-  series_description: string | null;
-  images: number;
-  sender: string;
-  held_since: string;
-  /** The output series written by the unpacker (filter, series UID, files). */
-  output_series: unknown;
-  /** The task folder (previews/<filter>.png, outputs/<filter>/). */
-  dir: string;
-}
-
-export class QcOperations {
-  /** `store` and `runner` exist in a running appliance: the database mirror is updated and the sender nudged. */
-  constructor(private readonly spool: Spool, private readonly live: { store?: Store; runner?: Runner } = {}) {}
-
-  async list(): Promise<HeldTask[]> {
-    return (await this.spool.listTasks(['awaiting_qc'])).map(({ dir, record: r }) => ({
-      id: r.id, series_instance_uid: r.series_instance_uid, series_description: r.series_description ?? null,
-      images: r.images, sender: r.sender, held_since: [...r.history].reverse().find((h) => h.state === 'awaiting_qc')?.at ?? r.updated_at,
-      output_series: r.facts.output_series ?? null, dir,
-    }));
-  }
-
-  async approve(id: string, by = 'operator'): Promise<TaskRecord> {
-    const after = await this.held(id, () => this.spool.moveTask(id, 'awaiting_qc', 'sending', `approved by ${by}`,
-      (r) => ({ ...r, facts: { ...r.facts, qc: { decision: 'approved', at: new Date().toISOString() } } })));
-    this.live.store?.recordTask(after);
-    this.live.runner?.nudge('sender');
-    return after;
-  }
-
-  async reject(id: string, reason: string): Promise<TaskRecord> {
-    const text = reason.trim();
-    if (!text) throw new TaskOperationError('invalid', 'a rejection needs a reason (--reason TEXT)');
-    const after = await this.held(id, () => this.spool.failTask(id, 'awaiting_qc', 'qc', `rejected in quality control: ${text}`));
-    this.live.store?.recordTask(after);
-    return after;
-  }
-
-  /** Run a move out of awaiting_qc/, turning "not there" into an answer that says where the task is. */
-  private async held(id: string, move: () => Promise<TaskRecord>): Promise<TaskRecord> {
-    try {
-      if (await this.spool.hasTask('awaiting_qc', id)) return await move();
-    } catch (err) {
-      if (!(err instanceof TaskNotFoundError) && (err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    }
-    let where: TaskRecord;
-    try {
-      where = (await this.spool.locateTask(id)).record;
-    } catch (err) {
-      if (err instanceof TaskNotFoundError) throw new TaskOperationError('not_found', `no task ${id} in ${this.spool.root}`);
-      throw err;
-    }
-    throw new TaskOperationError('conflict', `task ${id} is ${where.state}, not awaiting_qc`);
-  }
 }

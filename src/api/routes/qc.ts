@@ -1,6 +1,6 @@
 /** Quality control: the held tasks, and the operator's approve / reject. */
 import { HttpError, type Route } from '../router.js';
-import type { QcOperations } from '../../stages/qc-gate.js';
+import type { QcOperations } from '../../operations/qc-operations.js';
 
 export function qcRoutes(qc: QcOperations): Route[] {
   return [

@@ -6,7 +6,7 @@ import { CliError, EXIT } from '../exit-codes.js';
 import { Spool } from '../../spool/spool.js';
 import { Store } from '../../db/store.js';
 import type { TaskRecord } from '../../spool/task-record.js';
-import { QcOperations, type HeldTask } from '../../stages/qc-gate.js';
+import { QcOperations, type HeldTask } from '../../operations/qc-operations.js';
 import { TaskOperationError, type TaskOperationProblem } from '../../operations/task-operations.js';
 import { effectiveQcRequired, setQcRequired, type SettingSource } from '../../settings/effective-settings.js';
 
