@@ -45,6 +45,7 @@ export async function writeBenchConfig(opts: BenchConfigOptions): Promise<{ conf
     compilator: { quiet_seconds: opts.quietSeconds, min_images: 30, max_gap_ratio: 0.025, abort_incomplete_after_seconds: 1800 },
     filters: opts.filters,
     output: { series_number_offset: 1000 },
+    zip_intake: { max_entries: 50_000, max_total_mb: 20_480, max_entry_mb: 1024 },
     validator: { accept_lossy: true },
     qc: { required: false },
     alerts: { stage_age_seconds: 900 },

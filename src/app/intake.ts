@@ -4,6 +4,7 @@ import { startStoreScp, type StoreScpStats } from '../dicom/scp.js';
 import { CollectingIndex } from '../stages/collecting-index.js';
 import { Receiver } from '../stages/receiver.js';
 import { startHotFolder } from '../stages/hot-folder.js';
+import { ZipIntake, zipLimits } from '../stages/zip-intake.js';
 import { compilatorStage } from '../stages/compilator.js';
 import type { Stage } from '../runner/stage.js';
 import type { PackAhead } from '../stages/pack-ahead.js';
@@ -61,7 +62,8 @@ export async function startIntake(parts: ApplianceParts, packAhead?: PackAhead):
     minFreeMb: config.dicom.min_free_mb, receivedDir, logger: log.child({ stage: 'scp' }),
     onStored: (instance) => hand(instance.path, instance),
   });
-  const hotFolder = await startHotFolder({ dir: spool.layout.folder('incoming'), receiver, log });
+  const zips = new ZipIntake(spool, receiver, zipLimits(config.zip_intake), log.child({ stage: 'hotfolder' }));
+  const hotFolder = await startHotFolder({ dir: spool.layout.folder('incoming'), receiver, zips, log });
   return {
     stages: [compilatorStage(parts, index, packAhead)],
     services: [

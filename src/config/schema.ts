@@ -73,6 +73,15 @@ export const configSchema = z.object({
     series_number_offset: z.number({ error: 'must be an integer 0-99999' }).int('must be an integer 0-99999')
       .min(0, 'must be an integer 0-99999').max(99999, 'must be an integer 0-99999'),
   }).strict(),
+  /**
+   * Optional: limits on a zip archive dropped into the hot folder or uploaded (zip bombs). An
+   * archive past one is refused whole, with the limit named in its reason.
+   */
+  zip_intake: z.object({
+    max_entries: positiveInt('entries in one archive').default(50_000),
+    max_total_mb: positiveInt('MB all entries of one archive expand to').default(20_480),
+    max_entry_mb: positiveInt('MB one entry expands to').default(1024),
+  }).strict().default({ max_entries: 50_000, max_total_mb: 20_480, max_entry_mb: 1024 }),
   /** Optional: what the validator lets through besides the header rules. */
   validator: z.object({
     /**

@@ -4,12 +4,15 @@ import { watch, type FSWatcher } from 'chokidar';
 import type { Logger } from '../log/logger.js';
 import type { Service } from '../runner/appliance-parts.js';
 import type { Receiver } from './receiver.js';
+import { looksLikeZip, type ZipIntake } from './zip-intake.js';
 
 export const HOT_FOLDER_SENDER = 'hotfolder';
 
 export interface HotFolderOptions {
   dir: string;
   receiver: Receiver;
+  /** Takes the zip archives dropped in (extracted, their files handed to the receiver). */
+  zips: ZipIntake;
   log: Logger;
   /** A file is read once its size has not changed for this long (a copy in progress is never read). */
   stableMs?: number;
@@ -19,8 +22,8 @@ export interface HotFolderOptions {
 
 /**
  * The drag-and-drop hot folder: every file dropped into it (nested folders too) is handed to the
- * receiver once complete. Files still being copied wait (chokidar awaitWriteFinish); dot-files
- * and temporary entries are never touched.
+ * receiver once complete, zip archives to the zip intake. Files still being copied wait (chokidar
+ * awaitWriteFinish), zips too; dot-files and temporary entries are never touched.
  */
 export async function startHotFolder(opts: HotFolderOptions): Promise<Service & { idle(): Promise<void> }> {
   const stableMs = opts.stableMs ?? 2000;
@@ -31,11 +34,15 @@ export async function startHotFolder(opts: HotFolderOptions): Promise<Service & 
   let idleWaiters: (() => void)[] = [];
   const CONCURRENCY = 2;
 
+  const take = async (file: string): Promise<void> => {
+    if (await looksLikeZip(file)) await opts.zips.take(file, HOT_FOLDER_SENDER);
+    else await opts.receiver.receiveFile(file, HOT_FOLDER_SENDER);
+  };
   const pump = () => {
     while (active < CONCURRENCY && queue.length) {
       const file = queue.shift()!;
       active++;
-      opts.receiver.receiveFile(file, HOT_FOLDER_SENDER)
+      take(file)
         .catch((err: Error) => log.error(`could not take ${path.relative(opts.dir, file)}: ${err.message}; it stays in the hot folder`))
         .finally(() => {
           active--;
@@ -65,6 +72,14 @@ export async function startHotFolder(opts: HotFolderOptions): Promise<Service & 
   });
   watcher.on('error', (err) => log.error(`watching ${opts.dir}: ${(err as Error).message}`));
   await new Promise<void>((resolve) => watcher.once('ready', () => resolve()));
+  // Archives half handed over when the last run stopped; the hot folder may find the same ones (the intake takes each once).
+  active++;
+  void opts.zips.resumeLeftovers(HOT_FOLDER_SENDER)
+    .catch((err: Error) => log.error(`resuming the zip archives of the last run: ${err.message}`))
+    .finally(() => {
+      active--;
+      pump();
+    });
 
   const sweep = setInterval(() => {
     void removeEmptyFolders(opts.dir, opts.emptyFolderAgeMs ?? 60_000, false).catch(() => undefined);
@@ -76,6 +91,7 @@ export async function startHotFolder(opts: HotFolderOptions): Promise<Service & 
     stop: async () => {
       stopped = true;
       queue.length = 0;
+      opts.zips.stop();
       clearInterval(sweep);
       await watcher.close();
       while (active > 0) await new Promise((r) => setTimeout(r, 20));

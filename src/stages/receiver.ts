@@ -23,7 +23,9 @@ export type ReceiveOutcome =
   | { kind: 'quarantined'; taskId: string; reason: string }
   | { kind: 'skipped'; why: string }
   /** A retransmission of an instance the task already holds (same bytes): acknowledged, not kept twice. */
-  | { kind: 'duplicate'; taskId: string };
+  | { kind: 'duplicate'; taskId: string }
+  /** A zip archive whose entries were all handed over (zip-intake.ts); `skipped` are its non-DICOM entries. */
+  | { kind: 'unpacked'; files: number; skipped: string[] };
 
 /** What the mandatory-attribute check looks at, with the names an operator knows. */
 const MANDATORY: [keyof InstanceHeader, string][] = [
@@ -39,7 +41,11 @@ export interface ReceivedFile {
   file: string;
   sender: string;
   outcome: ReceiveOutcome;
+  /** Set for an entry of a zip archive: the archive's path in the hot folder and the entry's name in it. */
+  origin?: ArchiveOrigin;
 }
+
+export interface ArchiveOrigin { archive: string; entry: string }
 
 let arrivalSequence = 0;
 /** Names the Store SCP (and this receiver) give: arrival stamp, then the SOPInstanceUID. */
@@ -70,8 +76,8 @@ export class Receiver {
     return () => this.listeners.delete(listener);
   }
 
-  /** A file from the hot folder (or a leftover): read its header first. */
-  async receiveFile(file: string, sender: string): Promise<ReceiveOutcome> {
+  /** A file from the hot folder, a zip archive (`origin`) or a leftover: read its header first. */
+  async receiveFile(file: string, sender: string, origin?: ArchiveOrigin): Promise<ReceiveOutcome> {
     let header: InstanceHeader;
     let bytes: Buffer;
     try {
@@ -81,9 +87,9 @@ export class Receiver {
       const outcome = path.basename(file).toUpperCase() === 'DICOMDIR'
         ? await this.ignore(file, undefined, 'DICOMDIR file')
         : await this.quarantine(file, sender, (err as Error).message);
-      return this.reported(file, sender, outcome);
+      return this.reported(file, sender, outcome, origin);
     }
-    return this.receive(file, header, sender, bytes);
+    return this.reported(file, sender, await this.sort(file, header, sender, bytes), origin);
   }
 
   /** An instance whose header is known (the Store SCP parsed it while receiving). */
@@ -91,8 +97,14 @@ export class Receiver {
     return this.reported(file, sender, await this.sort(file, header, sender, bytes));
   }
 
-  private reported(file: string, sender: string, outcome: ReceiveOutcome): ReceiveOutcome {
-    for (const listener of this.listeners) listener({ file, sender, outcome });
+  /** Quarantine a file the receiver cannot take as it is (a refused zip archive), and report it. */
+  async refuseFile(file: string, sender: string, reason: string): Promise<ReceiveOutcome> {
+    return this.reported(file, sender, await this.quarantine(file, sender, reason));
+  }
+
+  /** Tell the listeners what became of a file this receiver did not sort itself (a zip archive). */
+  reported(file: string, sender: string, outcome: ReceiveOutcome, origin?: ArchiveOrigin): ReceiveOutcome {
+    for (const listener of this.listeners) listener({ file, sender, outcome, origin });
     return outcome;
   }
 
