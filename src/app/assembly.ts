@@ -17,6 +17,7 @@ import { radiopharmaceuticalRoutes } from '../api/routes/radiopharmaceuticals.js
 import { metricsRoutes } from '../api/routes/metrics.js';
 import { maintenanceRoutes } from '../api/routes/maintenance.js';
 import { UploadSessions } from '../uploads/upload-sessions.js';
+import { zipLimits } from '../stages/zip-intake.js';
 import { uploadRoutes } from '../api/routes/uploads.js';
 import { previewRoutes } from '../api/routes/previews.js';
 import { dashboardRoutes } from '../api/routes/dashboard.js';
@@ -34,7 +35,7 @@ export const assembleAppliance: Assembly = async (parts) => {
   const intake = await startIntake(parts, packAhead);
   metrics.watchRunner(parts.runner);
   const remote = await connectRemote(parts);
-  const uploads = new UploadSessions(parts.spool, intake.receiver, parts.log);
+  const uploads = new UploadSessions(parts.spool, intake.receiver, parts.log, zipLimits(parts.config.zip_intake));
   await uploads.start();
   const routes: Route[] = [
     ...taskRoutes(new TaskOperations(parts.spool, { store: parts.store, runner: parts.runner })),

@@ -4,6 +4,8 @@
  * never into the hot folder: on completion the whole folder is renamed into
  * incoming/upload-<id>/ in one step, so the hot-folder watcher only ever sees complete files.
  * The receiver reports the outcome of each file, which is how an upload learns its task ids.
+ * A zip archive is taken as one file (checked whole on arrival) and unpacked by the hot folder's
+ * zip intake; the outcomes of its entries are reported with the archive as their origin.
  *
  * Sessions live in memory: an upload interrupted by a restart is abandoned (its staging folder is
  * removed at the next start) and the client starts again.
@@ -20,6 +22,8 @@ import type { Logger } from '../log/logger.js';
 import type { ReceivedFile, ReceiveOutcome } from '../stages/receiver.js';
 import { fsyncPath, renameDurably } from '../spool/durable.js';
 import { TMP_PREFIX } from '../spool/layout.js';
+import { checkZip, ZipRefusedError, type ExtractLimits } from '../remote/zip-extract.js';
+import { looksLikeZip } from '../stages/zip-intake.js';
 
 export type UploadState = 'uploading' | 'importing' | 'imported';
 
@@ -45,6 +49,8 @@ export interface UploadedFile {
   accepted: boolean;
   bytes: number;
   problem?: string;
+  /** For a zip archive: its file entries (checked whole when it arrived; unpacked on completion). */
+  entries?: number;
 }
 
 /** Where an upload's request went wrong; the routes turn it into 404/409/400. */
@@ -63,7 +69,7 @@ export const HOT_FOLDER_PREFIX = 'upload-';
 /** Finished sessions are forgotten after this long. */
 const KEEP_FINISHED_MS = 24 * 3600_000;
 
-interface Refusal { name: string; kind: 'not_dicom' | 'unreadable'; detail: string }
+interface Refusal { name: string; kind: 'not_dicom' | 'unreadable' | 'archive'; detail: string }
 
 interface Session {
   id: string;
@@ -72,8 +78,10 @@ interface Session {
   hotDir: string;
   accepted: Set<string>;
   refusals: Refusal[];
-  /** Outcome per accepted file name, as the receiver reports them. */
+  /** Outcome per accepted file name, as the receiver reports them (a zip archive: 'unpacked' or 'quarantined'). */
   outcomes: Map<string, ReceiveOutcome>;
+  /** Outcome per entry of an accepted zip archive ("study.zip/PET/IM00001"). */
+  entries: Map<string, ReceiveOutcome>;
   taskIds: string[];
   writing: number;
   createdAt: Date;
@@ -89,7 +97,7 @@ export class UploadSessions {
   private unsubscribe: (() => void) | undefined;
 
   constructor(spool: Spool, private readonly receiver: { onReceived(l: (r: ReceivedFile) => void): () => void },
-    private readonly log: Logger) {
+    private readonly log: Logger, private readonly zipLimits: ExtractLimits) {
     this.stagingRoot = path.resolve(spool.layout.folder('uploads'));
     this.hotFolder = path.resolve(spool.layout.folder('incoming'));
   }
@@ -112,7 +120,7 @@ export class UploadSessions {
     const id = randomBytes(8).toString('hex');
     const session: Session = {
       id, state: 'uploading', stagingDir: path.join(this.stagingRoot, id), hotDir: path.join(this.hotFolder, `${HOT_FOLDER_PREFIX}${id}`),
-      accepted: new Set(), refusals: [], outcomes: new Map(), taskIds: [], writing: 0, createdAt: new Date(), completedAt: null,
+      accepted: new Set(), refusals: [], outcomes: new Map(), entries: new Map(), taskIds: [], writing: 0, createdAt: new Date(), completedAt: null,
     };
     await mkdir(session.stagingDir);
     this.sessions.set(id, session);
@@ -121,7 +129,8 @@ export class UploadSessions {
 
   /**
    * Stream one file into the upload's staging folder (temporary name, fsync), then keep it only if
-   * it is a readable DICOM file: the answer says so at once, the refusal also shows in the status.
+   * it is a readable DICOM file or a sound zip archive within zip_intake's limits: the answer says
+   * so at once, the refusal also shows in the status.
    */
   async addFile(id: string, name: string, body: Readable): Promise<UploadedFile> {
     const session = this.session(id);
@@ -133,7 +142,8 @@ export class UploadSessions {
     const tmp = path.join(session.stagingDir, `${TMP_PREFIX}${name}`);
     try {
       const bytes = await writeSynced(tmp, body);
-      const refusal = checkDicom(tmp, name);
+      const archive = await looksLikeZip(tmp) ? await checkArchive(tmp, name, this.zipLimits) : undefined;
+      const refusal = archive ? archive.refusal : checkDicom(tmp, name);
       session.refusals = session.refusals.filter((r) => r.name !== name);
       if (refusal) {
         await rm(tmp, { force: true });
@@ -143,7 +153,7 @@ export class UploadSessions {
       }
       await rename(tmp, path.join(session.stagingDir, name));
       session.accepted.add(name);
-      return { name, accepted: true, bytes };
+      return { name, accepted: true, bytes, ...(archive ? { entries: archive.entries } : {}) };
     } catch (err) {
       await rm(tmp, { force: true });
       throw err;
@@ -184,14 +194,16 @@ export class UploadSessions {
     return s;
   }
 
-  private noteReceived({ file, outcome }: ReceivedFile): void {
-    const resolved = path.resolve(file);
+  private noteReceived({ file, outcome, origin }: ReceivedFile): void {
+    const resolved = path.resolve(origin?.archive ?? file);
     const folder = path.basename(path.dirname(resolved));
     if (path.dirname(path.dirname(resolved)) !== this.hotFolder || !folder.startsWith(HOT_FOLDER_PREFIX)) return;
     const s = this.sessions.get(folder.slice(HOT_FOLDER_PREFIX.length));
     const name = path.basename(resolved);
     if (!s || !s.accepted.has(name)) return;
-    s.outcomes.set(name, outcome);
+    // An entry of an uploaded zip: its archive is done when the zip intake reports the archive itself.
+    if (origin) s.entries.set(`${name}/${origin.entry}`, outcome);
+    else s.outcomes.set(name, outcome);
     if (outcome.kind === 'collected' && !s.taskIds.includes(outcome.taskId)) s.taskIds.push(outcome.taskId);
     if (s.state === 'importing' && s.outcomes.size >= s.accepted.size) {
       s.state = 'imported';
@@ -220,6 +232,16 @@ async function writeSynced(file: string, body: Readable): Promise<number> {
   return bytes;
 }
 
+/** A zip archive is read through whole (names, limits, CRCs), so a damaged or hostile one is refused at once. */
+async function checkArchive(file: string, name: string, limits: ExtractLimits): Promise<{ refusal?: Refusal; entries: number }> {
+  try {
+    return { entries: (await checkZip(file, limits)).length };
+  } catch (err) {
+    if (!(err instanceof ZipRefusedError)) throw err;
+    return { refusal: { name, kind: 'archive', detail: `zip archive refused: ${err.message}` }, entries: 0 };
+  }
+}
+
 /** Only the header is read: enough to know the file is DICOM with the identifiers the receiver needs. */
 function checkDicom(file: string, name: string): Refusal | undefined {
   try {
@@ -237,9 +259,15 @@ function problemsOf(s: Session): string[] {
   const notDicom = s.refusals.filter((r) => r.kind === 'not_dicom');
   if (notDicom.length) problems.push(`${files(notDicom.length)} not DICOM: ${listed(notDicom.map((r) => r.name))}`);
   for (const r of s.refusals.filter((x) => x.kind === 'unreadable')) problems.push(`${r.name} is damaged DICOM (${r.detail})`);
+  for (const r of s.refusals.filter((x) => x.kind === 'archive')) problems.push(`${r.name}: ${r.detail}`);
   if (s.state !== 'uploading' && s.accepted.size === 0) problems.push('No DICOM files in this upload');
-  const grouped = new Map<string, string[]>();
   for (const [name, o] of s.outcomes) {
+    if (o.kind === 'unpacked' && o.skipped.length) {
+      problems.push(`${name}: ${o.skipped.length === 1 ? '1 entry is' : `${o.skipped.length} entries are`} not DICOM and ${o.skipped.length === 1 ? 'was' : 'were'} not imported: ${listed(o.skipped)}`);
+    }
+  }
+  const grouped = new Map<string, string[]>();
+  for (const [name, o] of [...s.outcomes, ...s.entries]) {
     const key = o.kind === 'ignored' ? `ignored (${o.why})`
       : o.kind === 'quarantined' ? `refused: ${o.reason} (task ${o.taskId})`
         : o.kind === 'skipped' ? `skipped (${o.why})` : undefined;

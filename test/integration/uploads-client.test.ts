@@ -8,6 +8,7 @@ import { synthesizePetSeries } from '../../src/series/synth.js';
 import { readInstanceHeader } from '../../src/dicom/read-header.js';
 import { newTaskId, newTaskRecord } from '../../src/spool/task-record.js';
 import { startTestAppliance } from '../helpers/appliance.js';
+import { zipWithInfoZip, zipWithPython } from '../fixtures/zip-archives.js';
 
 const SLICES = 34;
 
@@ -117,3 +118,30 @@ async function fetchStatus(url: string, token: string, method: string, route: st
     req.end(body);
   });
 }
+
+test('a zip archive uploaded is checked on arrival and unpacked on completion: its series becomes a task, its README is named, a hostile zip is refused at once', async (t) => {
+  const { app, work, client } = await applianceWithClient(t, { compilator: { quiet_seconds: 0.5, min_images: 30 } });
+  const study = path.join(work, 'export');
+  const files = await synthesizePetSeries(path.join(study, 'DICOM', 'PET'), { slices: SLICES, size: 32 });
+  await writeFile(path.join(study, 'README.txt'), 'exported by a viewer\n');
+  const folder = path.join(work, 'to-send');
+  await mkdir(folder);
+  await zipWithInfoZip(study, path.join(folder, 'study.zip'));
+  await zipWithPython(path.join(folder, 'slip.zip'), [['../../escape.dcm', files[0]!]]);
+
+  const upload = await client.uploadDicomDir(folder);
+  assert.equal(upload.files, 1, 'the sound archive is accepted as one file');
+  assert.deepEqual(upload.problems, ['slip.zip: zip archive refused: entry ../../escape.dcm escapes the folder']);
+  const imported = await client.waitForImport(upload.uploadId, { timeoutMs: 30_000 });
+  assert.equal(imported.taskIds.length, 1, `one task: ${JSON.stringify(imported)}`);
+  assert.deepEqual(imported.problems, [
+    'slip.zip: zip archive refused: entry ../../escape.dcm escapes the folder',
+    'study.zip: 1 entry is not DICOM and was not imported: README.txt',
+  ]);
+  const { dir: taskDir, record } = await app.appliance.parts.spool.locateTask(imported.taskIds[0]!);
+  assert.equal(record.series_instance_uid, readInstanceHeader(files[0]!).seriesInstanceUid);
+  assert.equal((await readdir(path.join(taskDir, 'instances'))).length, SLICES);
+  const hotFolder = path.join(app.config.spool_dir, 'incoming');
+  const left = await readdir(hotFolder, { recursive: true, withFileTypes: true });
+  assert.deepEqual(left.filter((e) => e.isFile()).map((e) => e.name), [], 'the archive and its extraction are gone from the hot folder');
+});
