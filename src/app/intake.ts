@@ -62,7 +62,7 @@ export async function startIntake(parts: ApplianceParts, packAhead?: PackAhead):
     minFreeMb: config.dicom.min_free_mb, receivedDir, logger: log.child({ stage: 'scp' }),
     onStored: (instance) => hand(instance.path, instance),
   });
-  const zips = new ZipIntake(spool, receiver, zipLimits(config.zip_intake), log.child({ stage: 'hotfolder' }));
+  const zips = new ZipIntake(spool, receiver, zipLimits(config.zip_intake), config.dicom.min_free_mb, log.child({ stage: 'hotfolder' }));
   const hotFolder = await startHotFolder({ dir: spool.layout.folder('incoming'), receiver, zips, log });
   return {
     stages: [compilatorStage(parts, index, packAhead)],

@@ -123,6 +123,21 @@ export async function readZipIntoMemory(zipPath: string, limits: ExtractLimits, 
   return contents;
 }
 
+/**
+ * The sum of the sizes the central directory declares for the entries, without reading them:
+ * what extracting needs on disk at least (a lying header is still caught while extracting).
+ */
+export async function declaredZipSize(zipPath: string): Promise<number> {
+  const zip = await openZip(zipPath);
+  try {
+    let total = 0;
+    for (let entry = await nextEntry(zip); entry; entry = await nextEntry(zip)) total += entry.uncompressedSize;
+    return total;
+  } finally {
+    zip.close();
+  }
+}
+
 /** Where an entry's checked bytes go, given its name and declared size. */
 type EntrySink = (name: string, size: number) => Promise<Writable>;
 

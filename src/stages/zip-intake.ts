@@ -15,10 +15,10 @@
  * twice and no series is split into a second task.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, open, readFile, readdir, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, readdir, rename, rm, stat, statfs, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from '../log/logger.js';
-import { extractZipInto, ZipRefusedError, type ExtractLimits } from '../remote/zip-extract.js';
+import { declaredZipSize, extractZipInto, formatBytes, ZipRefusedError, type ExtractLimits } from '../remote/zip-extract.js';
 import { fsyncPath, writeFileDurably } from '../spool/durable.js';
 import type { Spool } from '../spool/spool.js';
 import type { Receiver, ReceiveOutcome } from './receiver.js';
@@ -31,6 +31,8 @@ const PARTIAL = '.files-partial';
 /** An unreadable archive this recently written may still be being copied: look again later. */
 const STILL_ARRIVING_MS = 60_000;
 const LOOK_AGAIN_MS = 10_000;
+/** An archive that does not fit on the disk now: looked at again this much later. */
+const DISK_LOOK_AGAIN_MS = 60_000;
 /** Files handed to the receiver at once. */
 const HAND_OVER_CONCURRENCY = 4;
 
@@ -45,14 +47,8 @@ interface Manifest {
 
 /** Does the file start like a zip archive (local file header, or an empty archive's end record)? */
 export async function looksLikeZip(file: string): Promise<boolean> {
-  const fh = await open(file, 'r');
-  try {
-    const head = Buffer.alloc(4);
-    const { bytesRead } = await fh.read(head, 0, 4, 0);
-    return bytesRead === 4 && head[0] === 0x50 && head[1] === 0x4b && ((head[2] === 3 && head[3] === 4) || (head[2] === 5 && head[3] === 6));
-  } finally {
-    await fh.close();
-  }
+  const head = await bytesAt(file, 0, 4);
+  return head.length === 4 && head[0] === 0x50 && head[1] === 0x4b && ((head[2] === 3 && head[3] === 4) || (head[2] === 5 && head[3] === 6));
 }
 
 export class ZipIntake {
@@ -62,7 +58,8 @@ export class ZipIntake {
   private readonly timers = new Set<NodeJS.Timeout>();
 
   constructor(private readonly spool: Spool, private readonly receiver: Receiver, private readonly limits: ExtractLimits,
-    private readonly log: Logger) {
+    /** dicom.min_free_mb: an archive is unpacked only if this much disk stays free after it. */
+    private readonly minFreeMb: number, private readonly log: Logger) {
     this.extractions = path.join(spool.layout.folder('incoming'), EXTRACTIONS_DIR);
   }
 
@@ -121,6 +118,15 @@ export class ZipIntake {
     await rm(dir, { recursive: true, force: true });
     await mkdir(path.join(dir, PARTIAL), { recursive: true });
     try {
+      const needed = await declaredZipSize(archive);
+      const { bavail, bsize } = await statfs(dir);
+      const spare = bavail * bsize - this.minFreeMb * 1024 ** 2;
+      if (needed > spare) {
+        await rm(dir, { recursive: true, force: true });
+        this.log.warn(`zip archive ${name} expands to ${formatBytes(needed)}, more than the ${formatBytes(Math.max(0, spare))} free above dicom.min_free_mb; it waits in the hot folder`);
+        this.lookAgain(archive, sender, DISK_LOOK_AGAIN_MS);
+        return undefined;
+      }
       await extractZipInto(archive, path.join(dir, PARTIAL), this.limits);
     } catch (err) {
       await rm(dir, { recursive: true, force: true });
@@ -128,11 +134,7 @@ export class ZipIntake {
       if (/not a readable zip archive/.test(err.message) && Date.now() - info.mtimeMs < STILL_ARRIVING_MS) {
         // A copy that paused longer than the hot folder's stability wait: its end is not there yet.
         this.log.info(`${name} is not a complete zip archive yet; looking again in ${LOOK_AGAIN_MS / 1000} s`);
-        const timer = setTimeout(() => {
-          this.timers.delete(timer);
-          void this.take(archive, sender).catch((e: Error) => this.log.error(`zip archive ${name}: ${e.message}`));
-        }, LOOK_AGAIN_MS);
-        this.timers.add(timer);
+        this.lookAgain(archive, sender, LOOK_AGAIN_MS);
         return undefined;
       }
       this.log.warn(`zip archive ${name} refused: ${err.message}`);
@@ -147,6 +149,15 @@ export class ZipIntake {
     await writeFileDurably(path.join(dir, MANIFEST), JSON.stringify(manifest, null, 2) + '\n');
     this.log.info(`zip archive ${name}: ${files.length} file(s) extracted`);
     return manifest;
+  }
+
+  private lookAgain(archive: string, sender: string, ms: number): void {
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      void this.take(archive, sender).catch((e: Error) => this.log.error(`zip archive ${path.basename(archive)}: ${e.message}`));
+    }, ms);
+    timer.unref();
+    this.timers.add(timer);
   }
 
   /** Hand what is left of an extraction to the receiver, then remove the archive and the extraction. */
@@ -231,11 +242,16 @@ async function listFiles(dir: string): Promise<string[]> {
 }
 
 async function hasDicomPrefix(file: string): Promise<boolean> {
+  return (await bytesAt(file, 128, 4)).toString('latin1') === 'DICM';
+}
+
+/** Up to `length` bytes of `file` from `position` (fewer at its end). */
+async function bytesAt(file: string, position: number, length: number): Promise<Buffer> {
   const fh = await open(file, 'r');
   try {
-    const head = Buffer.alloc(4);
-    const { bytesRead } = await fh.read(head, 0, 4, 128);
-    return bytesRead === 4 && head.toString('latin1') === 'DICM';
+    const bytes = Buffer.alloc(length);
+    const { bytesRead } = await fh.read(bytes, 0, length, position);
+    return bytes.subarray(0, bytesRead);
   } finally {
     await fh.close();
   }

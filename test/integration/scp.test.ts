@@ -8,6 +8,9 @@ import { startStoreScp, type StoredInstance, type StoreScp, type StoreScpOptions
 import { echo, sendFiles } from '../../src/dicom/scu.js';
 import { datasetBytes, runDcmtk } from '../fixtures/dcmtk.js';
 import { LONG_RESCALE_SLOPE, makePetSeries } from '../fixtures/make-pet.js';
+import { encapsulatedFragments } from '../../src/dicom/encapsulated-pixels.js';
+import { walkStructure } from '../../src/dicom/structure-check.js';
+import { BITS_NEEDED, compressPetFile, requantisePetFile, type CompressionKind } from '../fixtures/compressed-pet.js';
 
 let root: string;
 let explicitLe: string[];
@@ -136,4 +139,35 @@ test('leftovers in .tmp are removed at start', async () => {
   });
   await scp.close();
   assert.deepEqual(await fs.readdir(path.join(receivedDir, '.tmp')), []);
+});
+
+function fragmentsOf(file: Buffer): Buffer[] {
+  const walk = encapsulatedFragments(file, walkStructure(file).pixelDataAt! + 12);
+  assert.ok(walk.fragments, walk.problem);
+  return walk.fragments;
+}
+
+test('compressed files proposed in their own syntax (storescu -xw, -xv, -xu, -xy, -xx, -xs) are accepted as they are, never as 0006:020E', async () => {
+  const cases: [CompressionKind, string, string][] = [
+    ['j2k-irreversible', '-xw', '1.2.840.10008.1.2.4.91'], ['j2k-lossless', '-xv', '1.2.840.10008.1.2.4.90'],
+    ['jpeg-ls-near-lossless', '-xu', '1.2.840.10008.1.2.4.81'], ['jpeg-baseline', '-xy', '1.2.840.10008.1.2.4.50'],
+    ['jpeg-extended', '-xx', '1.2.840.10008.1.2.4.51'], ['jpeg-lossless-sv1', '-xs', '1.2.840.10008.1.2.4.70'],
+  ];
+  await withScp({}, async (scp, stored) => {
+    for (const [kind, option, syntax] of cases) {
+      const source = path.join(root, `scanner-${kind}-source.dcm`);
+      await fs.copyFile(explicitLe[0]!, source);
+      const bits = BITS_NEEDED[kind];
+      if (bits) await requantisePetFile(source, bits);
+      const file = path.join(root, `scanner-${kind}.dcm`);
+      await compressPetFile(source, file, kind);
+      const run = await storescu(scp.port, [file], [option, '-aet', 'SCANNER']);
+      assert.equal(run.code, 0, `${kind}: ${run.stderr}`);
+      const instance = stored.at(-1)!;
+      assert.equal(instance.transferSyntaxUid, syntax, kind);
+      // storescu re-serializes the header (group lengths, padding); the codestream must arrive untouched.
+      assert.deepEqual(fragmentsOf(await fs.readFile(instance.path)), fragmentsOf(await fs.readFile(file)), `${kind}: compressed pixels kept as sent`);
+    }
+    assert.equal(stored.length, cases.length);
+  });
 });

@@ -148,3 +148,22 @@ test('a zip copied in slowly is read once, complete', { timeout: 120_000 }, asyn
   assert.equal(task!.images, SLICES);
   assert.equal((await app.tasks(['failed'])).filter((t) => t.facts.original_name === 'slow.zip').length, 0, 'never read half-written');
 });
+
+test('a zip that would not leave dicom.min_free_mb free waits in the hot folder, neither unpacked nor refused', { timeout: 60_000 }, async () => {
+  const files = await series('no-room', 6);
+  const root = path.join(work, 'no-room-root');
+  await placeAsCdFiles(files, root);
+  await zipWithInfoZip(root, path.join(work, 'no-room.zip'));
+  const full = await startTestAppliance({ dicom: { min_free_mb: 1024 ** 3 } });
+  try {
+    const hotFolder = path.join(full.config.spool_dir, 'incoming');
+    await copyFile(path.join(work, 'no-room.zip'), path.join(hotFolder, '.copying'));
+    await rename(path.join(hotFolder, '.copying'), path.join(hotFolder, 'no-room.zip'));
+    await new Promise((r) => setTimeout(r, 3500));
+    assert.deepEqual((await readdir(hotFolder)).filter((n) => n.endsWith('.zip')), ['no-room.zip'], 'the archive waits');
+    assert.deepEqual(await readdir(path.join(hotFolder, EXTRACTIONS_DIR)).catch(() => []), [], 'nothing extracted');
+    assert.deepEqual(await full.tasks(), [], 'no task, no refusal');
+  } finally {
+    await full.stop();
+  }
+});
