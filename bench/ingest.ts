@@ -5,6 +5,9 @@
  * own; it is measured for 400 and 1000 slices to show memory does not grow with series length.
  * Also measures the durability floor: what fdatasync + rename + directory fsync alone cost for
  * the same files on the same disk (petspool pays it per instance before answering; storescp does not).
+ * Then CONCURRENT storescu processes at once, SLICES_PER_ASSOCIATION slices each, into storescp
+ * --fork and into petspool's SCP, best of RUNS each, interleaved; petspool's copies are checked
+ * byte for byte against what was sent.
  * Run: node dist/bench/ingest.js
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -13,6 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { silentLogger } from '../src/log/logger.js';
+import { splitPart10 } from '../src/dicom/file-meta.js';
 import { startStoreScp } from '../src/dicom/scp.js';
 import { runDcmtk, startStorescp } from '../test/fixtures/dcmtk.js';
 import { makePetSeries } from '../test/fixtures/make-pet.js';
@@ -21,6 +25,10 @@ const SLICES = 400;
 const LONG_SERIES = 1000;
 const SIZE = 256;
 const RUNS = 3;
+const CONCURRENT = 20;
+/** petspool pays a durable write per instance before Success, storescp none: within 2× of it (issue 16). */
+export const INGEST_TARGET_RATIO = 2;
+const SLICES_PER_ASSOCIATION = 100;
 
 export interface IngestBenchResult {
   slices: number;
@@ -31,6 +39,7 @@ export interface IngestBenchResult {
   peakRssMb: { slices: number; mb: number }[];
   /** fdatasync + rename + dir fsync for SLICES files of the same size, no network. */
   durabilityFloorSeconds: number;
+  concurrent: { associations: number; slicesEach: number; forkSeconds: number; petspoolSeconds: number; ratio: number };
 }
 
 export async function benchIngest(): Promise<IngestBenchResult> {
@@ -61,6 +70,7 @@ export async function benchIngest(): Promise<IngestBenchResult> {
 
     const dcmtkSeconds = Math.min(...dcmtkTimes);
     const petspoolSeconds = Math.min(...petspoolTimes);
+    const concurrent = await benchConcurrent(series, work);
     return {
       slices: SLICES,
       dcmtkSeconds,
@@ -68,10 +78,67 @@ export async function benchIngest(): Promise<IngestBenchResult> {
       ratio: petspoolSeconds / dcmtkSeconds,
       peakRssMb,
       durabilityFloorSeconds: durabilityFloor(files, path.join(work, 'floor')),
+      concurrent,
     };
   } finally {
     fs.rmSync(work, { recursive: true, force: true });
   }
+}
+
+/** CONCURRENT associations at once, each a different run of SLICES_PER_ASSOCIATION slices of `series` (round robin). */
+async function benchConcurrent(series: string[], work: string): Promise<IngestBenchResult['concurrent']> {
+  const runsOfSlices = Array.from({ length: CONCURRENT }, (_, k) => {
+    const at = (k * SLICES_PER_ASSOCIATION) % (series.length - SLICES_PER_ASSOCIATION + 1);
+    return series.slice(at, at + SLICES_PER_ASSOCIATION);
+  });
+  const timeAll = async (port: number) => {
+    const start = performance.now();
+    await Promise.all(runsOfSlices.map((files) => timeStorescu(port, files)));
+    return (performance.now() - start) / 1000;
+  };
+  const forkOut = path.join(work, 'dcmtk-fork');
+  fs.mkdirSync(forkOut);
+  const storescp = await startStorescp(forkOut, ['--fork', '+uf']);
+  const receivedDir = path.join(work, 'petspool-concurrent');
+  const petspool = await startChildScp(receivedDir);
+  const forkTimes: number[] = [];
+  const petspoolTimes: number[] = [];
+  try {
+    for (let run = 0; run < RUNS; run++) {
+      forkTimes.push(await timeAll(storescp.port));
+      petspoolTimes.push(await timeAll(petspool.port));
+    }
+  } finally {
+    await storescp.stop();
+    await stopChild(petspool);
+  }
+  checkEveryCopy(receivedDir, runsOfSlices.flat(), RUNS);
+  const forkSeconds = Math.min(...forkTimes);
+  const petspoolSeconds = Math.min(...petspoolTimes);
+  return { associations: CONCURRENT, slicesEach: SLICES_PER_ASSOCIATION, forkSeconds, petspoolSeconds, ratio: petspoolSeconds / forkSeconds };
+}
+
+/** Every instance sent arrived `times` times, each copy's dataset identical to what was sent. */
+function checkEveryCopy(receivedDir: string, sent: string[], times: number): void {
+  const expected = new Map<string, { dataset: Buffer; copies: number }>();
+  for (const file of sent) {
+    const parts = splitPart10(fs.readFileSync(file));
+    const entry = expected.get(parts.sopInstanceUid) ?? { dataset: parts.dataset, copies: 0 };
+    entry.copies += times;
+    expected.set(parts.sopInstanceUid, entry);
+  }
+  let received = 0;
+  for (const ae of fs.readdirSync(receivedDir).filter((n) => !n.startsWith('.'))) {
+    for (const name of fs.readdirSync(path.join(receivedDir, ae))) {
+      const parts = splitPart10(fs.readFileSync(path.join(receivedDir, ae, name)));
+      const entry = expected.get(parts.sopInstanceUid);
+      if (!entry || !entry.dataset.equals(parts.dataset)) throw new Error(`concurrent ingest: ${name} is not a copy of what was sent`);
+      entry.copies--;
+      received++;
+    }
+  }
+  const wrong = [...expected.entries()].filter(([, e]) => e.copies !== 0);
+  if (wrong.length > 0) throw new Error(`concurrent ingest: ${received} files received; ${wrong.length} instances with the wrong number of copies`);
 }
 
 async function timeStorescu(port: number, files: string[]): Promise<number> {
@@ -126,7 +193,7 @@ function durabilityFloor(files: string[], dir: string): number {
 
 async function serve(receivedDir: string): Promise<void> {
   const scp = await startStoreScp({
-    host: '127.0.0.1', port: 0, aeTitle: 'PETSPOOL', allowedCallingAeTitles: [], maxAssociations: 4,
+    host: '127.0.0.1', port: 0, aeTitle: 'PETSPOOL', allowedCallingAeTitles: [], maxAssociations: CONCURRENT,
     minFreeMb: 100, receivedDir, logger: silentLogger, onStored: () => {},
   });
   process.stdout.write(`${scp.port}\n`);
@@ -143,4 +210,8 @@ if (isMain && process.argv[2] === '--serve') {
   console.log(`  petspool SCP         ${r.petspoolSeconds.toFixed(3)} s   ratio ${r.ratio.toFixed(2)}x`);
   console.log(`  durability floor     ${r.durabilityFloorSeconds.toFixed(3)} s   (fdatasync + rename + dir fsync per file, no network)`);
   for (const { slices, mb } of r.peakRssMb) console.log(`  SCP peak RSS after ${slices} slices: ${mb} MB`);
+  const c = r.concurrent;
+  console.log(`ingest: ${c.associations} associations at once × ${c.slicesEach} slices, best of ${RUNS}`);
+  console.log(`  DCMTK storescp --fork ${c.forkSeconds.toFixed(3)} s`);
+  console.log(`  petspool SCP         ${c.petspoolSeconds.toFixed(3)} s   ratio ${c.ratio.toFixed(2)}x (every copy checked)`);
 }

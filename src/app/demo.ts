@@ -7,7 +7,8 @@ import { assembleAppliance } from './assembly.js';
 import { validateConfig, type LoadedConfig } from '../config/load.js';
 import { synthesizePetSeries } from '../series/synth.js';
 import { sendFiles } from '../dicom/scu.js';
-import { startStoreScp, type StoredInstance } from '../dicom/scp.js';
+import { startStoreScp } from '../dicom/scp.js';
+import type { InstanceHeader } from '../dicom/instance-header.js';
 import { assembleVolume } from '../imaging/assemble-volume.js';
 import { backgroundMask, backgroundNoise, type BackgroundNoise } from '../imaging/noise.js';
 import type { Logger } from '../log/logger.js';
@@ -48,11 +49,15 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
   const work = opts.workDir ?? await mkdtemp(path.join(os.tmpdir(), 'petspool-demo-'));
   const started = Date.now();
   // Only what the summary needs: the received bytes stay on disk.
-  const received = new Map<string, Pick<StoredInstance, 'path' | 'header'>[]>();
+  const received = new Map<string, { path: string; header: InstanceHeader }[]>();
   const destination = await startStoreScp({
     host: '127.0.0.1', port: 0, aeTitle: DEMO_DESTINATION_AE, allowedCallingAeTitles: [], maxAssociations: 4,
     minFreeMb: 0, receivedDir: path.join(work, 'destination'), logger: opts.log.child({ stage: 'demo-pacs' }),
-    onStored: ({ path: file, header }) => received.set(header.seriesInstanceUid, [...(received.get(header.seriesInstanceUid) ?? []), { path: file, header }]),
+    onStored: ({ path: file, header, unreadable }) => {
+      // Thrown here, it is logged by the SCP, and the wait below names what is missing.
+      if (!header) throw new Error(`the demo destination cannot read ${file}: ${unreadable}`);
+      received.set(header.seriesInstanceUid, [...(received.get(header.seriesInstanceUid) ?? []), { path: file, header }]);
+    },
   });
   const config = await demoConfig(opts.base, work, destination.port, opts.slices);
   const appliance = new Appliance(config, opts.log, assembleAppliance);

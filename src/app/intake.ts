@@ -1,6 +1,6 @@
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { startStoreScp, type StoreScpStats } from '../dicom/scp.js';
+import { startStoreScp, type StoreScpStats, type StoredInstance } from '../dicom/scp.js';
 import { CollectingIndex } from '../stages/collecting-index.js';
 import { Receiver } from '../stages/receiver.js';
 import { startHotFolder } from '../stages/hot-folder.js';
@@ -37,11 +37,13 @@ export async function startIntake(parts: ApplianceParts, packAhead?: PackAhead):
   const receivedDir = spool.layout.folder('received');
   const inFlight = new Set<string>();
 
-  const hand = (file: string, stored?: { header: Parameters<Receiver['receive']>[1]; data: Buffer }) => {
+  const hand = (file: string, stored?: StoredInstance) => {
     if (inFlight.has(file)) return;
     inFlight.add(file);
     const sender = `ae:${path.basename(path.dirname(file))}`;
-    const work = stored ? receiver.receive(file, stored.header, sender, stored.data) : receiver.receiveFile(file, sender);
+    const work = !stored ? receiver.receiveFile(file, sender)
+      : stored.header ? receiver.receive(file, stored.header, sender, stored.data)
+        : receiver.receiveUnreadable(file, sender, stored.unreadable);
     void work.catch((err: Error) => log.error(`could not take ${path.relative(spool.root, file)}: ${err.message}; retried within a minute`,
       { stage: 'receiver' })).finally(() => inFlight.delete(file));
   };

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import type { InstanceHeader, RadiopharmaceuticalInfo } from './instance-header.js';
 import { lossyCompressionOf } from './lossy-compression.js';
-import { walkStructure } from './structure-check.js';
+import { defectMessage, walkStructure } from './structure-check.js';
 
 /** One element as dcmjs reads it: VR and the parsed values (strings, numbers or nested items). */
 interface DcmjsElement { vr: string; Value?: unknown[] }
@@ -39,7 +39,7 @@ export function readInstanceHeader(source: string | Buffer): InstanceHeader {
   if (bytes.toString('latin1', 128, 132) !== 'DICM') throw new Error('not a DICOM file: no DICM prefix');
   // dcmjs stops quietly at some defects (the header then only looks incomplete): name them first.
   const { problem: defect, pixelDataAt } = walkStructure(bytes);
-  if (defect) throw new Error(defect.startsWith('truncated') ? defect : `malformed DICOM file: ${defect}`);
+  if (defect) throw new Error(defectMessage(defect));
 
   let meta: DcmjsDict;
   let dict: DcmjsDict;

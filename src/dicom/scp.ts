@@ -6,8 +6,9 @@ import { CommandField, encodeCommandPdu, encodeResponse, parseCommand, type Dims
 import { routeDimseLog } from './dimse-log.js';
 import { encodeFileMeta } from './file-meta.js';
 import type { InstanceHeader } from './instance-header.js';
-import { InstanceStore, StoreFailure, StoreStatus } from './instance-store.js';
+import { InstanceStore, StoreFailure, StoreStatus, type StoredFile } from './instance-store.js';
 import { PduReader } from './pdu-reader.js';
+import { readInstanceHeader } from './read-header.js';
 import { ACCEPTED_TRANSFER_SYNTAXES, STORAGE_SOP_CLASSES, VERIFICATION_SOP_CLASS } from './sop-classes.js';
 
 // dcmjs-dimse is a CommonJS bundle whose named exports Node cannot detect; load it with require.
@@ -40,23 +41,26 @@ export interface StoreScpOptions {
   minFreeMb: number;
   receivedDir: string;
   logger: Logger;
-  /** Called after the instance is durable on disk and Success was sent. */
+  /** Called after the instance is durable on disk and Success was sent (its header read after that). */
   onStored: (instance: StoredInstance) => void;
   /** Abort a connection that completes no PDU for this long (default 60 s; tests shorten it). */
   idleTimeoutMs?: number;
 }
 
-export interface StoredInstance {
+/**
+ * An instance durably stored and acknowledged. Its header is read after Success: `header` when it
+ * could be read, else `unreadable` says why (the receiver quarantines the file with that reason).
+ */
+export type StoredInstance = {
   path: string;
   callingAeTitle: string;
   sopClassUid: string;
   sopInstanceUid: string;
   transferSyntaxUid: string;
   bytes: number;
-  header: InstanceHeader;
   /** The stored file's bytes, so the receiver checks the pixel data without reading it back. */
   data: Buffer;
-}
+} & ({ header: InstanceHeader; unreadable?: undefined } | { header?: undefined; unreadable: string });
 
 export interface StoreScpStats {
   associationsAccepted: number;
@@ -102,7 +106,7 @@ interface IncomingInstance {
 export async function startStoreScp(opts: StoreScpOptions): Promise<StoreScp> {
   routeDimseLog(opts.logger);
   dimse.Implementation.setMaxPduLength(MAX_RECEIVE_PDU);
-  const store = new InstanceStore(opts.receivedDir, opts.minFreeMb);
+  const store = new InstanceStore(opts.receivedDir, opts.minFreeMb, opts.maxAssociations);
   await store.init();
   const context: ScpContext = {
     opts,
@@ -134,7 +138,7 @@ export async function startStoreScp(opts: StoreScpOptions): Promise<StoreScp> {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       for (const socket of sockets) socket.destroy();
       await closed;
-      store.close();
+      await store.close();
     },
   };
 }
@@ -314,30 +318,43 @@ class StoreAssociation extends dimse.Scp {
       sourceAeTitle: this.callingAeTitle,
     });
     const file = Buffer.concat([meta, ...chunks]);
+    let stored: StoredFile;
     try {
-      const stored = await store.store(file, this.callingAeTitle);
-      stats.stored++;
-      stats.bytesStored += file.length;
-      this.respond(presentationContextId, command, CommandField.CStoreResponse, StoreStatus.Success);
-      try {
-        opts.onStored({
-          path: stored.path,
-          callingAeTitle: this.callingAeTitle,
-          sopClassUid: stored.header.sopClassUid,
-          sopInstanceUid: stored.header.sopInstanceUid,
-          transferSyntaxUid,
-          bytes: file.length,
-          data: file,
-          header: stored.header,
-        });
-      } catch (err) {
-        opts.logger.error(`onStored failed for ${stored.path}: ${(err as Error).message}`);
-      }
+      // An empty dataset has no header to read after Success: refuse it now.
+      if (file.length === meta.length) throw new StoreFailure(StoreStatus.CannotUnderstand, 'the C-STORE request carried an empty dataset');
+      stored = await store.store(file, this.callingAeTitle, command.affectedSopInstanceUid);
     } catch (err) {
       const failure = err instanceof StoreFailure ? err : new StoreFailure(StoreStatus.ProcessingFailure, (err as Error).message);
       stats.failed++;
       opts.logger.warn(`C-STORE ${command.affectedSopInstanceUid} from ${this.callingAeTitle} refused (0x${failure.status.toString(16).toUpperCase()}): ${failure.message}`);
       this.respond(presentationContextId, command, CommandField.CStoreResponse, failure.status, failure.message);
+      return;
+    }
+    const { path: storedPath, bytes } = stored;
+    stats.stored++;
+    stats.bytesStored += bytes.length;
+    this.respond(presentationContextId, command, CommandField.CStoreResponse, StoreStatus.Success);
+    // The header is read once the sender has its answer: its next instance is on the way meanwhile.
+    let header: InstanceHeader | undefined;
+    let unreadable: string | undefined;
+    try {
+      header = readInstanceHeader(bytes);
+    } catch (err) {
+      unreadable = (err as Error).message;
+    }
+    try {
+      opts.onStored({
+        path: storedPath,
+        callingAeTitle: this.callingAeTitle,
+        sopClassUid: header?.sopClassUid ?? command.affectedSopClassUid,
+        sopInstanceUid: header?.sopInstanceUid ?? command.affectedSopInstanceUid,
+        transferSyntaxUid,
+        bytes: bytes.length,
+        data: bytes,
+        ...(header ? { header } : { unreadable: unreadable ?? 'unreadable header' }),
+      });
+    } catch (err) {
+      opts.logger.error(`onStored failed for ${storedPath}: ${(err as Error).message}`);
     }
   }
 

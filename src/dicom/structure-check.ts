@@ -155,6 +155,11 @@ export function walkStructure(file: Buffer): FileStructure {
   }
 }
 
+/** A walk's problem as an operator reads it: "truncated: ..." or "malformed DICOM file: ...". */
+export function defectMessage(problem: string): string {
+  return problem.startsWith('truncated') ? problem : `malformed DICOM file: ${problem}`;
+}
+
 /** The file meta group (0002) is Explicit VR Little Endian whatever the dataset's syntax is. */
 function metaGroupEnd(file: Buffer): number {
   const walker = new Walker(file, { explicit: true, bigEndian: false });

@@ -84,15 +84,20 @@ export class Receiver {
       bytes = await readFile(file);
       header = readInstanceHeader(bytes);
     } catch (err) {
-      const outcome = path.basename(file).toUpperCase() === 'DICOMDIR'
-        ? await this.ignore(file, undefined, 'DICOMDIR file')
-        : await this.quarantine(file, sender, (err as Error).message);
-      return this.reported(file, sender, outcome, origin);
+      return this.receiveUnreadable(file, sender, (err as Error).message, origin);
     }
     return this.reported(file, sender, await this.sort(file, header, sender, bytes), origin);
   }
 
-  /** An instance whose header is known (the Store SCP parsed it while receiving). */
+  /** A file whose header could not be read (`why`): quarantined with that reason (a DICOMDIR is ignored). */
+  async receiveUnreadable(file: string, sender: string, why: string, origin?: ArchiveOrigin): Promise<ReceiveOutcome> {
+    const outcome = path.basename(file).toUpperCase() === 'DICOMDIR'
+      ? await this.ignore(file, undefined, 'DICOMDIR file')
+      : await this.quarantine(file, sender, why);
+    return this.reported(file, sender, outcome, origin);
+  }
+
+  /** An instance whose header is known (the Store SCP read it once the instance was stored). */
   async receive(file: string, header: InstanceHeader, sender: string, bytes?: Buffer): Promise<ReceiveOutcome> {
     return this.reported(file, sender, await this.sort(file, header, sender, bytes));
   }

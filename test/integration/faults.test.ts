@@ -61,7 +61,7 @@ class Destination {
     this.scp = await startStoreScp({
       host: '127.0.0.1', port: this.port, aeTitle: 'PACS', allowedCallingAeTitles: [], maxAssociations: 8,
       minFreeMb: mode === 'rejecting' ? 1e12 : 0, receivedDir: this.dir, logger: silentLogger,
-      onStored: (i) => this.received.add(i.header.seriesInstanceUid, i.sopInstanceUid),
+      onStored: (i) => this.received.add(i.header?.seriesInstanceUid ?? `unreadable: ${i.unreadable}`, i.sopInstanceUid),
     });
   }
 

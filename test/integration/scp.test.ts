@@ -68,7 +68,7 @@ for (const [dcmconvOption, storescuOption, syntax] of [
         const written = await fs.readFile(instance.path);
         assert.ok(datasetBytes(written).equals(datasetBytes(sent)), `dataset of ${input} changed`);
         assert.ok(written.includes(Buffer.from(LONG_RESCALE_SLOPE)), 'long DS value truncated');
-        assert.equal(instance.header.rescaleSlope, Number.parseFloat(LONG_RESCALE_SLOPE));
+        assert.equal(instance.header?.rescaleSlope, Number.parseFloat(LONG_RESCALE_SLOPE));
       }
       // Arrival order is the name order.
       const names = stored.map((s) => path.basename(s.path));
@@ -126,6 +126,29 @@ test('a garbage dataset gets C210, nothing is kept, and the SCP keeps working', 
     assert.equal(stored.length, 1);
     assert.deepEqual(await fs.readdir(path.join(receivedDir, '.tmp')), []);
     await echo({ host: '127.0.0.1', port: scp.port, calledAeTitle: 'PETSPOOL', callingAeTitle: 'SCU' });
+  });
+});
+
+test('a well-formed dataset whose header values are unreadable is stored, answered Success and handed on with the reason', async () => {
+  // A structurally sound dataset (one UI element) without SOPInstanceUID: only reading the header finds that out.
+  const noUid = path.join(root, 'no-sop-instance-uid.dcm');
+  const good = await fs.readFile(explicitLe[0]);
+  const metaEnd = 144 + good.readUInt32LE(140);
+  const sopClass = Buffer.from('1.2.840.10008.5.1.4.1.1.128\0', 'latin1');
+  const element = Buffer.alloc(8);
+  element.writeUInt16LE(0x0008, 0);
+  element.writeUInt16LE(0x0016, 2);
+  element.write('UI', 4, 'latin1');
+  element.writeUInt16LE(sopClass.length, 6);
+  await fs.writeFile(noUid, Buffer.concat([good.subarray(0, metaEnd), element, sopClass]));
+  await withScp({}, async (scp, stored) => {
+    const result = await sendFiles({ host: '127.0.0.1', port: scp.port, calledAeTitle: 'PETSPOOL', callingAeTitle: 'SCU', files: [noUid] });
+    assert.equal(result.sent, 1);
+    assert.equal(stored.length, 1);
+    assert.equal(stored[0].header, undefined);
+    assert.match(stored[0].unreadable ?? '', /missing SOPInstanceUID/);
+    const kept = await fs.readFile(stored[0].path);
+    assert.ok(datasetBytes(kept).equals(Buffer.concat([element, sopClass])), 'the bytes are on disk as sent');
   });
 });
 
