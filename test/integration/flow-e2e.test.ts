@@ -44,7 +44,6 @@ test('storescu in, reference service, two filters out to a storescp that is down
         return t;
       }, 60_000);
       assert.equal(done.outputs.length, 2);
-      assert.equal(done.facts.packed_ahead, true, 'the volume was compressed while the series was quiet');
       const bySeries = new Map<string, string[]>();
       const files = await readdir(pacsDir);
       for (const name of files) {
