@@ -1,4 +1,4 @@
-/** Exit codes of every petspool command (README "Command line"). */
+/** Exit codes of every petspool command (README "Commands"). */
 export const EXIT = {
   OK: 0,
   /** The command ran and something failed (a task failed, an instance was refused, a check failed). */

@@ -13,6 +13,7 @@ export function parsePeer(text: string): PeerSpec {
   if (!m) throw new Error(`"${text}" is not AET@HOST:PORT (e.g. PACS@10.0.0.5:104)`);
   const [, aeTitle, rawHost, rawPort] = m as unknown as [string, string, string, string];
   // AE titles are up to 16 characters of the default repertoire, without backslash or control characters.
+  // eslint-disable-next-line no-control-regex -- control characters are what this check refuses
   if (aeTitle.length > 16 || /[\\\x00-\x1f]/.test(aeTitle) || aeTitle.trim() === '') {
     throw new Error(`"${aeTitle}" is not a valid AE title (1-16 characters, no backslash)`);
   }

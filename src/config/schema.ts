@@ -10,6 +10,7 @@ const positiveInt = (what: string) => z.number({ error: `must be an integer >= 1
 const text = (what: string) => z.string({ error: `must be a text (${what})` }).min(1, `must not be empty (${what})`);
 /** DICOM AE titles: 1-16 characters, no backslash or control characters. */
 const aeTitle = z.string({ error: 'must be an AE title (1-16 characters)' })
+  // eslint-disable-next-line no-control-regex -- control characters are what an AE title must not contain
   .regex(/^[^\\\x00-\x1f]{1,16}$/, 'must be an AE title (1-16 characters, no backslash)');
 
 export const destinationSchema = z.object({

@@ -24,7 +24,7 @@ function compact(text: string): string {
  * are read back as doubles (x halfway between two steps, or digits beyond double precision), and
  * then the shorter one is preferred, so fewer digits are taken as long as they are as close.
  * Near the largest double more digits can round up past it and read back as Infinity; those are
- * passed over. test/unit/ds.test.ts checks the choice against every spelling at every precision.
+ * passed over. test/unit/dicom/ds.test.ts checks the choice against every spelling at every precision.
  */
 function candidateSpellings(x: number): string[] {
   const errorOf = (spelling: string): number => Math.abs(Number(spelling) - x);

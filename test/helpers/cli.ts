@@ -35,9 +35,9 @@ export async function tempConfig(changes: Record<string, unknown> = {}): Promise
   return { dir, file };
 }
 
-function merge(base: any, over: any): any {
+function merge(base: unknown, over: unknown): unknown {
   if (over === null || typeof over !== 'object' || Array.isArray(over)) return over;
-  const out = { ...base };
+  const out: Record<string, unknown> = { ...(base as Record<string, unknown>) };
   for (const [k, v] of Object.entries(over)) out[k] = k in out ? merge(out[k], v) : v;
   return out;
 }
