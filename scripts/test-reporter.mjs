@@ -24,11 +24,17 @@ export default async function* reporter(source) {
 
 /** The run's events, with the coverage lines before the closing summary. */
 async function* withCoverageSummary(source) {
-  const closing = [];
+  // Diagnostics of the root come from tests too (t.diagnostic); only those no other event follows
+  // are the closing summary. Held back until the next event shows which they are.
+  let held = [];
   for await (const event of source) {
-    // The root's diagnostics are the closing summary; they follow the coverage lines.
-    if (event.type === 'test:diagnostic' && event.data.nesting === 0) closing.push(event);
-    else yield event;
+    if (event.type === 'test:diagnostic' && event.data.nesting === 0) {
+      held.push(event);
+      continue;
+    }
+    yield* held;
+    held = [];
+    yield event;
   }
   const coverageDir = process.env.NODE_V8_COVERAGE;
   if (coverageDir) {
@@ -40,7 +46,7 @@ async function* withCoverageSummary(source) {
     }
     for (const message of lines) yield { type: 'test:diagnostic', data: { nesting: 0, message } };
   }
-  yield* closing;
+  yield* held;
 }
 
 /** Per folder of src/ and overall: covered lines of all lines; branches and functions overall. */
