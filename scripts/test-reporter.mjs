@@ -11,8 +11,11 @@
  * where V8's coverage of Node does not reach: left out. (Node 20's own --experimental-test-coverage
  * stops with "Could not report code coverage" on this code base's source maps.)
  */
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
+import { pathToFileURL } from 'node:url';
 import { spec, tap } from 'node:test/reporters';
 import c8 from 'c8';
 
@@ -24,11 +27,17 @@ export default async function* reporter(source) {
 
 /** The run's events, with the coverage lines before the closing summary. */
 async function* withCoverageSummary(source) {
-  const closing = [];
+  // Diagnostics of the root come from tests too (t.diagnostic); only those no other event follows
+  // are the closing summary. Held back until the next event shows which they are.
+  let held = [];
   for await (const event of source) {
-    // The root's diagnostics are the closing summary; they follow the coverage lines.
-    if (event.type === 'test:diagnostic' && event.data.nesting === 0) closing.push(event);
-    else yield event;
+    if (event.type === 'test:diagnostic' && event.data.nesting === 0) {
+      held.push(event);
+      continue;
+    }
+    yield* held;
+    held = [];
+    yield event;
   }
   const coverageDir = process.env.NODE_V8_COVERAGE;
   if (coverageDir) {
@@ -40,11 +49,46 @@ async function* withCoverageSummary(source) {
     }
     for (const message of lines) yield { type: 'test:diagnostic', data: { nesting: 0, message } };
   }
-  yield* closing;
+  yield* held;
 }
 
 /** Per folder of src/ and overall: covered lines of all lines; branches and functions overall. */
 async function coverageLines(coverageDir) {
+  const compiledSources = await onlyCompiledSources(coverageDir);
+  try {
+    return await summarise(compiledSources);
+  } finally {
+    await rm(compiledSources, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The raw coverage of every process and thread holds every script it ran (Node's own, node_modules):
+ * about 4 MB a file, 1.8 GB for the whole suite. Kept: the scripts of dist/src/ and their source
+ * maps, one file at a time, into a folder of its own; the raw files are removed as they are read.
+ */
+async function onlyCompiledSources(coverageDir) {
+  const kept = await mkdtemp(path.join(os.tmpdir(), 'petspool-coverage-'));
+  const prefix = pathToFileURL(path.resolve('dist/src')).href + '/';
+  for (const name of await readdir(coverageDir)) {
+    if (!name.endsWith('.json')) continue;
+    const file = path.join(coverageDir, name);
+    let raw;
+    try {
+      raw = JSON.parse(await readFile(file, 'utf8'));
+    } catch {
+      continue; // a process killed while writing it
+    }
+    await rm(file, { force: true });
+    const result = (raw.result ?? []).filter((script) => script.url.startsWith(prefix));
+    if (result.length === 0) continue;
+    const maps = Object.fromEntries(Object.entries(raw['source-map-cache'] ?? {}).filter(([url]) => url.startsWith(prefix)));
+    await writeFile(path.join(kept, name), JSON.stringify({ result, 'source-map-cache': maps }));
+  }
+  return kept;
+}
+
+async function summarise(coverageDir) {
   const report = new c8.Report({
     tempDirectory: coverageDir,
     reporter: [],
