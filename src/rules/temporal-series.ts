@@ -6,7 +6,7 @@
  *
  * Recognised by, in this order: NumberOfTimeSlices (0054,0101) > 1 (dynamic); NumberOfRRIntervals
  * (0054,0061) or NumberOfTimeSlots (0054,0071) > 1 (gated, frames = intervals × slots); and, for
- * series without those, slices repeating a position while their TemporalPositionIndex,
+ * series without those, slices repeating most positions while their TemporalPositionIndex,
  * FrameReferenceTime or ActualFrameDuration differ (frames = images per position). SeriesType
  * (0054,1000) DYNAMIC or GATED names the kind in that last case.
  */
@@ -43,14 +43,18 @@ function repeatedPositionsInTime(headers: readonly InstanceHeader[]): TemporalSe
   const { order, positions } = sortAlongNormal(headers);
   let frames = 1;
   const differing = new Set<string>();
-  for (const { start, end } of samePositionRuns(order.map((i) => positions[i]!))) {
+  const runs = samePositionRuns(order.map((i) => positions[i]!));
+  for (const { start, end } of runs) {
     const atPosition = order.slice(start, end).map((i) => headers[i]!);
     for (const [keyword, pick] of TIMING) {
       if (new Set(atPosition.map(pick).filter((v) => v !== undefined)).size > 1) differing.add(keyword);
     }
     frames = Math.max(frames, end - start);
   }
-  if (frames < 2 || differing.size === 0) return undefined;
+  // Frames repeat (nearly) every position; a few doubled slices (overlapping bed positions sent
+  // twice) are duplicates, reported as such by the completeness rule.
+  const repeated = runs.filter(({ start, end }) => end - start > 1).length;
+  if (frames < 2 || differing.size === 0 || repeated * 2 <= runs.length) return undefined;
   const seriesType = headers[0]!.seriesType?.[0]?.toUpperCase();
   return {
     kind: seriesType === 'GATED' ? 'gated' : 'dynamic',

@@ -40,6 +40,12 @@ const positive = (keyword: string, unit: string) => (value: string | number) =>
 /** DecayCorrection (0054,1102) defined terms: not corrected, to the acquisition start, to the administration. */
 const DECAY_CORRECTIONS = ['NONE', 'START', 'ADMIN'];
 
+/**
+ * PET injections are tens to hundreds of MBq (phantoms a few MBq): a dose below 1 MBq is almost
+ * always MBq typed where DICOM wants Bq, and would make every SUV a million times too large.
+ */
+const SMALLEST_PLAUSIBLE_DOSE_BQ = 1e6;
+
 /** Every slice needs these; the radiopharmaceutical items are reported only where the sequence exists. */
 const FIELDS: FieldRule[] = [
   { keyword: 'PixelSpacing', value: (h) => h.pixelSpacing?.join('\\'), sameOnEverySlice: false },
@@ -60,7 +66,9 @@ const RADIOPHARMACEUTICAL_FIELDS: FieldRule[] = [
   { keyword: 'Radiopharmaceutical', value: (h) => h.radiopharmaceutical?.name, sameOnEverySlice: true, optional: true },
   {
     keyword: 'RadionuclideTotalDose', value: (h) => h.radiopharmaceutical?.totalDose, sameOnEverySlice: true,
-    invalid: positive('RadionuclideTotalDose', 'Bq'),
+    invalid: (value) => positive('RadionuclideTotalDose', 'Bq')(value) ?? (Number(value) < SMALLEST_PLAUSIBLE_DOSE_BQ
+      ? `RadionuclideTotalDose is ${value} Bq, less than 1 MBq: written in MBq? Enter the injected activity in Bq on the console and send the series again`
+      : undefined),
   },
   {
     keyword: 'RadiopharmaceuticalStartTime (or StartDateTime)',

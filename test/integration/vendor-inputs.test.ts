@@ -52,7 +52,7 @@ async function taskMetadata(app: RunningAppliance, task: TaskRecord): Promise<Ta
   return JSON.parse(await readFile(path.join(dir, 'metadata.json'), 'utf8')) as TaskMetadata;
 }
 
-test('vendor inputs pushed with storescu: Philips counts delivered as BQML at the factor, refused without it; dynamic and gated series failed once; GE, Siemens, ADMIN and NONE times passed on', { timeout: 600_000 }, async () => {
+test('vendor inputs pushed with storescu: Philips counts delivered as BQML at the factor, refused without it; dynamic and gated series failed once; GE, Siemens, ADMIN and NONE times passed on; a dose in MBq refused', { timeout: 600_000 }, async () => {
   const work = await mkdtemp(path.join(os.tmpdir(), 'petspool-vendor-'));
   const pacsDir = path.join(work, 'pacs');
   await mkdir(pacsDir);
@@ -93,6 +93,7 @@ test('vendor inputs pushed with storescu: Philips counts delivered as BQML at th
       }),
       admin: await variant('admin', (ds) => { ge(ds); setElement(ds, 'DecayCorrection', 'ADMIN'); }),
       none: await variant('none', (ds) => setElement(ds, 'DecayCorrection', 'NONE')),
+      doseInMBq: await variant('dose-in-mbq', (ds) => setElement(radiopharmaceuticalItem(ds), 'RadionuclideTotalDose', 350)),
     };
     // Philips consoles send Implicit VR Little Endian: proposed alone, the private group arrives as bytes.
     const implicit = [...inputs.philipsImplicitDs, ...inputs.philipsNoFactor];
@@ -209,6 +210,9 @@ test('vendor inputs pushed with storescu: Philips counts delivered as BQML at th
     const none = await taskMetadata(app, done('none'));
     assert.equal(none.decay_reference_datetime, null);
     assert.match((done('none').facts.decay_correction as { meaning: string }).meaning, /^not decay-corrected/);
+    const mbq = taskOf('doseInMBq');
+    assert.equal(mbq.state, 'failed');
+    assert.equal(mbq.reason, 'RadionuclideTotalDose is 350 Bq, less than 1 MBq: written in MBq? Enter the injected activity in Bq on the console and send the series again');
   } finally {
     await app.stop();
     await pacs.stop();

@@ -74,6 +74,10 @@ test('static series: one frame, NumberOfTimeSlices 1, or duplicates with the sam
   const single = frames(1, { numberOfTimeSlices: 1, seriesType: ['DYNAMIC', 'IMAGE'] });
   assert.equal(temporalSeries(single), undefined);
   assert.equal(checkCompleteness(single, RULES).ready, true);
+  // Two bed positions' overlap sent twice (other timing, a few positions only): duplicates, as before.
+  const overlap = [...frames(1), ...frames(2).slice(POSITIONS + 8, POSITIONS + 10)];
+  assert.equal(temporalSeries(overlap), undefined);
+  assert.match((checkCompleteness(overlap, RULES) as { reason: string }).reason, /^2 slices at the same position z=.*\(and 1 more positions with several slices\)/);
   // The same slice sent twice (same timing) is a duplicate, as before.
   const duplicate = [...frames(1), frames(1)[4]!].map((h, i) => ({ ...h, sopInstanceUid: `9.${i}` }));
   assert.equal(temporalSeries(duplicate), undefined);

@@ -88,6 +88,11 @@ const failures: Case[] = [
     reasons: ['Units missing on all 81 slices'],
   },
   {
+    name: 'RadionuclideTotalDose in MBq (370 where 370000000 Bq belongs)',
+    headers: changed(withTracer({ totalDose: 370 })),
+    reasons: ['RadionuclideTotalDose is 370 Bq, less than 1 MBq: written in MBq? Enter the injected activity in Bq on the console and send the series again'],
+  },
+  {
     name: 'DecayCorrection not one of NONE, START, ADMIN',
     headers: changed((h) => ({ ...h, decayCorrection: 'END' })),
     reasons: ['DecayCorrection "END" is unknown (NONE, START or ADMIN)'],
