@@ -13,7 +13,7 @@ import type { PhilipsPetFactors } from './instance-header.js';
 /** One element as dcmjs reads it: VR and the parsed values (strings, numbers, or an ArrayBuffer for UN). */
 interface DcmjsElement { vr: string; Value?: unknown[] }
 
-export const PHILIPS_PET_GROUP = 0x7053;
+const PHILIPS_PET_GROUP = 0x7053;
 export const PHILIPS_PET_CREATOR = 'Philips PET Private Group';
 /** Element offsets inside the reserved block. */
 const SUV_FACTOR = 0x00;
@@ -23,7 +23,7 @@ const DS_TEXT = /^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$/;
 const FD_BYTES = 8;
 
 /** "(7053,1009)" for the block 0x10. */
-export function philipsElementName(block: number, offset: number): string {
+function philipsElementName(block: number, offset: number): string {
   return `(${PHILIPS_PET_GROUP.toString(16).toUpperCase()},${((block << 8) | offset).toString(16).toUpperCase().padStart(4, '0')})`;
 }
 

@@ -99,9 +99,9 @@ function acquisitionStart(headers: readonly InstanceHeader[]): { date?: string; 
   const first = headers[0]!;
   const date = first.seriesDate ?? first.acquisitionDate ?? first.studyDate;
   const seriesTime = earliest(headers.map((h) => h.seriesTime ?? h.acquisitionTime ?? h.studyTime));
-  const acquisitionTime = earliest(headers.map((h) => h.acquisitionTime));
-  const sameDay = (first.acquisitionDate ?? date)?.trim() === date?.trim();
-  if (seriesTime && acquisitionTime && sameDay && timeSeconds(acquisitionTime) < timeSeconds(seriesTime)) return { date, time: acquisitionTime };
+  // Only acquisitions on the series date compare: a bed acquired after midnight is not earlier.
+  const acquisitionTime = earliest(headers.filter((h) => (h.acquisitionDate ?? date)?.trim() === date?.trim()).map((h) => h.acquisitionTime));
+  if (seriesTime && acquisitionTime && timeSeconds(acquisitionTime) < timeSeconds(seriesTime)) return { date, time: acquisitionTime };
   return { date, time: seriesTime };
 }
 

@@ -89,7 +89,7 @@ test('decay reference: START at DecayCorrectionDateTime or the acquisition start
 test('vendor times: GE start time without a date after midnight, a GE series re-made later than its acquisition, Siemens date-time only, ADMIN', async () => {
   const headers = await synthHeaders({});
   const tracer = SEED_RADIOPHARMACEUTICALS.find((e) => e.id === 'fdg')!;
-  const meta = (change: (h: InstanceHeader) => InstanceHeader) => seriesMetadata(headers.map(change), tracer, { taskId: 't', clientId: 'c' });
+  const meta = (change: (h: InstanceHeader, i: number) => InstanceHeader) => seriesMetadata(headers.map(change), tracer, { taskId: 't', clientId: 'c' });
   const ge = (h: InstanceHeader): InstanceHeader => ({
     ...h, seriesDate: '20260103', acquisitionDate: '20260103', studyDate: '20260103', seriesTime: '013000', acquisitionTime: '001500',
     radiopharmaceutical: { ...h.radiopharmaceutical, startDateTime: undefined, startTime: '233000' },
@@ -98,6 +98,11 @@ test('vendor times: GE start time without a date after midnight, a GE series re-
   assert.equal(m.series_time, '001500', 'the earliest AcquisitionTime, not the later SeriesTime');
   assert.equal(m.injection_datetime, '2026-01-02T23:30:00', 'injected the day before the series date');
   assert.equal(m.decay_reference_datetime, '2026-01-03T00:15:00');
+  // Scanned from 23:55, the last bed after midnight: that bed's 00:05 is not the start.
+  const acrossMidnight = meta((h, i) => ({
+    ...h, seriesDate: '20260102', seriesTime: '235500', acquisitionDate: i === 5 ? '20260103' : '20260102', acquisitionTime: i === 5 ? '000500' : '235500',
+  }));
+  assert.equal(acrossMidnight.series_time, '235500');
   const siemens = meta((h) => ({ ...h, radiopharmaceutical: { ...h.radiopharmaceutical, startTime: undefined, startDateTime: '20260103081500.000000' } }));
   assert.equal(siemens.injection_datetime, '2026-01-03T08:15:00.000000');
   const admin = meta((h) => ({ ...ge(h), decayCorrection: 'ADMIN' }));
