@@ -8,7 +8,8 @@
  * (0054,0061) or NumberOfTimeSlots (0054,0071) > 1 (gated, frames = intervals × slots); and, for
  * series without those, slices repeating most positions while their TemporalPositionIndex,
  * FrameReferenceTime or ActualFrameDuration differ (frames = images per position). SeriesType
- * (0054,1000) DYNAMIC or GATED names the kind in that last case.
+ * (0054,1000) GATED names the kind in that last case; SeriesType STATIC or WHOLE BODY leaves only
+ * that last test (a stray count attribute does not make a static series dynamic).
  */
 import type { InstanceHeader } from '../dicom/instance-header.js';
 import { samePositionRuns, sortAlongNormal } from './geometry.js';
@@ -21,11 +22,16 @@ export interface TemporalSeries {
   evidence: string;
 }
 
+/** SeriesType (0054,1000) value 1 of a series of one frame. */
+const STATIC_TYPES = new Set(['STATIC', 'WHOLE BODY']);
+
 const firstPositive = (headers: readonly InstanceHeader[], pick: (h: InstanceHeader) => number | undefined): number | undefined =>
   headers.map(pick).find((n): n is number => n !== undefined && n > 0);
 
 /** The series' frames when it is dynamic or gated; undefined for a static series. */
 export function temporalSeries(headers: readonly InstanceHeader[]): TemporalSeries | undefined {
+  // A series that calls itself static is believed unless its slices really repeat positions.
+  if (STATIC_TYPES.has(headers[0]?.seriesType?.[0]?.toUpperCase() ?? '')) return repeatedPositionsInTime(headers);
   const timeSlices = firstPositive(headers, (h) => h.numberOfTimeSlices);
   if (timeSlices !== undefined && timeSlices > 1) return { kind: 'dynamic', frames: timeSlices, evidence: `NumberOfTimeSlices ${timeSlices}` };
   const intervals = firstPositive(headers, (h) => h.numberOfRRIntervals) ?? 1;

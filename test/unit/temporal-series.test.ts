@@ -74,6 +74,10 @@ test('static series: one frame, NumberOfTimeSlices 1, or duplicates with the sam
   const single = frames(1, { numberOfTimeSlices: 1, seriesType: ['DYNAMIC', 'IMAGE'] });
   assert.equal(temporalSeries(single), undefined);
   assert.equal(checkCompleteness(single, RULES).ready, true);
+  // SeriesType WHOLE BODY (or STATIC) with a stray NumberOfTimeSlices: static, as it says.
+  const wholeBody = frames(1, { numberOfTimeSlices: 5, seriesType: ['WHOLE BODY', 'IMAGE'] });
+  assert.equal(temporalSeries(wholeBody), undefined);
+  assert.equal(checkCompleteness(wholeBody, RULES).ready, true);
   // Two bed positions' overlap sent twice (other timing, a few positions only): duplicates, as before.
   const overlap = [...frames(1), ...frames(2).slice(POSITIONS + 8, POSITIONS + 10)];
   assert.equal(temporalSeries(overlap), undefined);
