@@ -71,7 +71,8 @@ export function validatorStage(parts: ApplianceParts, remote: RemoteClient,
       if (lossy) job.log.info(`lossy-compressed source: ${describeLossySource(lossy)}; the results are marked lossy too`);
       return {
         kind: 'done',
-        detail: 'valid; licence confirmed',
+        // The task's history (dashboard, tasks show) says when the values were converted.
+        detail: conversion ? `valid; licence confirmed; ${describeCountsConversion(conversion)}` : 'valid; licence confirmed',
         facts: {
           radiopharmaceutical: result.tracer.id,
           radiopharmaceutical_name: result.tracer.name,

@@ -144,6 +144,7 @@ test('vendor inputs pushed with storescu: Philips counts delivered as BQML at th
         from: 'CNTS', to: 'BQML', factor, element, privateCreator: 'Philips PET Private Group', description: undefined,
       });
       assert.equal((await taskMetadata(app, task)).units, 'BQML');
+      assert.ok(task.history.some((e) => e.state === 'validated' && e.detail?.endsWith(`factor ${element} ${factor}`)), 'the history says so');
       // The upload volume: each slice's stored values × its RescaleSlope × the factor.
       const volume = await uploadedVolume(app, task, work);
       const headers = inputs[name].map((f) => readInstanceHeader(f));
