@@ -24,6 +24,20 @@ export interface RadiopharmaceuticalInfo {
   positronFraction?: number;
 }
 
+/** What the Philips PET private group (philips-pet-private.ts) says about a counts image. */
+export interface PhilipsPetFactors {
+  /** The xx of (7053,xx00): the block its private creator reserved (Philips uses 0x10). */
+  block: number;
+  /** "(7053,1009)": where the activity concentration factor is (or would be), for messages. */
+  activityConcentrationElement: string;
+  /** (7053,xx09): Bq/ml per count, applied after RescaleSlope/Intercept. */
+  activityConcentrationFactor?: number;
+  /** (7053,xx00): SUV (g/ml) per count; recorded, not applied (SUV is the remote service's work). */
+  suvFactor?: number;
+  /** A factor that is there but not a number. */
+  problem?: string;
+}
+
 export interface InstanceHeader {
   transferSyntaxUid: string;
   sopClassUid: string;
@@ -81,8 +95,26 @@ export interface InstanceHeader {
   numberOfSlices?: number;
   /** Units (0054,1001), e.g. BQML */
   units?: string;
-  /** DecayCorrection (0054,1102), e.g. START */
+  /** DecayCorrection (0054,1102): NONE, START or ADMIN */
   decayCorrection?: string;
+  /** DecayCorrectionDateTime (0018,9701), YYYYMMDDHHMMSS.FFFFFF as in the file */
+  decayCorrectionDateTime?: string;
+  /** SeriesType (0054,1000), e.g. ['WHOLE BODY', 'IMAGE'], ['DYNAMIC', 'IMAGE'], ['GATED', 'IMAGE'] */
+  seriesType?: string[];
+  /** NumberOfTimeSlices (0054,0101): frames of a dynamic series */
+  numberOfTimeSlices?: number;
+  /** NumberOfRRIntervals (0054,0061) of a gated series */
+  numberOfRRIntervals?: number;
+  /** NumberOfTimeSlots (0054,0071): gates of a gated series */
+  numberOfTimeSlots?: number;
+  /** FrameReferenceTime (0054,1300), ms */
+  frameReferenceTime?: number;
+  /** ActualFrameDuration (0018,1242), ms */
+  actualFrameDuration?: number;
+  /** TemporalPositionIndex (0020,9128) */
+  temporalPositionIndex?: number;
+  /** The Philips PET private group, when the file has its creator (7053,00xx). */
+  philipsPet?: PhilipsPetFactors;
   correctedImage?: string[];
   radiopharmaceutical?: RadiopharmaceuticalInfo;
   /** Set when the pixel data is or once was lossy-compressed (lossy-compression.ts). */

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import type { InstanceHeader, RadiopharmaceuticalInfo } from './instance-header.js';
 import { lossyCompressionOf } from './lossy-compression.js';
+import { readPhilipsPetFactors } from './philips-pet-private.js';
 import { defectMessage, walkStructure } from './structure-check.js';
 
 /** One element as dcmjs reads it: VR and the parsed values (strings, numbers or nested items). */
@@ -127,6 +128,15 @@ export function readInstanceHeader(source: string | Buffer): InstanceHeader {
     numberOfSlices: num(dict, '00540081'),
     units: str(dict, '00541001'),
     decayCorrection: str(dict, '00541102'),
+    decayCorrectionDateTime: str(dict, '00189701'),
+    seriesType: strings(dict, '00541000'),
+    numberOfTimeSlices: num(dict, '00540101'),
+    numberOfRRIntervals: num(dict, '00540061'),
+    numberOfTimeSlots: num(dict, '00540071'),
+    frameReferenceTime: num(dict, '00541300'),
+    actualFrameDuration: num(dict, '00181242'),
+    temporalPositionIndex: num(dict, '00209128'),
+    philipsPet: readPhilipsPetFactors(dict),
     correctedImage: strings(dict, '00280051'),
     radiopharmaceutical: radiopharmaceutical(dict),
     lossyCompression: lossyCompressionOf(bytes, pixelDataAt, {

@@ -10,6 +10,7 @@ import type { InstanceHeader } from '../dicom/instance-header.js';
 import { encapsulatedFragments } from '../dicom/encapsulated-pixels.js';
 import { walkStructure } from '../dicom/structure-check.js';
 import { exactArrayBuffer } from '../dicom/write-part10.js';
+import { activityRescale } from '../rules/activity-units.js';
 import { layoutRegions, WasmLoops } from './wasm-loops.js';
 
 interface DcmjsElement { vr: string; Value?: unknown[] }
@@ -125,7 +126,8 @@ function nativePixelBytes(part10: Buffer, explicit: boolean): Uint8Array {
 }
 
 /**
- * Decode one slice and write value·slope + intercept for each pixel into target[offset …].
+ * Decode one slice and write value·slope + intercept for each pixel into target[offset …]
+ * (times the activity concentration factor of a Philips counts slice).
  * The header says the layout; only single-frame, one-sample greyscale images of 8, 16 or 32 bits
  * allocated are accepted.
  */
@@ -145,8 +147,8 @@ export async function decodeSliceInto(part10: Buffer, header: InstanceHeader, ta
   if (bytes.byteLength < (count * bitsAllocated) / 8) {
     throw new Error(`PixelData has ${bytes.byteLength} bytes, ${rows}×${columns} at ${bitsAllocated} bits needs ${(count * bitsAllocated) / 8}`);
   }
-  const slope = header.rescaleSlope ?? 1;
-  const intercept = header.rescaleIntercept ?? 0;
+  // RescaleSlope/Intercept, and Philips counts made Bq/ml (rules/activity-units.ts).
+  const { slope, intercept } = activityRescale(header);
   if (bitsAllocated === 16 && bitsStored >= bitsAllocated) {
     rescale16Into(bytes.subarray(0, count * 2), signed, slope, intercept, target.subarray(offset, offset + count));
     return;

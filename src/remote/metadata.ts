@@ -25,6 +25,12 @@ export interface TaskMetadata {
   dose_bq: number;
   /** ISO 8601 date-time of the injection (RadiopharmaceuticalStartDateTime or date + time). */
   injection_datetime: string;
+  /**
+   * ISO 8601 time the voxel values are decay-corrected to, where SUV decays the dose to: the
+   * acquisition start (DecayCorrection START), the injection (ADMIN), or null (NONE: not
+   * decay-corrected). Absent in metadata from older appliances (read it as START at the series time).
+   */
+  decay_reference_datetime?: string | null;
   /** DICOM DA / TM as found in the series. */
   series_date: string;
   series_time: string;

@@ -9,6 +9,7 @@
 import type { InstanceHeader } from '../dicom/instance-header.js';
 import type { TaskMetadata } from './metadata.js';
 import type { RadiopharmaceuticalEntry } from '../rules/radiopharmaceuticals.js';
+import { effectiveUnits } from '../rules/activity-units.js';
 
 export type HeaderMetadata = Omit<TaskMetadata, 'shape' | 'axis_order' | 'spacing_mm' | 'orientation' | 'npy_sha256' | 'processing'>;
 
@@ -30,16 +31,18 @@ export function seriesMetadata(headers: readonly InstanceHeader[], tracer: Radio
   const first = headers[0];
   if (!first) throw new IncompleteHeaderError('no images');
   const info = first.radiopharmaceutical;
-  const seriesDate = first.seriesDate ?? first.acquisitionDate ?? first.studyDate;
-  const seriesTime = earliest(headers.map((h) => h.seriesTime ?? h.acquisitionTime ?? h.studyTime));
+  const { date: seriesDate, time: seriesTime } = acquisitionStart(headers);
   const dose = info?.totalDose;
   if (dose === undefined) throw new IncompleteHeaderError('RadionuclideTotalDose missing');
-  if (first.units === undefined) throw new IncompleteHeaderError('Units missing');
+  const units = effectiveUnits(first);
+  if (units === undefined) throw new IncompleteHeaderError('Units missing');
   if (first.patientWeight === undefined) throw new IncompleteHeaderError('PatientWeight missing');
+  const injection = injectionDateTime(info?.startDateTime, info?.startTime, seriesDate, seriesTime);
   return {
     task_id: ids.taskId,
     client_id: ids.clientId,
-    units: first.units.trim(),
+    // Philips counts with their factor were made Bq/ml while decoding (rules/activity-units.ts).
+    units,
     radiopharmaceutical: {
       name: tracer.name,
       // The code the scanner wrote wins; the table's first code stands in when the file has none.
@@ -49,7 +52,8 @@ export function seriesMetadata(headers: readonly InstanceHeader[], tracer: Radio
     },
     half_life_s: info?.halfLife ?? tracer.halfLifeSeconds,
     dose_bq: dose,
-    injection_datetime: injectionDateTime(info?.startDateTime, info?.startTime, seriesDate, seriesTime),
+    injection_datetime: injection,
+    decay_reference_datetime: decayReferenceDateTime(first.decayCorrection, { injection, decayCorrectionDateTime: first.decayCorrectionDateTime, seriesDate, seriesTime }),
     series_date: seriesDate ?? '',
     series_time: seriesTime ?? '',
     patient: { weight_kg: first.patientWeight, size_m: first.patientSize ?? null, age: first.patientAge?.trim() || null },
@@ -82,6 +86,46 @@ export function injectionDateTime(startDateTime: string | undefined, startTime: 
   let date = seriesDate.trim();
   if (seriesTime && timeSeconds(startTime) > timeSeconds(seriesTime)) date = previousDay(date);
   return isoFromDicomDateTime(`${date}${startTime.trim().replace(/:/g, '')}`);
+}
+
+/**
+ * Date and time the acquisition started: SeriesDate/SeriesTime, as PET defines them. GE consoles
+ * give a series made again after the scan (re-reconstruction, re-export) a new SeriesTime, later
+ * than the scan (the QIBA SUV notes): a SeriesTime later than the earliest AcquisitionTime of
+ * the same day gives way to that AcquisitionTime. Without SeriesDate/SeriesTime the acquisition's
+ * or study's own are used.
+ */
+function acquisitionStart(headers: readonly InstanceHeader[]): { date?: string; time?: string } {
+  const first = headers[0]!;
+  const date = first.seriesDate ?? first.acquisitionDate ?? first.studyDate;
+  const seriesTime = earliest(headers.map((h) => h.seriesTime ?? h.acquisitionTime ?? h.studyTime));
+  // Only acquisitions on the series date compare: a bed acquired after midnight is not earlier.
+  const acquisitionTime = earliest(headers.filter((h) => (h.acquisitionDate ?? date)?.trim() === date?.trim()).map((h) => h.acquisitionTime));
+  if (seriesTime && acquisitionTime && timeSeconds(acquisitionTime) < timeSeconds(seriesTime)) return { date, time: acquisitionTime };
+  return { date, time: seriesTime };
+}
+
+/**
+ * ISO 8601 time the voxel values are decay-corrected to, which is where SUV wants the dose decayed
+ * to: START, the acquisition start (DecayCorrectionDateTime when the file states it, else the
+ * series date and time); ADMIN, the injection (the dose is taken undecayed); NONE, null (the
+ * values are as measured, each at its own acquisition time). The validator refuses other values.
+ */
+export function decayReferenceDateTime(decayCorrection: string | undefined, times: {
+  injection: string; decayCorrectionDateTime?: string; seriesDate?: string; seriesTime?: string;
+}): string | null {
+  switch (decayCorrection?.trim().toUpperCase()) {
+    case 'ADMIN':
+      return times.injection;
+    case 'START':
+      if (times.decayCorrectionDateTime?.trim()) return isoFromDicomDateTime(times.decayCorrectionDateTime.trim());
+      if (!times.seriesDate?.trim() || !times.seriesTime?.trim()) {
+        throw new IncompleteHeaderError('DecayCorrection START but the acquisition start is unknown: DecayCorrectionDateTime, SeriesDate/SeriesTime and AcquisitionDate/AcquisitionTime missing');
+      }
+      return isoFromDicomDateTime(`${times.seriesDate.trim()}${times.seriesTime.trim().replace(/:/g, '')}`);
+    default:
+      return null;
+  }
 }
 
 /** "20251121143000.5+0100" -> "2025-11-21T14:30:00.5+01:00"; missing minutes/seconds become 00. */

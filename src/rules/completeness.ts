@@ -11,9 +11,10 @@
  */
 import type { InstanceHeader } from '../dicom/instance-header.js';
 import {
-  axisLabel, distinctOrientations, sortAlongNormal,
+  axisLabel, distinctOrientations, samePositionRuns, sortAlongNormal,
   type Orientation,
 } from './geometry.js';
+import { describeTemporalRefusal, expectedImages, temporalSeries, type TemporalSeries } from './temporal-series.js';
 
 export interface CompletenessRules {
   minImages: number;
@@ -48,8 +49,6 @@ export type CompletenessResult =
     missing?: MissingSlices;
   };
 
-/** Two slices closer than this along the normal are at the same position. */
-export const SAME_POSITION_MM = 0.01;
 /** Pixel spacings closer than this are the same (DS values are rounded differently by writers). */
 const PIXEL_SPACING_TOLERANCE_MM = 1e-3;
 /** Reasons name at most this many gaps; an operator needs the first few, not a list of 40. */
@@ -66,6 +65,10 @@ export function checkCompleteness(headers: InstanceHeader[], rules: Completeness
   const axis = axisLabel(normal);
   const sorted = order.map((i) => positions[i]);
   const gaps = sorted.slice(1).map((position, i) => position - sorted[i]);
+
+  // Frames of a dynamic or gated series share positions: wait for them all, then refuse the series once.
+  const temporal = temporalSeries(headers);
+  if (temporal) return temporalCompleteness(temporal, headers, sorted);
 
   const duplicates = duplicatePositions(sorted);
   if (duplicates.length > 0) {
@@ -103,6 +106,25 @@ export function checkCompleteness(headers: InstanceHeader[], rules: Completeness
     return { ready: false, reason: problems.join('; '), canStillComplete, missing };
   }
   return { ready: true, sortedIndex: order, spacing: meanSpacing(gaps, headers[0]) };
+}
+
+/**
+ * A dynamic or gated series is complete with NumberOfSlices × frames images, or, without
+ * NumberOfSlices, when every position has all its frames; complete, it fails (it cannot be
+ * processed), incomplete it waits, and is aborted after the idle time with what it is.
+ */
+function temporalCompleteness(temporal: TemporalSeries, headers: InstanceHeader[], sorted: number[]): CompletenessResult {
+  const refusal = describeTemporalRefusal(temporal);
+  const found = headers.length;
+  const expected = expectedImages(temporal, headers);
+  if (expected !== undefined) {
+    if (found >= expected) return { ready: false, reason: refusal, canStillComplete: false };
+    return { ready: false, reason: `${refusal}; ${found} of ${expected} images so far`, canStillComplete: true };
+  }
+  const runs = samePositionRuns(sorted);
+  const short = runs.filter(({ start, end }) => end - start < temporal.frames).length;
+  if (short === 0) return { ready: false, reason: refusal, canStillComplete: false };
+  return { ready: false, reason: `${refusal}; ${short} of ${runs.length} positions lack frames so far`, canStillComplete: true };
 }
 
 /** Problems that more instances cannot fix: unknown slice positions, mixed geometry, disagreeing NumberOfSlices. */
@@ -150,15 +172,7 @@ function distinctSpacings(spacings: [number, number][]): [number, number][] {
 
 /** Runs of sorted positions that coincide, with their size. */
 function duplicatePositions(sorted: number[]): { position: number; count: number }[] {
-  const runs: { position: number; count: number }[] = [];
-  let i = 0;
-  while (i < sorted.length) {
-    let j = i + 1;
-    while (j < sorted.length && sorted[j] - sorted[j - 1] <= SAME_POSITION_MM) j++;
-    if (j - i > 1) runs.push({ position: sorted[i], count: j - i });
-    i = j;
-  }
-  return runs;
+  return samePositionRuns(sorted).filter(({ start, end }) => end - start > 1).map(({ start, end }) => ({ position: sorted[start], count: end - start }));
 }
 
 /**

@@ -13,6 +13,9 @@
 export type Vec3 = [number, number, number];
 export type Orientation = [number, number, number, number, number, number];
 
+/** Two slices closer than this along the normal are at the same position. */
+export const SAME_POSITION_MM = 0.01;
+
 /** Direction cosines from a scanner carry rounding noise in the 5th-6th decimal. */
 export const ORIENTATION_TOLERANCE = 1e-3;
 
@@ -87,7 +90,7 @@ export interface SliceOrder {
  * all slices share it). Ties keep their input order, so the result does not depend on the sort
  * implementation. Throws when a slice lacks position or orientation: callers check that first.
  */
-export function sortAlongNormal(slices: PlacedSlice[]): SliceOrder {
+export function sortAlongNormal(slices: readonly PlacedSlice[]): SliceOrder {
   if (slices.length === 0) return { order: [], positions: [], normal: [0, 0, 1] };
   const first = slices[0].imageOrientationPatient;
   if (!first) throw new Error('slice 0 has no ImageOrientationPatient');
@@ -98,4 +101,20 @@ export function sortAlongNormal(slices: PlacedSlice[]): SliceOrder {
   });
   const order = positions.map((_, i) => i).sort((a, b) => positions[a] - positions[b] || a - b);
   return { order, positions, normal };
+}
+
+/**
+ * Ascending positions along the normal grouped into runs at the same position: [start, end)
+ * index ranges into `sorted`, every position in exactly one run.
+ */
+export function samePositionRuns(sorted: readonly number[]): { start: number; end: number }[] {
+  const runs: { start: number; end: number }[] = [];
+  let start = 0;
+  while (start < sorted.length) {
+    let end = start + 1;
+    while (end < sorted.length && sorted[end]! - sorted[end - 1]! <= SAME_POSITION_MM) end++;
+    runs.push({ start, end });
+    start = end;
+  }
+  return runs;
 }

@@ -5,6 +5,7 @@
  * (POST /check_model) is asked elsewhere; this file has no I/O.
  */
 import type { InstanceHeader } from '../dicom/instance-header.js';
+import { COUNTS, countsProblems, effectiveUnits } from './activity-units.js';
 import { checkNuclide, matchRadiopharmaceutical, type RadiopharmaceuticalEntry } from './radiopharmaceuticals.js';
 
 export interface ValidationContext {
@@ -36,6 +37,15 @@ interface FieldRule {
 const positive = (keyword: string, unit: string) => (value: string | number) =>
   typeof value === 'number' && value > 0 ? undefined : `${keyword} is ${value} (must be > 0 ${unit})`;
 
+/** DecayCorrection (0054,1102) defined terms: not corrected, to the acquisition start, to the administration. */
+const DECAY_CORRECTIONS = ['NONE', 'START', 'ADMIN'];
+
+/**
+ * PET injections are tens to hundreds of MBq (phantoms a few MBq): a dose below 1 MBq is almost
+ * always MBq typed where DICOM wants Bq, and would make every SUV a million times too large.
+ */
+const SMALLEST_PLAUSIBLE_DOSE_BQ = 1e6;
+
 /** Every slice needs these; the radiopharmaceutical items are reported only where the sequence exists. */
 const FIELDS: FieldRule[] = [
   { keyword: 'PixelSpacing', value: (h) => h.pixelSpacing?.join('\\'), sameOnEverySlice: false },
@@ -44,7 +54,10 @@ const FIELDS: FieldRule[] = [
   { keyword: 'RescaleSlope', value: (h) => h.rescaleSlope, sameOnEverySlice: false },
   { keyword: 'RescaleIntercept', value: (h) => h.rescaleIntercept, sameOnEverySlice: false },
   { keyword: 'Units', value: (h) => h.units, sameOnEverySlice: true },
-  { keyword: 'DecayCorrection', value: (h) => h.decayCorrection, sameOnEverySlice: true },
+  {
+    keyword: 'DecayCorrection', value: (h) => h.decayCorrection, sameOnEverySlice: true,
+    invalid: (value) => DECAY_CORRECTIONS.includes(String(value).toUpperCase()) ? undefined : `DecayCorrection "${value}" is unknown (NONE, START or ADMIN)`,
+  },
   { keyword: 'PatientWeight', value: (h) => h.patientWeight, sameOnEverySlice: true, invalid: positive('PatientWeight', 'kg') },
 ];
 
@@ -53,7 +66,9 @@ const RADIOPHARMACEUTICAL_FIELDS: FieldRule[] = [
   { keyword: 'Radiopharmaceutical', value: (h) => h.radiopharmaceutical?.name, sameOnEverySlice: true, optional: true },
   {
     keyword: 'RadionuclideTotalDose', value: (h) => h.radiopharmaceutical?.totalDose, sameOnEverySlice: true,
-    invalid: positive('RadionuclideTotalDose', 'Bq'),
+    invalid: (value) => positive('RadionuclideTotalDose', 'Bq')(value) ?? (Number(value) < SMALLEST_PLAUSIBLE_DOSE_BQ
+      ? `RadionuclideTotalDose is ${value} Bq, less than 1 MBq: written in MBq? Enter the injected activity in Bq on the console and send the series again`
+      : undefined),
   },
   {
     keyword: 'RadiopharmaceuticalStartTime (or StartDateTime)',
@@ -109,11 +124,15 @@ function checkField(rule: FieldRule, checked: InstanceHeader[], total = checked.
   return reasons;
 }
 
+/** Units after conversion (Philips counts with their factor are BQML); counts without a factor are named as such. */
 function checkUnits(headers: InstanceHeader[], accepted: string[]): string[] {
   const acceptedUpper = accepted.map((unit) => unit.trim().toUpperCase());
-  const refused = [...new Set(headers.flatMap((h) => h.units ? [h.units.trim()] : []))]
+  const refused = [...new Set(headers.flatMap((h) => effectiveUnits(h) ?? []))]
     .filter((unit) => !acceptedUpper.includes(unit.toUpperCase()));
-  return refused.map((unit) => `Units "${unit}" not accepted (accepted: ${accepted.join(', ')})`);
+  return refused.flatMap((unit) => {
+    const counts = unit.toUpperCase() === COUNTS ? countsProblems(headers) : [];
+    return counts.length ? counts : [`Units "${unit}" not accepted (accepted: ${accepted.join(', ')})`];
+  });
 }
 
 function missingOn(count: number, total: number): string {

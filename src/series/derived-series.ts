@@ -48,6 +48,8 @@ export interface DerivedSeriesOptions {
   /** "{original}" and "{filter}" are replaced (default "{original} {filter}"); cut to 64 characters. */
   seriesDescriptionTemplate?: string;
   derivationDescription: string;
+  /** Units (0054,1001) of the voxels when not the source's (Philips counts made BQML); default the source's. */
+  units?: string;
 }
 
 export interface DerivedSeries {
@@ -310,6 +312,7 @@ export async function prepareDerivedSeries(options: Omit<DerivedSeriesOptions, '
     ['SamplesPerPixel', 1], ['PhotometricInterpretation', 'MONOCHROME2'], ['Rows', rows], ['Columns', columns],
     ['BitsAllocated', 16], ['BitsStored', 16], ['HighBit', 15], ['PixelRepresentation', 1],
     ['RescaleIntercept', 0], ['RescaleSlope', '1'],
+    ...(options.units ? [['Units', options.units]] : []),
   ] as [string, ElementValue][]) setElement(constants, keyword, value);
   constants[PIXEL_DATA] = pixelsElement;
 

@@ -45,6 +45,7 @@ import { deliverSeries, type DeliveryOptions } from '../delivery/deliver-series.
 import { PermanentError, type Stage, type StageJob, type StageOutcome } from '../runner/stage.js';
 import { applicableFilters, derivationText, type FilterSubject } from './post-filters.js';
 import { readTaskInstances } from './task-headers.js';
+import { countsConversion, describeCountsConversion } from '../rules/activity-units.js';
 import type { SourceHeaderPrefetch } from './source-header-prefetch.js';
 import type { ResultHandoff } from './result-handoff.js';
 import { effectiveFilters } from '../settings/effective-settings.js';
@@ -120,6 +121,8 @@ async function unpack(job: StageJob, opts: UnpackerOptions, earlyDelivery?: Unpa
   }
 
   const outputs: OutputSeriesFact[] = [];
+  // Philips counts were sent as Bq/ml: the new series say so, and how (rules/activity-units.ts).
+  const conversion = countsConversion(instances.map((i) => i.header));
   const sourceHeaders = opts.prefetch?.take(job.id) ?? new SourceHeaders();
   // The next filter runs (in worker threads) while this thread writes the previous filter's series.
   const filtering = filters.map(() => undefined as Promise<FilteredVolume> | undefined);
@@ -135,7 +138,8 @@ async function unpack(job: StageJob, opts: UnpackerOptions, earlyDelivery?: Unpa
     geometry: volume, sourceFiles: original.files, sourceHeaders, outDir: temporaryOutputDir(job, filter),
     seriesNumberOffset: opts.config.output.series_number_offset + all.indexOf(filter),
     filterName: filter.name, seriesDescriptionTemplate: filter.series_description,
-    derivationDescription: derivationText(filter, result.processing),
+    derivationDescription: [conversion && describeCountsConversion(conversion), derivationText(filter, result.processing)].filter(Boolean).join('; '),
+    units: conversion?.to,
   });
   const preparing: Promise<PreparedSeries>[] = [];
   for (const filter of filters) {

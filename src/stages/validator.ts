@@ -11,8 +11,9 @@ import { effectiveDestinations, effectiveRadiopharmaceuticals } from '../setting
 import { RemoteUnavailableError, type LicenceCheck, type RemoteClient } from '../remote/client.js';
 import { describeLossySource, lossySource } from '../rules/lossy-source.js';
 import { validateSeries } from '../rules/validation.js';
+import { countsConversion, describeCountsConversion } from '../rules/activity-units.js';
 import type { Stage, StageJob, StageOutcome } from '../runner/stage.js';
-import { IncompleteHeaderError, seriesMetadata } from '../remote/series-metadata.js';
+import { IncompleteHeaderError, seriesMetadata, type HeaderMetadata } from '../remote/series-metadata.js';
 import { readTaskInstances } from './task-headers.js';
 
 /** What each refusal code of /check_model means, for the failure reason an operator reads. */
@@ -65,19 +66,38 @@ export function validatorStage(parts: ApplianceParts, remote: RemoteClient,
         return { kind: 'fail', reason: `${LICENCE_MEANING[licence.code]} (${licence.code}): ${licence.message}` };
       }
       job.log.info(`valid ${result.tracer.name} series of ${headers.length} images; licence confirmed`);
+      const conversion = countsConversion(headers);
+      if (conversion) job.log.info(describeCountsConversion(conversion));
       if (lossy) job.log.info(`lossy-compressed source: ${describeLossySource(lossy)}; the results are marked lossy too`);
       return {
         kind: 'done',
-        detail: 'valid; licence confirmed',
+        // The task's history (dashboard, tasks show) says when the values were converted.
+        detail: conversion ? `valid; licence confirmed; ${describeCountsConversion(conversion)}` : 'valid; licence confirmed',
         facts: {
           radiopharmaceutical: result.tracer.id,
           radiopharmaceutical_name: result.tracer.name,
           nuclide: result.tracer.nuclide,
           reconstruction_method: metadata.reconstruction.method,
           licence_confirmed_at: new Date().toISOString(),
+          ...(conversion ? { units_conversion: { ...conversion, description: describeCountsConversion(conversion) } } : {}),
+          decay_correction: decayCorrectionFact(metadata),
           ...(lossy ? { source_lossy_compression: { slices: lossy.slices, methods: lossy.methods, mean_ratio: lossy.meanRatio, evidence: lossy.evidence } } : {}),
         },
       };
     },
   };
+}
+
+/**
+ * The decay correction of the values, and the time SUV decays the dose to (metadata.json's
+ * decay_reference_datetime): worth a look by whoever reads SUVs off the results.
+ */
+function decayCorrectionFact(metadata: HeaderMetadata): Record<string, unknown> {
+  const mode = String(metadata.reconstruction.decay_correction ?? '').toUpperCase();
+  const meaning: Record<string, string> = {
+    START: 'decay-corrected to the acquisition start',
+    ADMIN: 'decay-corrected to the injection (administration): SUV takes the dose undecayed',
+    NONE: 'not decay-corrected: values are as measured, each at its own acquisition time; SUV needs the dose decayed to that time',
+  };
+  return { mode, reference_datetime: metadata.decay_reference_datetime ?? null, meaning: meaning[mode] ?? 'unknown' };
 }

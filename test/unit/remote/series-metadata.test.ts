@@ -7,7 +7,7 @@ import { synthesizePetSeries } from '../../../src/series/synth.js';
 import { readInstanceHeader } from '../../../src/dicom/read-header.js';
 import type { InstanceHeader } from '../../../src/dicom/instance-header.js';
 import { SEED_RADIOPHARMACEUTICALS, matchRadiopharmaceutical } from '../../../src/rules/radiopharmaceuticals.js';
-import { IncompleteHeaderError, injectionDateTime, seriesMetadata } from '../../../src/remote/series-metadata.js';
+import { decayReferenceDateTime, IncompleteHeaderError, injectionDateTime, seriesMetadata } from '../../../src/remote/series-metadata.js';
 import { parseTaskMetadata } from '../../../src/remote/metadata.js';
 
 async function synthHeaders(opts: Parameters<typeof synthesizePetSeries>[1]): Promise<InstanceHeader[]> {
@@ -75,4 +75,37 @@ test('the file\'s half-life wins over the table; the table\'s code stands in whe
   const m = seriesMetadata(headers, tracer, { taskId: 't', clientId: 'c' });
   assert.equal(m.radiopharmaceutical.code, 'SRT:C-B1031');
   assert.equal(m.half_life_s, 6586.2);
+});
+
+test('decay reference: START at DecayCorrectionDateTime or the acquisition start, ADMIN at the injection, NONE none', () => {
+  const times = { injection: '2026-01-02T23:30:00', seriesDate: '20260103', seriesTime: '001500' };
+  assert.equal(decayReferenceDateTime('START', times), '2026-01-03T00:15:00');
+  assert.equal(decayReferenceDateTime('START', { ...times, decayCorrectionDateTime: '20260103001000.5' }), '2026-01-03T00:10:00.5');
+  assert.equal(decayReferenceDateTime('ADMIN', times), '2026-01-02T23:30:00');
+  assert.equal(decayReferenceDateTime('NONE', times), null);
+  assert.throws(() => decayReferenceDateTime('START', { injection: times.injection }), /acquisition start is unknown/);
+});
+
+test('vendor times: GE start time without a date after midnight, a GE series re-made later than its acquisition, Siemens date-time only, ADMIN', async () => {
+  const headers = await synthHeaders({});
+  const tracer = SEED_RADIOPHARMACEUTICALS.find((e) => e.id === 'fdg')!;
+  const meta = (change: (h: InstanceHeader, i: number) => InstanceHeader) => seriesMetadata(headers.map(change), tracer, { taskId: 't', clientId: 'c' });
+  const ge = (h: InstanceHeader): InstanceHeader => ({
+    ...h, seriesDate: '20260103', acquisitionDate: '20260103', studyDate: '20260103', seriesTime: '013000', acquisitionTime: '001500',
+    radiopharmaceutical: { ...h.radiopharmaceutical, startDateTime: undefined, startTime: '233000' },
+  });
+  const m = meta(ge);
+  assert.equal(m.series_time, '001500', 'the earliest AcquisitionTime, not the later SeriesTime');
+  assert.equal(m.injection_datetime, '2026-01-02T23:30:00', 'injected the day before the series date');
+  assert.equal(m.decay_reference_datetime, '2026-01-03T00:15:00');
+  // Scanned from 23:55, the last bed after midnight: that bed's 00:05 is not the start.
+  const acrossMidnight = meta((h, i) => ({
+    ...h, seriesDate: '20260102', seriesTime: '235500', acquisitionDate: i === 5 ? '20260103' : '20260102', acquisitionTime: i === 5 ? '000500' : '235500',
+  }));
+  assert.equal(acrossMidnight.series_time, '235500');
+  const siemens = meta((h) => ({ ...h, radiopharmaceutical: { ...h.radiopharmaceutical, startTime: undefined, startDateTime: '20260103081500.000000' } }));
+  assert.equal(siemens.injection_datetime, '2026-01-03T08:15:00.000000');
+  const admin = meta((h) => ({ ...ge(h), decayCorrection: 'ADMIN' }));
+  assert.equal(admin.decay_reference_datetime, admin.injection_datetime);
+  assert.equal(admin.reconstruction.decay_correction, 'ADMIN');
 });

@@ -88,9 +88,19 @@ const failures: Case[] = [
     reasons: ['Units missing on all 81 slices'],
   },
   {
+    name: 'RadionuclideTotalDose in MBq (370 where 370000000 Bq belongs)',
+    headers: changed(withTracer({ totalDose: 370 })),
+    reasons: ['RadionuclideTotalDose is 370 Bq, less than 1 MBq: written in MBq? Enter the injected activity in Bq on the console and send the series again'],
+  },
+  {
+    name: 'DecayCorrection not one of NONE, START, ADMIN',
+    headers: changed((h) => ({ ...h, decayCorrection: 'END' })),
+    reasons: ['DecayCorrection "END" is unknown (NONE, START or ADMIN)'],
+  },
+  {
     name: 'Units not accepted',
-    headers: changed((h) => ({ ...h, units: 'CNTS' })),
-    reasons: ['Units "CNTS" not accepted (accepted: BQML)'],
+    headers: changed((h) => ({ ...h, units: 'GML' })),
+    reasons: ['Units "GML" not accepted (accepted: BQML)'],
   },
   {
     name: 'Units differ between slices',
@@ -211,7 +221,8 @@ test('validation: several failures are all listed, in a stable order', () => {
     'RescaleSlope missing on 3 of 81 slices',
     'Units differs between slices (CNTS, BQML)',
     'PatientWeight missing on 3 of 81 slices',
-    'Units "CNTS" not accepted (accepted: BQML)',
+    'Units CNTS (counts) and the activity concentration factor (7053,1009) of the "Philips PET Private Group" missing on 3 of 81 slices: '
+      + 'export the series in BQML (activity concentration) from the console, or send it with the Philips private group (7053) kept',
     'Radiopharmaceutical differs between slices (XYZ-123, Fluorodeoxyglucose)',
     'RadionuclideHalfLife missing on 3 of 81 slices',
     'unknown radiopharmaceutical "XYZ-123": add it with petspool radiopharmaceuticals add',
