@@ -7,9 +7,8 @@ import { createSecureContext, type SecureContextOptions } from 'node:tls';
  * problem is a TlsSetupError naming the config key and the file, so the operator knows which one.
  */
 
-/** Where the files are configured, e.g. "dicom.tls" or "destinations[pacs].tls". */
 export interface TlsFiles {
-  /** Config path of the key group, used in messages. */
+  /** Where the files are configured, for messages: a config key group ("dicom.tls", "destinations[pacs].tls") or "--tls" (command-line flags). */
   where: string;
   caFile?: string;
   certFile?: string;
@@ -21,14 +20,22 @@ export class TlsSetupError extends Error {
   override name = 'TlsSetupError';
 }
 
-function readPem(file: string, key: string, where: string): string {
+type TlsFileKind = 'ca' | 'cert' | 'key';
+
+/** How an operator finds the setting of one file: "dicom.tls.cert_file", or "--tls-cert" on the command line. */
+export function tlsFileLabel(where: string, kind: TlsFileKind): string {
+  return where.startsWith('--') ? `${where}-${kind}` : `${where}.${kind}_file`;
+}
+
+function readPem(file: string, kind: TlsFileKind, where: string): string {
+  const label = tlsFileLabel(where, kind);
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new TlsSetupError(`TLS: cannot read ${where}.${key} ${file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    throw new TlsSetupError(`TLS: cannot read ${label} ${file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
   }
-  if (!text.includes('-----BEGIN ')) throw new TlsSetupError(`TLS: ${where}.${key} ${file} is not a PEM file (no "-----BEGIN" line)`);
+  if (!text.includes('-----BEGIN ')) throw new TlsSetupError(`TLS: ${label} ${file} is not a PEM file (no "-----BEGIN" line)`);
   return text;
 }
 
@@ -40,15 +47,15 @@ function readPem(file: string, key: string, where: string): string {
 export function loadTlsFiles(files: TlsFiles): Pick<SecureContextOptions, 'ca' | 'cert' | 'key'> {
   const { where } = files;
   const options: Pick<SecureContextOptions, 'ca' | 'cert' | 'key'> = {};
-  if (files.caFile) options.ca = readPem(files.caFile, 'ca_file', where);
-  if (files.certFile) options.cert = readPem(files.certFile, 'cert_file', where);
-  if (files.keyFile) options.key = readPem(files.keyFile, 'key_file', where);
+  if (files.caFile) options.ca = readPem(files.caFile, 'ca', where);
+  if (files.certFile) options.cert = readPem(files.certFile, 'cert', where);
+  if (files.keyFile) options.key = readPem(files.keyFile, 'key', where);
   try {
     createSecureContext(options);
   } catch (err) {
-    const named = [files.certFile && `cert_file ${files.certFile}`, files.keyFile && `key_file ${files.keyFile}`, files.caFile && `ca_file ${files.caFile}`]
-      .filter(Boolean).join(', ');
-    throw new TlsSetupError(`TLS: ${where} files cannot be used together (${named}): ${(err as Error).message}`);
+    const named = ([['cert', files.certFile], ['key', files.keyFile], ['ca', files.caFile]] as const)
+      .filter(([, file]) => file).map(([kind, file]) => `${tlsFileLabel(where, kind)} ${file}`).join(', ');
+    throw new TlsSetupError(`TLS: these files cannot be used together: ${named} (${(err as Error).message})`);
   }
   return options;
 }
