@@ -77,21 +77,37 @@ function tlsServer(options: ScpTlsOptions, opts: ListenOptions, accept: (socket:
     ...files,
     minVersion: 'TLSv1.2',
     requestCert: options.requireClientCertificate,
-    rejectUnauthorized: options.requireClientCertificate,
+    // The client certificate is checked below rather than by Node, which would drop a refused
+    // peer without saying why: the operator needs the reason in the log.
+    rejectUnauthorized: false,
     handshakeTimeout: opts.handshakeTimeoutMs,
     noDelay: true,
-  }, accept);
-  // A refused peer (no certificate, another CA's, plain DICOM on the TLS port, a handshake left
-  // unfinished) never reaches the association handler: say here who it was and why, or the
-  // operator sees nothing at all. With a listener here Node leaves the socket open: close it.
+  }, (socket) => {
+    const problem = options.requireClientCertificate ? clientCertificateProblem(socket, options.caFile) : undefined;
+    if (!problem) return accept(socket);
+    opts.logger.warn(`DICOM TLS connection from ${socket.remoteAddress ?? 'unknown address'} refused: ${problem}`);
+    socket.destroy();
+  });
+  // A handshake that fails (another TLS version, plain DICOM on the TLS port, one left unfinished)
+  // never reaches the association handler: say here who it was and why, or the operator sees
+  // nothing at all. With a listener here Node leaves the socket open: close it.
   const addresses = new WeakMap<net.Socket, string>();
   server.on('connection', (raw: net.Socket) => addresses.set(raw, raw.remoteAddress ?? 'unknown address'));
-  server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: tls.TLSSocket) => {
+  server.on('tlsClientError', (err: NodeJS.ErrnoException & { reason?: string }, socket: tls.TLSSocket) => {
     const from = socket.remoteAddress ?? addresses.get((socket as unknown as { _parent?: net.Socket })._parent ?? socket) ?? 'unknown address';
-    opts.logger.warn(`DICOM TLS connection from ${from} refused: ${err.code ? `${err.code} ` : ''}${err.message}`);
+    opts.logger.warn(`DICOM TLS connection from ${from} refused: ${err.code ? `${err.code} ` : ''}${err.reason ?? err.message.trim()}`);
     socket.destroy();
   });
   return server;
+}
+
+/** Why the sender's certificate is not accepted; undefined when it is signed by ca_file (and valid). */
+function clientCertificateProblem(socket: tls.TLSSocket, caFile: string | undefined): string | undefined {
+  if (socket.authorized) return undefined;
+  const certificate = socket.getPeerCertificate();
+  if (!certificate || Object.keys(certificate).length === 0) return 'the sender showed no client certificate (dicom.tls.require_client_certificate)';
+  const who = certificate.subject?.CN ? `CN=${certificate.subject.CN}` : 'without a common name';
+  return `client certificate ${who} not accepted by dicom.tls.ca_file ${caFile} (${String(socket.authorizationError)})`;
 }
 
 function listen(server: net.Server, port: number, host: string): Promise<number> {

@@ -275,6 +275,15 @@ class Connection extends dimse.Scp {
         const what = err.code === 'ECONNREFUSED' ? 'connection refused' : err.message;
         fail(`cannot reach ${peer.host}:${peer.port}: ${what}`);
       });
+      // A peer that hangs up before it answers the association request: say so now, not at the timeout.
+      socket.once('close', () => {
+        clearTimeout(timer);
+        const where = `${peer.host}:${peer.port}`;
+        fail(peer.tls && secured
+          ? `TLS: ${where} closed the connection after the TLS handshake without answering; it may refuse our client certificate `
+            + `(${peer.tls.certFile ? tlsFileLabel(peer.tls.where ?? 'tls', 'cert') : 'none given'})`
+          : `${where} closed the connection without answering the association request`);
+      });
       // Over TLS the association request waits for the handshake (peer certificate checked).
       socket.once(peer.tls ? 'secureConnect' : 'connect', () => {
         secured = true;

@@ -71,22 +71,26 @@ test('storescu +tls with a site-CA client certificate stores every file, byte-id
   });
 });
 
-for (const [what, pair] of [['no client certificate', undefined], ['a certificate of another CA', 'other'] ] as const) {
-  test(`storescu with ${what} is refused at the handshake, nothing stored, the refusal logged`, async () => {
+for (const [what, pair, logged] of [
+  ['no client certificate', undefined, /refused: the sender showed no client certificate/],
+  ['a certificate of another CA', 'other', /refused: client certificate CN=other-client not accepted by dicom\.tls\.ca_file .*ca\.pem \(UNABLE_TO_VERIFY_LEAF_SIGNATURE\)/],
+] as const) {
+  test(`storescu with ${what} is refused before any association, nothing stored, the reason logged`, async () => {
     await withTlsScp({}, async (scp, stored, logs) => {
       const run = await runDcmtk('storescu', [...tlsArgs(pair ? pki.otherClient : undefined, pki.caFile), '-aec', 'PETSPOOL', '127.0.0.1', String(scp.tlsPort), files[0]]);
       assert.notEqual(run.code, 0);
       assert.equal(stored.length, 0);
-      assert.equal(scp.stats().associationsAccepted, 0);
-      assert.ok(logs.some((m) => /DICOM TLS connection from 127\.0\.0\.1 refused/.test(m)), logs.join('\n'));
+      assert.equal(scp.stats().associationsAccepted + scp.stats().associationsRejected, 0);
+      assert.ok(logs.some((m) => m.startsWith('DICOM TLS connection from 127.0.0.1 refused: ') && logged.test(m)), logs.join('\n'));
     });
   });
 }
 
 test('plain DICOM on the TLS port is refused; a sender checking against another CA refuses the SCP', async () => {
-  await withTlsScp({}, async (scp, stored) => {
+  await withTlsScp({}, async (scp, stored, logs) => {
     const plain = await runDcmtk('echoscu', ['-aec', 'PETSPOOL', '127.0.0.1', String(scp.tlsPort)]);
     assert.notEqual(plain.code, 0);
+    assert.ok(logs.some((m) => /refused: ERR_SSL_WRONG_VERSION_NUMBER wrong version number$/.test(m)), logs.join('\n'));
     const distrusting = await runDcmtk('echoscu', [...tlsArgs(pki.client, pki.otherCaFile), '-aec', 'PETSPOOL', '127.0.0.1', String(scp.tlsPort)]);
     assert.notEqual(distrusting.code, 0);
     const trusting = await runDcmtk('echoscu', [...tlsArgs(pki.client, pki.caFile), '-aec', 'PETSPOOL', '127.0.0.1', String(scp.tlsPort)]);

@@ -105,6 +105,10 @@ test('our SCU to our own TLS Store SCP: stored; the association limit counts pla
   try {
     const result = await sendFiles({ ...peerAt(scp.tlsPort!, siteTls()), calledAeTitle: 'PETSPOOL', files });
     assert.equal(result.sent, files.length);
+    // Refused after the handshake (TLS 1.3): said at once, not after the association timeout.
+    const refusedTls = { ...siteTls(), certFile: pki.otherClient.certFile, keyFile: pki.otherClient.keyFile };
+    await assert.rejects(echo({ ...peerAt(scp.tlsPort!, refusedTls), calledAeTitle: 'PETSPOOL', timeoutMs: 60_000 }),
+      /TLS: 127\.0\.0\.1:\d+ (closed the connection after the TLS handshake without answering; it may refuse our client certificate \(destinations\[pacs\]\.tls\.cert_file\)|refused our client certificate)/);
     const held = await sendRaw(scp.port, associateRequest('PETSPOOL', 'HOLDER'));
     assert.equal(held.pduType, 2, 'the plain association holds the only slot');
     await assert.rejects(echo({ ...peerAt(scp.tlsPort!, siteTls()), calledAeTitle: 'PETSPOOL' }),
