@@ -40,12 +40,15 @@ export interface ScpListeners {
 
 export async function listenForAssociations(opts: ListenOptions, onConnection: (socket: net.Socket) => void): Promise<ScpListeners> {
   if (opts.port === undefined && !opts.tls) throw new Error('Store SCP: neither a plain nor a TLS port to listen on');
+  // Every TCP connection, TLS ones from their first byte (a handshake still under way must not hold up close()).
   const sockets = new Set<net.Socket>();
+  const track = (socket: net.Socket): void => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  };
   const accept = (socket: net.Socket): void => {
     // DICOM answers are small PDUs awaited by the sender: never hold them back (Nagle).
     socket.setNoDelay(true);
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
     onConnection(socket);
   };
   const servers: net.Server[] = [];
@@ -53,12 +56,14 @@ export async function listenForAssociations(opts: ListenOptions, onConnection: (
   try {
     if (opts.port !== undefined) {
       const server = net.createServer({ noDelay: true }, accept);
+      server.on('connection', track);
       servers.push(server);
       listeners.port = await listen(server, opts.port, opts.host);
       opts.logger.info(`Store SCP ${opts.aeTitle} listening on ${opts.host}:${listeners.port}`);
     }
     if (opts.tls) {
       const server = tlsServer(opts.tls, opts, accept);
+      server.on('connection', track);
       servers.push(server);
       listeners.tlsPort = await listen(server, opts.tls.port, opts.host);
       const clients = opts.tls.requireClientCertificate ? `client certificate signed by ${opts.tls.caFile} required` : 'no client certificate asked';

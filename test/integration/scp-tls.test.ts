@@ -161,3 +161,19 @@ test('TLS 1.1 and older are refused', async () => {
     assert.match(String(error.code), /PROTOCOL_VERSION|UNSUPPORTED_PROTOCOL/);
   });
 });
+
+test('close() does not wait for a TLS handshake still under way', async () => {
+  const receivedDir = await fs.mkdtemp(path.join(root, 'received-'));
+  const scp = await startStoreScp({
+    host: '127.0.0.1', port: 0, aeTitle: 'PETSPOOL', allowedCallingAeTitles: [], maxAssociations: 8, minFreeMb: 1, receivedDir,
+    logger: winston.createLogger({ silent: true }), onStored: () => undefined,
+    tls: { port: 0, certFile: pki.server.certFile, keyFile: pki.server.keyFile, caFile: pki.caFile, requireClientCertificate: true },
+  });
+  const silent = net.connect(scp.tlsPort!, '127.0.0.1');
+  await new Promise<void>((resolve) => silent.once('connect', resolve));
+  const dropped = closedWithin(silent, 20_000);
+  // The handshake timeout is the idle timeout (60 s); close() must not wait for it.
+  const outcome = await Promise.race([scp.close().then(() => 'closed'), new Promise((r) => setTimeout(() => r('still closing'), 20_000))]);
+  assert.equal(outcome, 'closed');
+  await dropped;
+});
