@@ -31,6 +31,7 @@ have_cmd storescu   || need+=(dcmtk)
 have_cmd dciodvfy   || need+=(dicom3tools)
 have_cmd Orthanc    || [ -x /usr/sbin/Orthanc ] || need+=(orthanc)   # /usr/sbin is not always on PATH
 have_cmd unzip      || need+=(unzip)
+have_cmd openssl    || need+=(openssl)     # makes the TLS tests' throw-away certificates (test/fixtures/test-pki.ts)
 /usr/bin/python3 -c 'import numpy' 2>/dev/null || need+=(python3-numpy)
 /usr/bin/python3 -c 'import scipy.ndimage' 2>/dev/null || need+=(python3-scipy)
 have_cmd chromium   || need+=(chromium)

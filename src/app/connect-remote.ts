@@ -24,7 +24,9 @@ export interface RemoteConnection {
  */
 export async function connectRemote(parts: Pick<ApplianceParts, 'config' | 'log'>): Promise<RemoteConnection> {
   const { config, log } = parts;
-  const clientFor = (baseUrl: string) => new RemoteClient({ baseUrl, token: config.remote.token, clientId: config.remote.client_id });
+  const clientFor = (baseUrl: string) => new RemoteClient({
+    baseUrl, token: config.remote.token, clientId: config.remote.client_id, caFile: config.remote.ca_file,
+  });
   // Half-copied uploads of a run that died: only this appliance writes to the outbox.
   await removeLeftovers(config.share.outbox, log);
   if (config.remote.url !== 'embedded') return { client: clientFor(config.remote.url), services: [] };

@@ -17,7 +17,10 @@ export interface Intake {
   stages: Stage[];
   services: Service[];
   receiver: Receiver;
+  /** The Store SCP's plain port (0 when dicom.plain is false). */
   scpPort: number;
+  /** Its DICOM TLS port, when dicom.tls is set. */
+  scpTlsPort?: number;
   /** The Store SCP's counters (metrics). */
   scpStats(): StoreScpStats;
   /** Resolves when the hot folder has nothing queued (tests, submit). */
@@ -58,8 +61,12 @@ export async function startIntake(parts: ApplianceParts, packAhead?: PackAhead):
   const sweep = setInterval(() => void sweepReceived().catch(() => undefined), RECEIVED_SWEEP_MS);
   sweep.unref();
 
+  const tls = config.dicom.tls;
   const scp = await startStoreScp({
-    host: config.dicom.host, port: config.dicom.port, aeTitle: config.ae_title,
+    host: config.dicom.host, port: config.dicom.port, plain: config.dicom.plain, aeTitle: config.ae_title,
+    tls: tls && {
+      port: tls.port, certFile: tls.cert_file, keyFile: tls.key_file, caFile: tls.ca_file, requireClientCertificate: tls.require_client_certificate,
+    },
     allowedCallingAeTitles: config.dicom.allowed_calling_ae_titles, maxAssociations: config.dicom.max_associations,
     minFreeMb: config.dicom.min_free_mb, receivedDir, logger: log.child({ stage: 'scp' }),
     onStored: (instance) => hand(instance.path, instance),
@@ -75,6 +82,7 @@ export async function startIntake(parts: ApplianceParts, packAhead?: PackAhead):
     ],
     receiver,
     scpPort: scp.port,
+    scpTlsPort: scp.tlsPort,
     scpStats: () => scp.stats(),
     hotFolderIdle: () => hotFolder.idle(),
   };

@@ -41,6 +41,13 @@ export function validateConfig(doc: unknown, file = '<config>'): LoadedConfig {
   }
   const base = path.dirname(path.resolve(file));
   const abs = (p: string) => path.resolve(base, p);
+  /** The given keys of a TLS group made absolute (absent keys stay absent). */
+  const absFiles = <T extends { ca_file?: string; cert_file?: string; key_file?: string }>(group: T): T => ({
+    ...group,
+    ...(group.ca_file !== undefined && { ca_file: abs(group.ca_file) }),
+    ...(group.cert_file !== undefined && { cert_file: abs(group.cert_file) }),
+    ...(group.key_file !== undefined && { key_file: abs(group.key_file) }),
+  });
   const c = result.data;
   return {
     ...c,
@@ -48,6 +55,9 @@ export function validateConfig(doc: unknown, file = '<config>'): LoadedConfig {
     spool_dir: abs(c.spool_dir),
     database: abs(c.database),
     share: { ...c.share, outbox: abs(c.share.outbox), inbox: abs(c.share.inbox) },
+    dicom: c.dicom.tls ? { ...c.dicom, tls: absFiles(c.dicom.tls) } : c.dicom,
+    remote: absFiles(c.remote),
+    destinations: c.destinations.map((d) => (d.tls ? { ...d, tls: absFiles(d.tls) } : d)),
   };
 }
 

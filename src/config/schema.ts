@@ -13,14 +13,45 @@ const aeTitle = z.string({ error: 'must be an AE title (1-16 characters)' })
   // eslint-disable-next-line no-control-regex -- control characters are what an AE title must not contain
   .regex(/^[^\\\x00-\x1f]{1,16}$/, 'must be an AE title (1-16 characters, no backslash)');
 
+const yesNo = z.boolean({ error: 'must be true or false' });
+
+/**
+ * DICOM TLS towards a destination: the peer's certificate is checked against ca_file (never
+ * skipped); cert_file/key_file are our client certificate, for peers that require one.
+ */
+export const destinationTlsSchema = z.object({
+  ca_file: text('PEM file of the CA that signed the destination\'s certificate'),
+  cert_file: text('PEM file of our client certificate').optional(),
+  key_file: text('PEM file of the key of our client certificate').optional(),
+}).strict().superRefine((v, ctx) => {
+  if (!v.cert_file !== !v.key_file) {
+    ctx.addIssue({ code: 'custom', path: [v.cert_file ? 'key_file' : 'cert_file'], message: 'cert_file and key_file go together: give both or neither' });
+  }
+});
+
 export const destinationSchema = z.object({
   name: text('destination name'),
   ae_title: aeTitle,
   host: text('host name or address'),
   port,
   /** Also send the results back to the AE that sent the original series. */
-  mirror: z.boolean({ error: 'must be true or false' }).default(false),
+  mirror: yesNo.default(false),
+  /** Present: C-STORE over DICOM TLS. */
+  tls: destinationTlsSchema.optional(),
 }).strict();
+
+/** The Store SCP's DICOM TLS listener (registered port 2762), next to or instead of the plain one. */
+const dicomTlsSchema = z.object({
+  port,
+  cert_file: text('PEM file of the appliance\'s certificate'),
+  key_file: text('PEM file of the key of that certificate'),
+  ca_file: text('PEM file of the CA that signs the senders\' certificates').optional(),
+  require_client_certificate: yesNo.default(true),
+}).strict().superRefine((v, ctx) => {
+  if (v.require_client_certificate && !v.ca_file) {
+    ctx.addIssue({ code: 'custom', path: ['ca_file'], message: 'needed when require_client_certificate is true: the CA that signs the senders\' certificates' });
+  }
+});
 
 export const filterSchema = z.object({
   name: z.string({ error: 'must be a name' }).regex(/^[A-Za-z0-9_-]{1,32}$/, 'must be 1-32 letters, digits, _ or -'),
@@ -39,7 +70,13 @@ export const configSchema = z.object({
     allowed_calling_ae_titles: z.array(aeTitle, { error: 'must be a list of AE titles' }),
     max_associations: positiveInt('concurrent associations'),
     min_free_mb: nonNegative('MB of free disk below which C-STORE is refused'),
-  }).strict(),
+    /** false = nothing listens on dicom.port: DICOM TLS (dicom.tls) only. Absent = true. */
+    plain: yesNo.optional(),
+    tls: dicomTlsSchema.optional(),
+  }).strict().superRefine((v, ctx) => {
+    if (v.plain === false && !v.tls) ctx.addIssue({ code: 'custom', path: ['plain'], message: 'false needs dicom.tls, or nothing would listen for DICOM' });
+    if (v.plain !== false && v.tls?.port === v.port) ctx.addIssue({ code: 'custom', path: ['tls', 'port'], message: 'must differ from dicom.port (the plain port)' });
+  }),
   spool_dir: text('spool folder'),
   database: text('database file'),
   share: z.object({
@@ -61,7 +98,11 @@ export const configSchema = z.object({
     token: text('token for the remote service'),
     give_up_after_seconds: positiveInt('seconds'),
     processing_timeout_seconds: positiveInt('seconds'),
-  }).strict(),
+    /** PEM file of a private CA that signed the service's https certificate; absent = the system's trust store. */
+    ca_file: text('PEM file of the CA of the service\'s https certificate').optional(),
+  }).strict().superRefine((v, ctx) => {
+    if (v.ca_file && !v.url.startsWith('https://')) ctx.addIssue({ code: 'custom', path: ['ca_file'], message: 'only used with an https:// remote.url' });
+  }),
   destinations: z.array(destinationSchema, { error: 'must be a list of destinations' }),
   compilator: z.object({
     quiet_seconds: nonNegative('seconds'),
@@ -105,4 +146,5 @@ export const configSchema = z.object({
 
 export type Config = z.infer<typeof configSchema>;
 export type DestinationConfig = z.infer<typeof destinationSchema>;
+export type DestinationTlsConfig = z.infer<typeof destinationTlsSchema>;
 export type FilterConfig = z.infer<typeof filterSchema>;

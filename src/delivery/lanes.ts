@@ -100,14 +100,14 @@ export class DeliveryLane {
     let result;
     try {
       result = await sendFiles({
-        host: target.host, port: target.port, calledAeTitle: target.calledAeTitle, callingAeTitle: association.callingAeTitle,
+        host: target.host, port: target.port, tls: target.tls, calledAeTitle: target.calledAeTitle, callingAeTitle: association.callingAeTitle,
         timeoutMs: association.timeoutMs, files: instances.map((i) => path.join(dir, i.file)), logger: this.job.log,
         onAccepted: (sop) => progress.accept(target.key, manifest.series_instance_uid, sop),
       });
     } catch (err) {
       if (err instanceof AssociationRejectedError && err.transient && this.liveWorkers > 1) return 'congested';
       metrics.add('cstore_failures_total', instances.length, { role: 'scu', destination: target.key });
-      if (!this.unreachable) this.problems.push(`${target.key} (${target.calledAeTitle}@${target.host}:${target.port}): ${(err as Error).message}`);
+      if (!this.unreachable) this.problems.push(`${target.key} (${target.calledAeTitle}@${target.host}:${target.port}${target.tls ? ' over TLS' : ''}): ${(err as Error).message}`);
       this.unreachable = true;
       return 'attempted';
     } finally {

@@ -1,4 +1,5 @@
 import type { DestinationConfig } from '../config/schema.js';
+import type { PeerTls } from '../dicom/scu.js';
 
 /** Where one copy of the outputs goes. */
 export interface DeliveryTarget {
@@ -7,6 +8,8 @@ export interface DeliveryTarget {
   calledAeTitle: string;
   host: string;
   port: number;
+  /** DICOM TLS settings of the destination (its mirror copy goes to the same host and port, so uses them too). */
+  tls?: PeerTls;
 }
 
 /**
@@ -19,9 +22,11 @@ export function deliveryTargets(destinations: readonly DestinationConfig[], send
   const senderAe = sender.startsWith('ae:') ? sender.slice(3) : undefined;
   let mirrorSkipped: string | undefined;
   for (const d of destinations) {
-    targets.push({ key: d.name, calledAeTitle: d.ae_title, host: d.host, port: d.port });
+    const tls = d.tls && { caFile: d.tls.ca_file, certFile: d.tls.cert_file, keyFile: d.tls.key_file, where: `destinations[${d.name}].tls` };
+    const address = { host: d.host, port: d.port, ...(tls && { tls }) };
+    targets.push({ key: d.name, calledAeTitle: d.ae_title, ...address });
     if (!d.mirror) continue;
-    if (senderAe) targets.push({ key: `${d.name}/mirror`, calledAeTitle: senderAe, host: d.host, port: d.port });
+    if (senderAe) targets.push({ key: `${d.name}/mirror`, calledAeTitle: senderAe, ...address });
     else mirrorSkipped = `mirror of ${destinations.filter((x) => x.mirror).map((x) => x.name).join(', ')} skipped: the task came from the hot folder, not from a DICOM sender`;
   }
   return { targets, mirrorSkipped };

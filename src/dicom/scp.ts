@@ -9,6 +9,7 @@ import type { InstanceHeader } from './instance-header.js';
 import { InstanceStore, StoreFailure, StoreStatus, type StoredFile } from './instance-store.js';
 import { PduReader } from './pdu-reader.js';
 import { readInstanceHeader } from './read-header.js';
+import { listenForAssociations, type ScpTlsOptions } from './scp-listeners.js';
 import { ACCEPTED_TRANSFER_SYNTAXES, STORAGE_SOP_CLASSES, VERIFICATION_SOP_CLASS } from './sop-classes.js';
 
 // dcmjs-dimse is a CommonJS bundle whose named exports Node cannot detect; load it with require.
@@ -34,6 +35,10 @@ export interface StoreScpOptions {
   host: string;
   /** 0 = any free port (see StoreScp.port). */
   port: number;
+  /** false = no plain (unencrypted) listener on `port`: DICOM TLS only (default true). */
+  plain?: boolean;
+  /** A DICOM TLS listener as well (scp-listeners.ts). */
+  tls?: ScpTlsOptions;
   aeTitle: string;
   /** Empty = any calling AE title. */
   allowedCallingAeTitles: string[];
@@ -73,7 +78,10 @@ export interface StoreScpStats {
 }
 
 export interface StoreScp {
+  /** The plain port; 0 when there is no plain listener. */
   port: number;
+  /** The DICOM TLS port, when there is a TLS listener. */
+  tlsPort?: number;
   close(): Promise<void>;
   stats(): StoreScpStats;
 }
@@ -114,30 +122,23 @@ export async function startStoreScp(opts: StoreScpOptions): Promise<StoreScp> {
     stats: { associationsAccepted: 0, associationsRejected: 0, activeAssociations: 0, echoes: 0, stored: 0, failed: 0, bytesStored: 0 },
   };
 
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((socket) => {
-    socket.setNoDelay(true);
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
-    new StoreAssociation(socket, context);
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port, opts.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const port = (server.address() as net.AddressInfo).port;
-  opts.logger.info(`Store SCP ${opts.aeTitle} listening on ${opts.host}:${port}`);
-
+  const idleTimeoutMs = opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
+  let listeners;
+  try {
+    listeners = await listenForAssociations(
+      { host: opts.host, port: opts.plain === false ? undefined : opts.port, tls: opts.tls, handshakeTimeoutMs: idleTimeoutMs, aeTitle: opts.aeTitle, logger: opts.logger },
+      (socket) => new StoreAssociation(socket, context),
+    );
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
   return {
-    port,
+    port: listeners.port ?? 0,
+    tlsPort: listeners.tlsPort,
     stats: () => ({ ...context.stats }),
     close: async () => {
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      for (const socket of sockets) socket.destroy();
-      await closed;
+      await listeners.close();
       await store.close();
     },
   };

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import net from 'node:net';
+import tls from 'node:tls';
 import { createRequire } from 'node:module';
 import type { Logger } from '../log/logger.js';
 import { silentLogger } from '../log/logger.js';
@@ -8,6 +9,8 @@ import { routeDimseLog } from './dimse-log.js';
 import { splitPart10, type Part10Parts } from './file-meta.js';
 import { PduReader } from './pdu-reader.js';
 import { VERIFICATION_SOP_CLASS, IMPLICIT_VR_LITTLE_ENDIAN } from './sop-classes.js';
+import { loadTlsFiles, tlsFileLabel } from '../tls/pem-files.js';
+import { describeTlsFailure } from '../tls/tls-failure.js';
 
 const dimse = createRequire(import.meta.url)('dcmjs-dimse') as typeof import('dcmjs-dimse');
 const { Association } = dimse.association;
@@ -25,6 +28,17 @@ export interface PeerAddress {
   calledAeTitle: string;
   callingAeTitle: string;
   timeoutMs?: number;
+  /** Present: DICOM TLS, the peer's certificate checked against caFile and its host name or address. */
+  tls?: PeerTls;
+}
+
+export interface PeerTls {
+  caFile: string;
+  /** Our client certificate, for peers that require one. */
+  certFile?: string;
+  keyFile?: string;
+  /** Where these are configured, for messages ("destinations[pacs].tls", "--tls"); default "tls". */
+  where?: string;
 }
 
 export interface SendResult {
@@ -206,6 +220,22 @@ function uniqueContexts(facts: WantedContext[]): WantedContext[] {
   return [...seen.values()];
 }
 
+/**
+ * The TCP or TLS connection to the peer. TLS: TLS 1.2 or later, the certificate checked against
+ * caFile only (not the system's web CAs: a PACS certificate comes from the site's own CA) and
+ * against the host name or address we connect to. The files are read per connection, so renewed
+ * ones are used without a restart; a file problem is thrown here, before anything is sent.
+ */
+function connectSocket(peer: PeerAddress): net.Socket {
+  if (!peer.tls) return net.connect({ host: peer.host, port: peer.port });
+  const files = loadTlsFiles({ where: peer.tls.where ?? 'tls', caFile: peer.tls.caFile, certFile: peer.tls.certFile, keyFile: peer.tls.keyFile });
+  return tls.connect({
+    host: peer.host, port: peer.port, ...files, minVersion: 'TLSv1.2',
+    // SNI is for names only; an address is checked against the certificate's IP entries without it.
+    servername: net.isIP(peer.host) ? undefined : peer.host,
+  });
+}
+
 /** One association as requester: dcmjs-dimse negotiates, P-DATA is ours (as in scp.ts). */
 class Connection extends dimse.Scp {
   closed = false;
@@ -221,20 +251,42 @@ class Connection extends dimse.Scp {
     routeDimseLog();
     const timeoutMs = peer.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     return new Promise((resolve, reject) => {
-      const socket = net.connect({ host: peer.host, port: peer.port });
+      let socket: net.Socket;
+      try {
+        socket = connectSocket(peer);
+      } catch (err) {
+        reject(err as Error);
+        return;
+      }
       socket.setNoDelay(true);
       const connection = new Connection(socket, timeoutMs);
       const fail = (error: Error | string): void => {
         socket.destroy();
         reject(typeof error === 'string' ? new Error(error) : error);
       };
+      /** The TLS handshake finished (or, plain, the TCP connection is up). */
+      let secured = false;
       const timer = setTimeout(() => fail(`no answer from ${peer.calledAeTitle}@${peer.host}:${peer.port} within ${timeoutMs} ms`), timeoutMs);
       socket.once('error', (err: NodeJS.ErrnoException) => {
         clearTimeout(timer);
+        const trust = `${tlsFileLabel(peer.tls?.where ?? 'tls', 'ca')} ${peer.tls?.caFile}`;
+        const tlsFailure = peer.tls && describeTlsFailure(err, { address: `${peer.host}:${peer.port}`, trust }, !secured);
+        if (tlsFailure) return fail(tlsFailure);
         const what = err.code === 'ECONNREFUSED' ? 'connection refused' : err.message;
         fail(`cannot reach ${peer.host}:${peer.port}: ${what}`);
       });
-      socket.once('connect', () => {
+      // A peer that hangs up before it answers the association request: say so now, not at the timeout.
+      socket.once('close', () => {
+        clearTimeout(timer);
+        const where = `${peer.host}:${peer.port}`;
+        fail(peer.tls && secured
+          ? `TLS: ${where} closed the connection after the TLS handshake without answering; it may refuse our client certificate `
+            + `(${peer.tls.certFile ? tlsFileLabel(peer.tls.where ?? 'tls', 'cert') : 'none given'})`
+          : `${where} closed the connection without answering the association request`);
+      });
+      // Over TLS the association request waits for the handshake (peer certificate checked).
+      socket.once(peer.tls ? 'secureConnect' : 'connect', () => {
+        secured = true;
         const association = new Association(peer.callingAeTitle, peer.calledAeTitle);
         for (const c of contexts) {
           const id = association.addPresentationContext(c.sopClassUid);

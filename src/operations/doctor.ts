@@ -1,9 +1,11 @@
+import { X509Certificate } from 'node:crypto';
 import { mkdir, open, rm, stat, statfs } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { loadConfig, ConfigError, type LoadedConfig } from '../config/load.js';
 import { isSpoolLocked } from '../spool/lock.js';
 import { findOnPath } from '../util/find-on-path.js';
+import { loadTlsFiles, type TlsFiles } from '../tls/pem-files.js';
 
 export interface Check {
   name: string;
@@ -35,13 +37,44 @@ export async function runDoctor(configPath?: string): Promise<Check[]> {
     ? program('7z', '7z', 'apt-get install p7zip-full (the embedded reference service writes its results with it)')
     : { name: '7z', ok: true, detail: 'not needed: the remote service is not the embedded one' });
   checks.push(program('DCMTK', 'storescu', 'apt-get install dcmtk'));
+  checks.push(...tlsChecks(config));
   if (running) {
     checks.push({ name: 'ports', ok: true, detail: 'the appliance is running on this spool and holds its ports' });
   } else {
-    checks.push(await portFree('DICOM port', config.dicom.host, config.dicom.port));
+    if (config.dicom.plain !== false) checks.push(await portFree('DICOM port', config.dicom.host, config.dicom.port));
+    if (config.dicom.tls) checks.push(await portFree('DICOM TLS port', config.dicom.host, config.dicom.tls.port));
     checks.push(await portFree('API port', config.api.host, config.api.port));
   }
   return checks;
+}
+
+/** Every configured set of TLS files: readable PEM, key matching certificate, certificate not expired. */
+function tlsChecks(config: LoadedConfig): Check[] {
+  const sets: TlsFiles[] = [];
+  const { tls } = config.dicom;
+  if (tls) sets.push({ where: 'dicom.tls', certFile: tls.cert_file, keyFile: tls.key_file, caFile: tls.ca_file });
+  for (const d of config.destinations) {
+    if (d.tls) sets.push({ where: `destinations[${d.name}].tls`, caFile: d.tls.ca_file, certFile: d.tls.cert_file, keyFile: d.tls.key_file });
+  }
+  if (config.remote.ca_file) sets.push({ where: 'remote', caFile: config.remote.ca_file });
+  return sets.map(tlsFilesCheck);
+}
+
+function tlsFilesCheck(files: TlsFiles): Check {
+  const name = `TLS files of ${files.where}`;
+  let cert: string | undefined;
+  try {
+    cert = loadTlsFiles(files).cert as string | undefined;
+  } catch (err) {
+    return { name, ok: false, detail: (err as Error).message, fix: 'correct the path or the file\'s permissions; the key must be the certificate\'s own' };
+  }
+  if (!cert) return { name, ok: true, detail: `${files.caFile} is readable` };
+  const certificate = new X509Certificate(cert);
+  const validTo = new Date(certificate.validTo);
+  if (validTo.getTime() < Date.now()) {
+    return { name, ok: false, detail: `${files.certFile} expired on ${validTo.toISOString()}`, fix: 'renew the certificate and replace the file' };
+  }
+  return { name, ok: true, detail: `${files.certFile} (${certificate.subject.replace(/\n/g, ', ')}) valid until ${validTo.toISOString()}` };
 }
 
 async function writableFolder(name: string, dir: string, fix: string): Promise<Check> {

@@ -1,4 +1,5 @@
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type RequestListener, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import { stat } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -7,6 +8,7 @@ import { z } from 'zod';
 import { silentLogger, type Logger } from '../log/logger.js';
 import { collectGarbage } from '../util/collect-garbage.js';
 import { httpRequest } from '../remote/client.js';
+import { loadTlsFiles } from '../tls/pem-files.js';
 import { processUpload } from './reference-processing.js';
 import { referenceFaultsSchema, type ReferenceFaults } from './reference-faults.js';
 
@@ -43,6 +45,10 @@ export interface ReferenceServiceOptions {
   /** Callback attempts before giving up (default 5), first retry after callbackRetryDelayMs (default 500), doubling. */
   callbackAttempts?: number;
   callbackRetryDelayMs?: number;
+  /** Serve https with this certificate and key (PEM files) instead of http. */
+  tls?: { certFile: string; keyFile: string };
+  /** An https callback URL's certificate is checked against this CA (PEM file); absent = the system's trust store. */
+  callbackCaFile?: string;
 }
 
 export interface ReferenceService {
@@ -208,7 +214,8 @@ export async function startReferenceService(opts: ReferenceServiceOptions): Prom
     for (let attempt = 1; attempt <= callbackAttempts && !stopping.signal.aborted; attempt++) {
       let outcome: string;
       try {
-        const res = await httpRequest(new URL(callbackUrl), 'POST', opts.callbackToken ?? opts.token, { task_id: taskId }, 10_000, stopping.signal);
+        const ca = opts.callbackCaFile ? loadTlsFiles({ where: '--callback', caFile: opts.callbackCaFile }).ca : undefined;
+        const res = await httpRequest(new URL(callbackUrl), 'POST', opts.callbackToken ?? opts.token, { task_id: taskId }, 10_000, stopping.signal, ca);
         if (res.status >= 200 && res.status < 300) {
           taskLog.info('called back');
           return;
@@ -233,7 +240,7 @@ export async function startReferenceService(opts: ReferenceServiceOptions): Prom
     if (req.headers.authorization !== `Bearer ${opts.token}`) throw new HttpError(401, 'missing or wrong bearer token');
   }
 
-  const server = createServer((req, res) => {
+  const handle: RequestListener = (req, res) => {
     const url = new URL(req.url ?? '/', 'http://reference');
     route(req, url).then(
       ({ status, body }) => send(res, status, body),
@@ -246,7 +253,10 @@ export async function startReferenceService(opts: ReferenceServiceOptions): Prom
         }
       },
     );
-  });
+  };
+  const server = opts.tls
+    ? createHttpsServer({ ...loadTlsFiles({ where: '--tls', certFile: opts.tls.certFile, keyFile: opts.tls.keyFile }), minVersion: 'TLSv1.2' }, handle)
+    : createServer(handle);
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -257,7 +267,7 @@ export async function startReferenceService(opts: ReferenceServiceOptions): Prom
   });
   const { port } = server.address() as AddressInfo;
   const host = opts.host ?? '127.0.0.1';
-  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const url = `${opts.tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}`;
   log.info(`reference processing service listening on ${url}`);
 
   return {

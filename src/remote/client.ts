@@ -1,5 +1,7 @@
 import { request as httpPlainRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
+import { loadTlsFiles, TlsSetupError } from '../tls/pem-files.js';
+import { describeTlsFailure } from '../tls/tls-failure.js';
 
 /**
  * HTTP client for the remote processing service (DESIGN.md, "Remote service contract").
@@ -31,6 +33,8 @@ export interface RemoteClientOptions {
   clientId: string;
   /** Per request; default 30 s. */
   timeoutMs?: number;
+  /** https: PEM file of the private CA that signed the service's certificate (remote.ca_file); absent = the system's trust store. */
+  caFile?: string;
 }
 
 export type LicenceCheck = { ok: true } | { ok: false; code: 405 | 406 | 407; message: string };
@@ -90,14 +94,20 @@ export class RemoteClient {
 
   private async request(method: 'GET' | 'POST', route: string, body?: unknown): Promise<Answer> {
     const timeoutMs = this.opts.timeoutMs ?? 30_000;
+    const url = new URL(`${this.baseUrl}${route}`);
     let res: { status: number; contentType: string; text: string };
     try {
-      res = await httpRequest(new URL(`${this.baseUrl}${route}`), method, this.opts.token, body, timeoutMs);
+      // Read per request, so a renewed CA file is taken without a restart.
+      const ca = url.protocol === 'https:' && this.opts.caFile ? loadTlsFiles({ where: 'remote', caFile: this.opts.caFile }).ca : undefined;
+      res = await httpRequest(url, method, this.opts.token, body, timeoutMs, undefined, ca);
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
       if (e.name === 'TimeoutError' || e.code === 'ETIMEDOUT') {
         throw new RemoteUnavailableError(`remote service did not answer ${route} within ${timeoutMs / 1000} s`, undefined, { cause: err });
       }
+      const trust = this.opts.caFile ? `remote.ca_file ${this.opts.caFile}` : 'the system\'s trust store (set remote.ca_file for a private CA)';
+      const tlsProblem = err instanceof TlsSetupError ? err.message : describeTlsFailure(e, { address: url.host, trust }, false);
+      if (tlsProblem) throw new RemoteUnavailableError(`remote service ${this.baseUrl}: ${tlsProblem}`, undefined, { cause: err });
       throw new RemoteUnavailableError(`remote service unreachable at ${this.baseUrl} (${e.code ?? e.message})`, undefined, { cause: err });
     }
     const isJson = res.contentType.includes('json');
@@ -120,19 +130,23 @@ const MAX_ANSWER_BYTES = 1024 * 1024;
  * One request with node:http rather than fetch: fetch turns every 407 answer into a network
  * error (407 is "proxy authentication required" in HTTP), but the contract uses 407 for "no model
  * for these reconstruction parameters"; and fetch loads its library (undici, ~30 ms) on first use.
- * `cancel` aborts it early (e.g. at shutdown).
+ * `cancel` aborts it early (e.g. at shutdown). https: the certificate is always checked, against
+ * `ca` (PEM) when given, else the system's trust store.
  */
 export function httpRequest(
-  url: URL, method: string, token: string, body: unknown, timeoutMs: number, cancel?: AbortSignal,
+  url: URL, method: string, token: string, body: unknown, timeoutMs: number, cancel?: AbortSignal, ca?: string | Buffer | (string | Buffer)[],
 ): Promise<{ status: number; contentType: string; text: string }> {
   const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
   const headers: Record<string, string | number> = { authorization: `Bearer ${token}`, accept: 'application/json' };
   if (payload) Object.assign(headers, { 'content-type': 'application/json', 'content-length': payload.length });
-  const send = url.protocol === 'https:' ? httpsRequest : httpPlainRequest;
+  const https = url.protocol === 'https:';
+  const send = https ? httpsRequest : httpPlainRequest;
   const timeout = AbortSignal.timeout(timeoutMs);
   const signal = cancel ? AbortSignal.any([cancel, timeout]) : timeout;
+  // rejectUnauthorized stated, so NODE_TLS_REJECT_UNAUTHORIZED=0 in the environment cannot turn the check off.
+  const tlsOptions = https ? { rejectUnauthorized: true, minVersion: 'TLSv1.2' as const, ...(ca && { ca }) } : {};
   return new Promise((resolve, reject) => {
-    const req = send(url, { method, headers, signal }, (res) => {
+    const req = send(url, { method, headers, signal, ...tlsOptions }, (res) => {
       const chunks: Buffer[] = [];
       let size = 0;
       res.on('data', (chunk: Buffer) => {

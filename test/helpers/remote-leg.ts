@@ -3,7 +3,7 @@
  * the embedded reference service (connectRemote), the API server with the process_ready route,
  * and the packer, uploader and downloader stages. The share is a plain temp folder.
  */
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import YAML from 'yaml';
@@ -16,7 +16,7 @@ import { synthesizePetSeries, type SynthOptions } from '../../src/series/synth.j
 import { silentLogger } from '../../src/log/logger.js';
 import { callbackUrlFor, connectRemote } from '../../src/app/connect-remote.js';
 import type { ReferenceFaults } from '../../src/reference-service/reference-faults.js';
-import type { ReferenceService } from '../../src/reference-service/reference-service.js';
+import { startReferenceService, type ReferenceService } from '../../src/reference-service/reference-service.js';
 import { Runner, type StageTransition } from '../../src/runner/runner.js';
 import { Spool } from '../../src/spool/spool.js';
 import type { TaskFolder } from '../../src/spool/layout.js';
@@ -35,7 +35,14 @@ export interface LegOptions {
   /** Merged over the test config (share paths relative to the temp root). */
   share?: Partial<LoadedConfig['share']>;
   remote?: Partial<LoadedConfig['remote']>;
+  api?: Partial<LoadedConfig['api']>;
   faults?: ReferenceFaults;
+  /**
+   * Run the reference service on its own over https (certFile/keyFile) rather than embedded:
+   * remote.url is its https URL and remote.ca_file is `caFile`; `callbackCaFile` is what the
+   * service checks an https callback URL against.
+   */
+  https?: { certFile: string; keyFile: string; caFile: string; callbackCaFile?: string };
 }
 
 export interface Leg {
@@ -56,13 +63,17 @@ export interface Leg {
 export async function startLeg(opts: LegOptions = {}): Promise<Leg> {
   const root = await mkdtemp(path.join(os.tmpdir(), 'petspool-remote-leg-'));
   const doc = YAML.parse(await readFile(path.join(REPO_ROOT, 'config.yaml'), 'utf8')) as Record<string, Record<string, unknown>>;
+  const standalone = opts.https && await startHttpsService(root, opts.https);
   const config = validateConfig({
     ...doc,
     spool_dir: './spool',
     database: './spool/petspool.json',
     share: { outbox: './share/outbox', inbox: './share/inbox', poll_seconds: 0.2, ...opts.share },
-    api: { ...doc.api, token: API_TOKEN },
-    remote: { ...doc.remote, url: 'embedded', token: REMOTE_TOKEN, give_up_after_seconds: 60, processing_timeout_seconds: 30, ...opts.remote },
+    api: { ...doc.api, token: API_TOKEN, ...opts.api },
+    remote: {
+      ...doc.remote, url: 'embedded', token: REMOTE_TOKEN, give_up_after_seconds: 60, processing_timeout_seconds: 30,
+      ...(standalone && { url: standalone.url, ca_file: opts.https!.caFile }), ...opts.remote,
+    },
   }, path.join(root, 'config.yaml'));
 
   const spool = new Spool(config.spool_dir);
@@ -74,7 +85,7 @@ export async function startLeg(opts: LegOptions = {}): Promise<Leg> {
   const parts: ApplianceParts = { config, log: silentLogger, spool, store, runner };
 
   const remote = await connectRemote(parts);
-  const service = remote.embedded!;
+  const service = standalone ?? remote.embedded!;
   if (opts.faults) service.setFaults(opts.faults);
   const api = await startApiServer({ host: '127.0.0.1', port: 0, token: API_TOKEN, log: silentLogger, routes: processReadyRoutes(parts) });
   const fast = { initialMs: 200, maxMs: 1000 };
@@ -120,4 +131,14 @@ export async function startLeg(opts: LegOptions = {}): Promise<Leg> {
       await rm(root, { recursive: true, force: true });
     },
   };
+}
+
+/** The reference service over https on the leg's share folders (made here: connectRemote leaves a real share to the operator). */
+async function startHttpsService(root: string, https: NonNullable<LegOptions['https']>): Promise<ReferenceService> {
+  const [outboxDir, inboxDir] = [path.join(root, 'share', 'outbox'), path.join(root, 'share', 'inbox')];
+  for (const dir of [outboxDir, inboxDir]) await mkdir(dir, { recursive: true });
+  return startReferenceService({
+    token: REMOTE_TOKEN, callbackToken: API_TOKEN, outboxDir, inboxDir, licences: { active: true }, logger: silentLogger,
+    tls: { certFile: https.certFile, keyFile: https.keyFile }, callbackCaFile: https.callbackCaFile,
+  });
 }

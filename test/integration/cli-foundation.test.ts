@@ -7,6 +7,7 @@ import path from 'node:path';
 import net from 'node:net';
 import { PETSPOOL_BIN, runCli, tempConfig } from '../helpers/cli.js';
 import { synthesizePetSeries } from '../../src/series/synth.js';
+import { makeTestPki } from '../fixtures/test-pki.js';
 
 async function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -113,4 +114,29 @@ test('start runs, a second start on the same spool is refused, SIGTERM stops it 
   assert.match(log, /petspool stopped/);
   const logs = await readdir(path.join(dir, 'spool', 'logs'));
   assert.ok(logs.some((n) => /^petspool-\d{4}-\d{2}-\d{2}\.jsonl$/.test(n)), `log file in ${logs.join(',')}`);
+});
+
+test('doctor checks the TLS files of dicom.tls, destinations and remote.ca_file, and the DICOM TLS port', async (t) => {
+  const pki = await makeTestPki();
+  t.after(() => rm(pki.dir, { recursive: true, force: true }));
+  const { file } = await tempConfig({
+    dicom: {
+      host: '127.0.0.1', port: await freePort(),
+      tls: { port: await freePort(), cert_file: pki.server.certFile, key_file: pki.server.keyFile, ca_file: pki.caFile },
+    },
+    api: { port: await freePort() },
+    destinations: [{ name: 'pacs', ae_title: 'PACS', host: '127.0.0.1', port: 104, tls: { ca_file: pki.caFile, cert_file: pki.client.certFile, key_file: pki.otherClient.keyFile } }],
+    remote: { url: 'https://processing.example', ca_file: path.join(pki.dir, 'absent.pem') },
+  });
+  const r = await runCli(['doctor', '--json', '--config', file]);
+  assert.equal(r.code, 1);
+  const checks = JSON.parse(r.stdout) as { name: string; ok: boolean; detail: string; fix?: string }[];
+  const find = (name: string) => checks.find((c) => c.name === name);
+  assert.equal(find('TLS files of dicom.tls')?.ok, true);
+  assert.match(find('TLS files of dicom.tls')?.detail ?? '', /server\.pem \(CN=server\) valid until 20\d\d-/);
+  assert.equal(find('DICOM TLS port')?.ok, true);
+  const destination = find('TLS files of destinations[pacs].tls');
+  assert.equal(destination?.ok, false);
+  assert.match(destination?.detail ?? '', /cannot be used together: destinations\[pacs\]\.tls\.cert_file .*client\.pem, destinations\[pacs\]\.tls\.key_file .*other-client\.key/);
+  assert.match(find('TLS files of remote')?.detail ?? '', /TLS: cannot read remote\.ca_file .*absent\.pem \(ENOENT\)/);
 });

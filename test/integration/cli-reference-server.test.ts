@@ -4,7 +4,9 @@ import { rm, stat } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { test } from 'node:test';
-import { PETSPOOL_BIN, tempConfig } from '../helpers/cli.js';
+import { PETSPOOL_BIN, runCli, tempConfig } from '../helpers/cli.js';
+import { RemoteClient } from '../../src/remote/client.js';
+import { makeTestPki } from '../fixtures/test-pki.js';
 
 async function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -78,5 +80,26 @@ test('reference-server --fail-first N answers 503 N times, then serves; --token 
   } finally {
     server.child.kill('SIGKILL');
     await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('reference-server --tls-cert/--tls-key serves https, trusted through the CA that signed it; half the options is refused', async () => {
+  const pki = await makeTestPki();
+  const { dir, file } = await tempConfig({ remote: { token: 'tls-token' } });
+  const port = await freePort();
+  const server = await startServer(['--config', file, '--port', String(port), '--tls-cert', pki.server.certFile, '--tls-key', pki.server.keyFile]);
+  try {
+    assert.match(server.output(), new RegExp(`listening on https://127\\.0\\.0\\.1:${port}`));
+    const client = new RemoteClient({ baseUrl: `https://127.0.0.1:${port}`, token: 'tls-token', clientId: 'site-01', caFile: pki.caFile });
+    assert.deepEqual(await client.checkModel({ radiopharmaceutical: { name: 'FDG' }, reconstruction: { method: 'OSEM' } }), { ok: true });
+    server.child.kill('SIGTERM');
+    assert.equal(await server.exited, 0);
+    const half = await runCli(['reference-server', '--config', file, '--port', String(port), '--tls-cert', pki.server.certFile]);
+    assert.notEqual(half.code, 0);
+    assert.match(half.stderr, /--tls-cert and --tls-key go together/);
+  } finally {
+    server.child.kill('SIGKILL');
+    await rm(dir, { recursive: true, force: true });
+    await rm(pki.dir, { recursive: true, force: true });
   }
 });

@@ -20,18 +20,20 @@ import { resultStages } from '../../src/app/results.js';
 import { readSeriesManifest, type OutputSeriesFact } from '../../src/spool/output-series.js';
 import { ASSOCIATIONS_PER_TASK } from '../../src/delivery/lanes.js';
 import { DELIVERY_FILE } from '../../src/delivery/journal.js';
-import { DCMTK_ENV, freePort, runDcmtk } from '../fixtures/dcmtk.js';
+import { DCMTK_ENV, dcmtkTlsArgs, freePort, runDcmtk } from '../fixtures/dcmtk.js';
+import { makeTestPki } from '../fixtures/test-pki.js';
 import { makeTask, waitForTask } from '../helpers/results-task.js';
 import type { LoadedConfig } from '../../src/config/load.js';
 
 interface Storescp { port: number; dir: string; stop(): Promise<void> }
 
-async function startStorescp(dir: string, port?: number): Promise<Storescp> {
+/** `tls`: storescp's TLS options, and those echoscu needs to see it answer. */
+async function startStorescp(dir: string, port?: number, tls?: { args: string[]; echoArgs: string[] }): Promise<Storescp> {
   const listenPort = port ?? await freePort();
   await mkdir(dir, { recursive: true });
-  const child: ChildProcess = spawn('storescp', ['--unique-filenames', '-od', dir, String(listenPort)], { env: DCMTK_ENV, stdio: 'ignore' });
+  const child: ChildProcess = spawn('storescp', [...tls?.args ?? [], '--unique-filenames', '-od', dir, String(listenPort)], { env: DCMTK_ENV, stdio: 'ignore' });
   const deadline = Date.now() + 10_000;
-  while ((await runDcmtk('echoscu', ['127.0.0.1', String(listenPort)])).code !== 0) {
+  while ((await runDcmtk('echoscu', [...tls?.echoArgs ?? [], '127.0.0.1', String(listenPort)])).code !== 0) {
     if (Date.now() > deadline) throw new Error('storescp did not start');
     await new Promise((r) => setTimeout(r, 50));
   }
@@ -140,6 +142,44 @@ test('a destination down at first gets everything once it is up, and the other i
     assert.deepEqual([...got.keys()].sort(), [...uids].sort(), dir);
     assert.ok([...got.values()].every((n) => n === 1), `nothing twice in ${dir}`);
   }
+});
+
+test('a DICOM TLS destination gets everything; one whose certificate ca_file does not trust fails visibly, is retried, the other is not sent to again', async (t) => {
+  const pki = await makeTestPki();
+  const trusted = await startStorescp(await mkdtemp(path.join(os.tmpdir(), 'petspool-scp-')), undefined,
+    { args: dcmtkTlsArgs(pki.server, pki.caFile), echoArgs: dcmtkTlsArgs(pki.client, pki.caFile) });
+  const untrusted = await startStorescp(await mkdtemp(path.join(os.tmpdir(), 'petspool-scp-')), undefined,
+    { args: dcmtkTlsArgs(pki.otherServer, pki.caFile), echoArgs: dcmtkTlsArgs(pki.client, pki.otherCaFile) });
+  t.after(async () => {
+    for (const scp of [trusted, untrusted]) {
+      await scp.stop();
+      await rm(scp.dir, { recursive: true, force: true });
+    }
+    await rm(pki.dir, { recursive: true, force: true });
+  });
+  const tls = { ca_file: pki.caFile, cert_file: pki.client.certFile, key_file: pki.client.keyFile };
+  const { spool } = await harness(t, [
+    { name: 'pacs', ae_title: 'PACS', host: '127.0.0.1', port: trusted.port, mirror: false, tls },
+    { name: 'archive', ae_title: 'ARCHIVE', host: '127.0.0.1', port: untrusted.port, mirror: false, tls },
+  ]);
+  const task = await makeTask(spool, { result: 'reference' });
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const { record, folder } = await spool.locateTask(task.id);
+    if (folder === 'sending' && record.attempts >= 2) {
+      assert.match(String(record.facts.last_error),
+        /archive \(ARCHIVE@127\.0\.0\.1:\d+ over TLS\): TLS: certificate of 127\.0\.0\.1:\d+ not trusted by destinations\[archive\]\.tls\.ca_file /);
+      assert.deepEqual(record.facts.delivery, { pacs: { fwhm4: '12/12', raw: '12/12' } });
+      break;
+    }
+    assert.ok(Date.now() < deadline, `no retry recorded (${folder}, ${record.attempts} attempts)`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const { uids } = await outputUids(spool, task.id);
+  const got = await received(trusted.dir);
+  assert.deepEqual([...got.keys()].sort(), [...uids].sort());
+  assert.ok([...got.values()].every((n) => n === 1), 'each instance once, though the task was retried');
+  assert.equal((await received(untrusted.dir)).size, 0);
 });
 
 test('mirror: true also sends to the AE that sent the original; a hot-folder task has none and says so', async (t) => {

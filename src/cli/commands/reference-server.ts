@@ -20,6 +20,9 @@ interface Args extends GlobalArgs {
   'lose-tasks': boolean;
   'tasks-route': boolean;
   result: NonNullable<ReferenceFaults['result']>;
+  'tls-cert'?: string;
+  'tls-key'?: string;
+  'callback-ca'?: string;
 }
 
 /**
@@ -43,7 +46,14 @@ export const referenceServerCommand: CommandModule<GlobalArgs, Args> = {
     .option('never-call-back', { type: 'boolean', default: false, describe: 'write results but never call back' })
     .option('lose-tasks', { type: 'boolean', default: false, describe: 'accept tasks, then forget them' })
     .option('tasks-route', { type: 'boolean', default: true, describe: 'serve GET /tasks/{id} (--no-tasks-route: behave like a service without it)' })
-    .option('result', { choices: ['ok', 'corrupt', 'zip-slip', 'zip-bomb'] as const, default: 'ok' as const, describe: 'what to write as the result' }),
+    .option('result', { choices: ['ok', 'corrupt', 'zip-slip', 'zip-bomb'] as const, default: 'ok' as const, describe: 'what to write as the result' })
+    .option('tls-cert', { type: 'string', describe: 'serve https with this certificate (PEM file; with --tls-key)' })
+    .option('tls-key', { type: 'string', describe: 'the key of --tls-cert (PEM file)' })
+    .option('callback-ca', { type: 'string', describe: 'CA (PEM file) an https callback URL\'s certificate is checked against (default: the system\'s trust store)' })
+    .check((a) => {
+      if (!a['tls-cert'] !== !a['tls-key']) throw new Error('--tls-cert and --tls-key go together: give both or neither');
+      return true;
+    }),
   handler: async (args) => {
     const config = configFrom(args);
     const log = createLogger();
@@ -60,6 +70,8 @@ export const referenceServerCommand: CommandModule<GlobalArgs, Args> = {
         result: args.result,
       },
       logger: log,
+      tls: args['tls-cert'] && args['tls-key'] ? { certFile: path.resolve(args['tls-cert']), keyFile: path.resolve(args['tls-key']) } : undefined,
+      callbackCaFile: args['callback-ca'] && path.resolve(args['callback-ca']),
     });
     process.stdout.write(`reference processing service listening on ${service.url} (uploads ${outboxDir}, results ${inboxDir})\n`);
     await new Promise<void>((resolve) => {

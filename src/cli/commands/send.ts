@@ -31,7 +31,7 @@ async function filesUnder(dir: string): Promise<string[]> {
 
 export const sendCommand: CommandModule<GlobalArgs, Args> = {
   command: 'send <dir>',
-  describe: 'C-STORE every file under DIR (recursively) to --to AET@HOST:PORT over one association; exit 1 if any failed',
+  describe: 'C-STORE every file under DIR (recursively) to --to AET@HOST:PORT over one association (DICOM TLS with --tls-ca); exit 1 if any failed',
   builder: (y) => withPeerOptions(y)
     .positional('dir', { type: 'string', demandOption: true, describe: 'folder (or a single file) to send' })
     .option('to', { type: 'string', demandOption: true, describe: 'destination AET@HOST:PORT' })

@@ -107,3 +107,36 @@ test('validator.accept_lossy defaults to true when the section is left out, and 
   assert.equal(validateConfig({ ...withoutSection, validator: { accept_lossy: false } }, '/etc/petspool/config.yaml').validator.accept_lossy, false);
   assert.deepEqual(problemsOf({ ...withoutSection, validator: { accept_lossy: 'no' } }), ['validator.accept_lossy: must be true or false']);
 });
+
+test('dicom.tls, destinations[].tls and remote.ca_file: files made absolute next to the config, wrong combinations named', async () => {
+  const doc = await defaultDoc();
+  doc.dicom.tls = { port: 2762, cert_file: 'tls/appliance.pem', key_file: 'tls/appliance.key', ca_file: 'tls/ca.pem' };
+  doc.destinations[0].tls = { ca_file: 'tls/pacs-ca.pem' };
+  doc.remote = { ...doc.remote, url: 'https://processing.example', ca_file: 'tls/service-ca.pem' };
+  const c = validateConfig(doc, '/etc/petspool/config.yaml');
+  assert.deepEqual(c.dicom.tls, {
+    port: 2762, cert_file: '/etc/petspool/tls/appliance.pem', key_file: '/etc/petspool/tls/appliance.key',
+    ca_file: '/etc/petspool/tls/ca.pem', require_client_certificate: true,
+  });
+  assert.equal(c.dicom.plain, undefined, 'absent: the plain port listens too');
+  assert.deepEqual(c.destinations[0].tls, { ca_file: '/etc/petspool/tls/pacs-ca.pem' });
+  assert.equal(c.remote.ca_file, '/etc/petspool/tls/service-ca.pem');
+
+  const bad = await defaultDoc();
+  bad.dicom.plain = false;
+  bad.destinations[0].tls = { ca_file: 'ca.pem', cert_file: 'client.pem' };
+  bad.remote.ca_file = 'ca.pem';
+  assert.deepEqual(problemsOf(bad).sort(), [
+    'destinations.0.tls.key_file: cert_file and key_file go together: give both or neither',
+    'dicom.plain: false needs dicom.tls, or nothing would listen for DICOM',
+    'remote.ca_file: only used with an https:// remote.url',
+  ]);
+  const noCa = await defaultDoc();
+  noCa.dicom.tls = { port: noCa.dicom.port, cert_file: 'a.pem', key_file: 'a.key' };
+  assert.deepEqual(problemsOf(noCa).sort(), [
+    'dicom.tls.ca_file: needed when require_client_certificate is true: the CA that signs the senders\' certificates',
+    'dicom.tls.port: must differ from dicom.port (the plain port)',
+  ]);
+  noCa.dicom.tls = { port: 2762, cert_file: 'a.pem', key_file: 'a.key', require_client_certificate: false };
+  assert.equal(validateConfig(noCa, '/etc/petspool/config.yaml').dicom.tls?.ca_file, undefined);
+});
