@@ -3,17 +3,17 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { synthesizePetSeries } from '../../src/series/synth.js';
-import { readInstanceHeader } from '../../src/dicom/read-header.js';
-import { TransferSyntax } from '../../src/dicom/write-part10.js';
-import { decodeSliceInto } from '../../src/imaging/decode-pixels.js';
+import { synthesizePetSeries } from '../../../src/series/synth.js';
+import { readInstanceHeader } from '../../../src/dicom/read-header.js';
+import { TransferSyntax } from '../../../src/dicom/write-part10.js';
+import { decodeSliceInto } from '../../../src/imaging/decode-pixels.js';
 import {
   activityRescale, countsConversion, countsProblems, describeCountsConversion, effectiveUnits,
-} from '../../src/rules/activity-units.js';
-import { validateSeries } from '../../src/rules/validation.js';
-import { SEED_RADIOPHARMACEUTICALS } from '../../src/rules/radiopharmaceuticals.js';
-import { seriesMetadata } from '../../src/remote/series-metadata.js';
-import { newSeriesIdentity, philipsCounts, rewriteSeries, type PhilipsCountsOptions } from '../fixtures/vendor-pet.js';
+} from '../../../src/rules/activity-units.js';
+import { validateSeries } from '../../../src/rules/validation.js';
+import { SEED_RADIOPHARMACEUTICALS } from '../../../src/rules/radiopharmaceuticals.js';
+import { seriesMetadata } from '../../../src/remote/series-metadata.js';
+import { newSeriesIdentity, philipsCounts, rewriteSeries, type PhilipsCountsOptions } from '../../fixtures/vendor-pet.js';
 
 const FACTOR = 2.5;
 let dir: string;

@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { InstanceHeader } from '../../src/dicom/instance-header.js';
-import { checkCompleteness } from '../../src/rules/completeness.js';
-import { temporalSeries } from '../../src/rules/temporal-series.js';
+import type { InstanceHeader } from '../../../src/dicom/instance-header.js';
+import { checkCompleteness } from '../../../src/rules/completeness.js';
+import { temporalSeries } from '../../../src/rules/temporal-series.js';
 
 const RULES = { minImages: 10, maxGapRatio: 0.025 };
 const POSITIONS = 20;
