@@ -48,6 +48,7 @@ export function validateConfig(doc: unknown, file = '<config>'): LoadedConfig {
     spool_dir: abs(c.spool_dir),
     database: abs(c.database),
     share: { ...c.share, outbox: abs(c.share.outbox), inbox: abs(c.share.inbox) },
+    api: { ...c.api, ...(c.api.tls ? { tls: { cert_file: abs(c.api.tls.cert_file), key_file: abs(c.api.tls.key_file) } } : {}) },
   };
 }
 

@@ -1,4 +1,4 @@
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type Agent, type IncomingMessage, type ServerResponse } from 'node:http';
 import { stat } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -31,8 +31,10 @@ export interface ReferenceServiceOptions {
   port?: number;
   /** Bearer token callers must send. */
   token: string;
-  /** Token sent on the callback (the appliance's api.token); default `token`. */
+  /** Token sent on the callback (the appliance's api.callback_token); default `token`. */
   callbackToken?: string;
+  /** How an https callback URL is trusted (embedded: the appliance's own certificate, pinned); default the system CAs. */
+  callbackAgent?: Agent;
   /** Where uploads appear (the share's upload folder, `share.outbox` seen from the appliance). */
   outboxDir: string;
   /** Where results are written (`share.inbox` seen from the appliance). */
@@ -208,7 +210,8 @@ export async function startReferenceService(opts: ReferenceServiceOptions): Prom
     for (let attempt = 1; attempt <= callbackAttempts && !stopping.signal.aborted; attempt++) {
       let outcome: string;
       try {
-        const res = await httpRequest(new URL(callbackUrl), 'POST', opts.callbackToken ?? opts.token, { task_id: taskId }, 10_000, stopping.signal);
+        const res = await httpRequest(new URL(callbackUrl), 'POST', opts.callbackToken ?? opts.token, { task_id: taskId }, 10_000, stopping.signal,
+          opts.callbackAgent);
         if (res.status >= 200 && res.status < 300) {
           taskLog.info('called back');
           return;

@@ -1,4 +1,4 @@
-import { request as httpPlainRequest } from 'node:http';
+import { request as httpPlainRequest, type Agent } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 
 /**
@@ -120,10 +120,10 @@ const MAX_ANSWER_BYTES = 1024 * 1024;
  * One request with node:http rather than fetch: fetch turns every 407 answer into a network
  * error (407 is "proxy authentication required" in HTTP), but the contract uses 407 for "no model
  * for these reconstruction parameters"; and fetch loads its library (undici, ~30 ms) on first use.
- * `cancel` aborts it early (e.g. at shutdown).
+ * `cancel` aborts it early (e.g. at shutdown); `agent` sets how HTTPS is trusted (e.g. a pinned certificate).
  */
 export function httpRequest(
-  url: URL, method: string, token: string, body: unknown, timeoutMs: number, cancel?: AbortSignal,
+  url: URL, method: string, token: string, body: unknown, timeoutMs: number, cancel?: AbortSignal, agent?: Agent,
 ): Promise<{ status: number; contentType: string; text: string }> {
   const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
   const headers: Record<string, string | number> = { authorization: `Bearer ${token}`, accept: 'application/json' };
@@ -132,7 +132,7 @@ export function httpRequest(
   const timeout = AbortSignal.timeout(timeoutMs);
   const signal = cancel ? AbortSignal.any([cancel, timeout]) : timeout;
   return new Promise((resolve, reject) => {
-    const req = send(url, { method, headers, signal }, (res) => {
+    const req = send(url, { method, headers, signal, agent }, (res) => {
       const chunks: Buffer[] = [];
       let size = 0;
       res.on('data', (chunk: Buffer) => {

@@ -10,7 +10,8 @@ import { gaussianFilter } from '../../src/imaging/gaussian.js';
 import { mipPng } from '../../src/imaging/mip.js';
 import { newTaskId, newTaskRecord, withState } from '../../src/spool/task-record.js';
 import { REPO_ROOT } from '../helpers/cli.js';
-import { startTestAppliance } from '../helpers/appliance.js';
+import { TEST_OPERATOR, startTestAppliance } from '../helpers/appliance.js';
+import { AuditLog, readAuditLog } from '../../src/audit/audit-log.js';
 
 const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
   '--disable-component-update', '--disable-sync'];
@@ -45,16 +46,18 @@ test('dashboard in headless Chromium: log in, see the QC task, open it with both
   const base_url = `http://127.0.0.1:${app.config.api.port}`;
   const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
 
-  // Without the cookie the dashboard sends the operator to the login page; a wrong token stays there.
+  // Without a session the dashboard sends the operator to the login page; a wrong password stays there and says so.
   await page.goto(`${base_url}/`);
-  await page.waitForURL(/\/login$/);
-  await page.fill('#token', 'not-the-token');
+  await page.waitForURL(/\/login\?why=/);
+  await page.fill('#name', TEST_OPERATOR.name);
+  await page.fill('#password', 'not the password');
   await page.click('button[type=submit]');
-  await page.waitForURL(/\/login\?failed=1$/);
-  assert.equal(await page.isVisible('#failed'), true);
-  await page.fill('#token', app.config.api.token);
+  await page.waitForSelector('#failed:not([hidden])');
+  assert.equal(await page.innerText('#failed'), 'wrong operator name or password');
+  await page.fill('#password', TEST_OPERATOR.password);
   await page.click('button[type=submit]');
   await page.waitForURL(/\/dashboard\/$/);
+  assert.equal(await page.innerText('#who'), TEST_OPERATOR.name);
 
   // Overview: the stage cards and the task in the table, marked as awaiting QC.
   const row = page.locator(`tr[data-task="${id}"]`);
@@ -81,7 +84,12 @@ test('dashboard in headless Chromium: log in, see the QC task, open it with both
   await page.waitForFunction(() => !/Awaiting QC/.test(document.querySelector('#task-state')?.textContent ?? 'Awaiting QC'));
   const located = await spool.locateTask(id);
   assert.notEqual(located.folder, 'awaiting_qc');
-  assert.match(located.record.history.find((h) => h.state === 'sending')?.detail ?? '', /approved/);
+  const approval = located.record.history.find((h) => h.state === 'sending');
+  assert.deepEqual([approval?.detail, approval?.by], [`approved by ${TEST_OPERATOR.name}`, TEST_OPERATOR.name]);
+  const audit = await readAuditLog(AuditLog.inSpool(app.config.spool_dir).file);
+  assert.deepEqual(audit.map((e) => [e.who, e.action, e.task]), [
+    [TEST_OPERATOR.name, 'login_failed', undefined], [TEST_OPERATOR.name, 'login', undefined], [TEST_OPERATOR.name, 'qc.approve', id],
+  ]);
   await page.screenshot({ path: path.join(REPO_ROOT, 'test-output', 'dashboard-approved.png'), fullPage: true });
 
   // Settings page lists the configured filter and destination.
