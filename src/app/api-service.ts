@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { createSecureContext } from 'node:tls';
 import { startApiServer } from '../api/server.js';
 import type { Route } from '../api/router.js';
 import type { ApplianceParts, Service } from '../runner/appliance-parts.js';
@@ -24,7 +25,7 @@ export async function startApiService(parts: ApplianceParts, routes: Route[], op
   const credentials = new Credentials(config.api);
   const sessions = new SessionStore({ idleMs: config.api.sessions.idle_minutes * 60_000, maxMs: config.api.sessions.max_hours * 3600_000 });
   const audit = AuditLog.inSpool(config.spool_dir);
-  const tls = await readTls(config);
+  const tls = await readApiTls(config);
   const api = await startApiServer({
     host: config.api.host, port: config.api.port, tls, log: log.child({ stage: 'api' }), audit,
     access: new AccessControl({ credentials, sessions, submitterOwns: opts.submitterOwns }),
@@ -34,11 +35,22 @@ export async function startApiService(parts: ApplianceParts, routes: Route[], op
   return { name: 'API', url: api.url, port: api.port, stop: () => api.close() };
 }
 
-/** api.tls's certificate and key, or a config error naming the file that cannot be read. */
-async function readTls(config: LoadedConfig): Promise<{ cert: Buffer; key: Buffer } | undefined> {
-  if (!config.api.tls) return undefined;
-  const read = (key: 'cert_file' | 'key_file') => readFile(config.api.tls![key]).catch((err: NodeJS.ErrnoException) => {
-    throw new ConfigError(config.configPath, [`api.tls.${key}: cannot read ${config.api.tls![key]} (${err.code ?? err.message})`]);
+/**
+ * api.tls's certificate and key, checked to be PEM and to belong together; otherwise a config error
+ * naming the key in config.yaml (`petspool start` checks this before anything listens).
+ */
+export async function readApiTls(config: LoadedConfig): Promise<{ cert: Buffer; key: Buffer } | undefined> {
+  const files = config.api.tls;
+  if (!files) return undefined;
+  const read = (key: 'cert_file' | 'key_file') => readFile(files[key]).catch((err: NodeJS.ErrnoException) => {
+    throw new ConfigError(config.configPath, [`api.tls.${key}: cannot read ${files[key]} (${err.code ?? err.message})`]);
   });
-  return { cert: await read('cert_file'), key: await read('key_file') };
+  const pair = { cert: await read('cert_file'), key: await read('key_file') };
+  try {
+    createSecureContext(pair);
+  } catch (err) {
+    throw new ConfigError(config.configPath, [`api.tls: ${files.cert_file} and ${files.key_file} are not a PEM certificate and its `
+      + `private key (${(err as Error).message})`]);
+  }
+  return pair;
 }
