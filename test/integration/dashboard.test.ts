@@ -12,6 +12,9 @@ import { newTaskId, newTaskRecord, withState } from '../../src/spool/task-record
 import { REPO_ROOT } from '../helpers/cli.js';
 import { TEST_OPERATOR, startTestAppliance } from '../helpers/appliance.js';
 import { AuditLog, readAuditLog } from '../../src/audit/audit-log.js';
+import { createHash, createPublicKey } from 'node:crypto';
+import { makeTestPki } from '../fixtures/test-pki.js';
+import { makeTask } from '../helpers/results-task.js';
 
 const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
   '--disable-component-update', '--disable-sync'];
@@ -97,4 +100,62 @@ test('dashboard in headless Chromium: log in, see the QC task, open it with both
   await page.waitForSelector('#filters');
   assert.match(await page.locator('#filters').innerText(), /fwhm4/);
   assert.match(await page.locator('#destinations').innerText(), /PACS/);
+});
+
+/** Chromium's --ignore-certificate-errors-spki-list value: base64 SHA-256 of the certificate's public key. */
+function spkiHash(certPem: string): string {
+  return createHash('sha256').update(createPublicKey(certPem).export({ type: 'spki', format: 'der' })).digest('base64');
+}
+
+test('dashboard over HTTPS in headless Chromium: Secure session cookie, log in, approve a held task; the audit names the operator', async (t) => {
+  const pki = await makeTestPki();
+  const app = await startTestAppliance({ api: { tls: { cert_file: pki.server.certFile, key_file: pki.server.keyFile } } });
+  // Certificate errors are not ignored: Chromium trusts exactly this server key (the test CA is not in its store).
+  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium',
+    args: [...CHROMIUM_ARGS, `--ignore-certificate-errors-spki-list=${spkiHash(pki.server.cert)}`] });
+  t.after(async () => {
+    await browser.close();
+    await app.stop();
+    await rm(app.dir, { recursive: true, force: true });
+    await rm(pki.dir, { recursive: true, force: true });
+  });
+  const held = await makeTask(app.appliance.parts.spool, { result: 'none', folder: 'awaiting_qc' });
+  const context = await browser.newContext({ ignoreHTTPSErrors: false });
+  const page = await context.newPage();
+  const base = `https://127.0.0.1:${app.config.api.port}`;
+
+  // A browser that trusts neither the test CA nor the key refuses the page: HTTPS errors really are checked.
+  const untrusting = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+  try {
+    await assert.rejects((await untrusting.newPage()).goto(`${base}/login`), /ERR_CERT_AUTHORITY_INVALID/);
+  } finally {
+    await untrusting.close();
+  }
+
+  await page.goto(`${base}/dashboard/`);
+  await page.waitForURL(/\/login\?why=/);
+  assert.match(await page.innerText('#why'), /Not logged in/);
+  await page.fill('#name', TEST_OPERATOR.name);
+  await page.fill('#password', TEST_OPERATOR.password);
+  await page.click('button[type=submit]');
+  await page.waitForURL(/\/dashboard\/$/);
+  const [cookie] = await context.cookies(base);
+  assert.deepEqual([cookie?.name, cookie?.secure, cookie?.httpOnly, cookie?.sameSite], ['petspool_session', true, true, 'Strict']);
+
+  await page.goto(`${base}/dashboard/#/task/${held.id}`);
+  await page.click('button.approve');
+  await app.waitFor('the approval', async () => ((await app.appliance.parts.spool.hasTask('awaiting_qc', held.id)) ? undefined : true), 10_000);
+  await page.waitForFunction(() => /by/i.test(document.querySelector('#history thead')?.textContent ?? ''));
+  await page.waitForFunction((name) => [...document.querySelectorAll('#history tbody tr')].some((tr) => tr.lastElementChild?.textContent === name),
+    TEST_OPERATOR.name);
+  const audit = await readAuditLog(AuditLog.inSpool(app.config.spool_dir).file);
+  const approval = audit.find((e) => e.action === 'qc.approve');
+  assert.deepEqual([approval?.who, approval?.role, approval?.task, approval?.client], [TEST_OPERATOR.name, 'operator', held.id, '127.0.0.1']);
+
+  // Logging out ends the session: the next page load is sent back to the login.
+  await page.click('#logout');
+  await page.waitForURL(/\/login$/);
+  await page.goto(`${base}/dashboard/`);
+  await page.waitForURL(/\/login\?why=/);
+  assert.deepEqual((await readAuditLog(AuditLog.inSpool(app.config.spool_dir).file)).map((e) => e.action), ['login', 'qc.approve', 'logout']);
 });
