@@ -56,6 +56,8 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
 
 async function handle(router: Router, opts: ApiServerOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://localhost');
+  // Under HTTPS a browser that came once keeps using HTTPS for this host (a downgrade is refused).
+  if (opts.tls) res.setHeader('strict-transport-security', 'max-age=31536000');
   const clientAddress = req.socket.remoteAddress ?? 'unknown';
   try {
     const { route, params } = router.match(req.method ?? 'GET', url.pathname);

@@ -93,6 +93,7 @@ test('HTTPS API with Node\'s https client: the CA is checked, plain HTTP is not 
   const login = await call('POST', '/login', { body: { name: TEST_OPERATOR.name, password: TEST_OPERATOR.password } });
   assert.equal(login.status, 200);
   assert.match(String(login.headers['set-cookie']), /^petspool_session=[^;]+; Path=\/; HttpOnly; SameSite=Strict; Secure$/);
+  assert.equal(login.headers['strict-transport-security'], 'max-age=31536000');
 
   // The submitter SDK over HTTPS with the site CA.
   const junk = await mkdtemp(path.join(os.tmpdir(), 'petspool-https-junk-'));

@@ -74,6 +74,7 @@ test('audit lists what was done, by whom, filtered by task, operator and time', 
   assert.match(text, new RegExp(`^\\S+Z {2}admin \\(operator, cli\\) {2}qc\\.reject ${b.id} \\{"reason":"patient moved"\\}\\n$`));
   assert.match((await runCli(['audit', '--who', 'nobody', '--config', file])).stdout, /^no audit entries match/);
   assert.match((await runCli(['audit', '--since', '2100-01-01', '--config', file])).stdout, /^no audit entries match/);
+  assert.match((await runCli(['tasks', 'show', b.id, '--config', file])).stdout, /failed\s+qc: rejected in quality control: patient moved \(by admin\)/);
   const badSince = await runCli(['audit', '--since', 'yesterday', '--config', file]);
   assert.equal(badSince.code, 2);
   assert.match(badSince.stderr, /--since yesterday: not a date/);

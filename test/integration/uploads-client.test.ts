@@ -9,6 +9,7 @@ import { readInstanceHeader } from '../../src/dicom/read-header.js';
 import { newTaskId, newTaskRecord } from '../../src/spool/task-record.js';
 import { TEST_OTHER_SUBMITTER, TEST_SUBMITTER, startTestAppliance } from '../helpers/appliance.js';
 import { zipWithInfoZip, zipWithPython } from '../fixtures/zip-archives.js';
+import { AuditLog, readAuditLog } from '../../src/audit/audit-log.js';
 
 const SLICES = 34;
 
@@ -83,6 +84,8 @@ test('upload API + PetspoolClient: upload, import with problems, tasks, results 
     () => other.downloadResults(doneId, path.join(work, 'x'))]) {
     await assert.rejects(refused(), (err: Error) => err instanceof PetspoolApiError && err.status === 403 && /not (submitted|started) by other-pc/.test(err.message));
   }
+  const denied = (await readAuditLog(AuditLog.inSpool(app.config.spool_dir).file)).filter((e) => e.action === 'access_denied');
+  assert.deepEqual([...new Set(denied.map((e) => `${e.who} ${e.role}`))], ['other-pc submitter'], 'the refusals are audited');
   // A submitter reaches nothing of an operator's.
   const list = await fetchStatus(client.url, TEST_SUBMITTER.token, 'GET', '/tasks');
   assert.equal(list.status, 403);

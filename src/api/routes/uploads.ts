@@ -3,7 +3,8 @@
  * sends a file (raw body), POST /uploads/:id/complete hands it to the hot folder, GET /uploads/:id
  * follows the import and GET /uploads/:id/tasks lists the tasks its files went to.
  */
-import { HttpError, actorOf, type ApiRequest, type Route } from '../router.js';
+import { actorOf, type ApiRequest, type Route } from '../router.js';
+import { AccessDeniedError } from '../auth/access-control.js';
 import type { UploadSessions } from '../../uploads/upload-sessions.js';
 import type { TaskOperations } from '../../operations/task-operations.js';
 
@@ -14,7 +15,7 @@ export function uploadRoutes(uploads: UploadSessions, tasks: TaskOperations): Ro
   const own = (req: ApiRequest): string => {
     const id = req.params.id!;
     if (req.principal?.role === 'submitter' && uploads.submitterOf(id) !== req.principal.name) {
-      throw new HttpError(403, `upload ${id} was not started by ${req.principal.name}: a submitter sees only its own uploads`);
+      throw new AccessDeniedError(`upload ${id} was not started by ${req.principal.name}: a submitter sees only its own uploads`, req.principal);
     }
     return id;
   };

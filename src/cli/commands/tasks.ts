@@ -84,7 +84,7 @@ function taskText({ record: r, folder, dir, reason_json: reasonJson, files }: Ta
   if (r.reason) lines.push(`reason   ${r.reason}`);
   if (r.outputs.length) lines.push(`outputs  ${r.outputs.join(', ')}`);
   lines.push('', 'history');
-  for (const h of r.history) lines.push(`  ${h.at}  ${h.state.padEnd(11)}  ${h.detail ?? ''}`.trimEnd());
+  for (const h of r.history) lines.push(`  ${h.at}  ${h.state.padEnd(11)}  ${h.detail ?? ''}${h.by ? ` (by ${h.by})` : ''}`.trimEnd());
   if (reasonJson) {
     lines.push('', 'reason.json', ...JSON.stringify(reasonJson, null, 2).split('\n').map((l) => `  ${l}`));
   }
