@@ -17,8 +17,9 @@ export const PLACEHOLDER_PREFIX = 'change-me';
 
 const token = (what: string) => z.string({ error: `must be a text (${what})` })
   .min(MIN_TOKEN_LENGTH, `must be at least ${MIN_TOKEN_LENGTH} characters (${what}); make one with: openssl rand -hex 24`);
-const accountName = z.string({ error: 'must be a name' })
-  .regex(/^[A-Za-z0-9_.@-]{1,64}$/, 'must be 1-64 letters, digits, ., _, @ or -');
+/** Operator and submitter names. */
+export const ACCOUNT_NAME = /^[A-Za-z0-9_.@-]{1,64}$/;
+const accountName = z.string({ error: 'must be a name' }).regex(ACCOUNT_NAME, 'must be 1-64 letters, digits, ., _, @ or -');
 
 /** A self-describing scrypt hash, as `petspool hash-password` prints it. */
 export const SCRYPT_HASH = /^scrypt\$\d+\$\d+\$\d+\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+$/;

@@ -119,6 +119,7 @@ test('dashboard session: login, CSRF on changes, logout, idle and absolute expir
   assert.equal(wrong.status, 401);
   assert.equal(wrong.body.error, 'wrong operator name or password');
   assert.equal((await call('POST', '/login', {}, { name: 'nobody', password: 'open sesame' })).status, 401);
+  assert.equal((await call('POST', '/login', {}, { name: '<script>alert(1)</script>', password: 'x' })).status, 401);
   assert.equal((await call('POST', '/login', {}, { name: 'alice' })).status, 400);
   const crossSite = await call('POST', '/login', { origin: 'https://evil.example' }, { name: 'alice', password: 'open sesame' });
   assert.equal(crossSite.status, 403);
@@ -174,7 +175,7 @@ test('dashboard session: login, CSRF on changes, logout, idle and absolute expir
   assert.match(after.body.error, /not logged in .*log in again/);
 
   const actions = (await readAuditLog(audit.file)).map((e) => `${e.who} ${e.action}`);
-  assert.deepEqual(actions, ['alice login_failed', 'nobody login_failed', 'alice login', 'alice access_denied', 'alice access_denied',
+  assert.deepEqual(actions, ['alice login_failed', 'nobody login_failed', '(not an operator name) login_failed', 'alice login', 'alice access_denied', 'alice access_denied',
     'alice task.retry', 'bob login', 'alice login', 'alice access_denied', 'alice logout']);
 });
 

@@ -10,6 +10,7 @@ import type { SessionStore } from '../auth/sessions.js';
 import type { LoginThrottle } from '../auth/login-throttle.js';
 import { hashPassword, verifyPassword } from '../auth/password-hash.js';
 import type { AuditLog } from '../../audit/audit-log.js';
+import { ACCOUNT_NAME } from '../../config/api-schema.js';
 
 export interface SessionRouteDeps {
   credentials: Credentials;
@@ -27,6 +28,8 @@ export interface SessionInfo {
   csrf_token: string;
 }
 
+const MAX_PASSWORD_LENGTH = 1024;
+
 /** Compared against when the operator is unknown or has no password, so the answer time does not tell. */
 let decoyHash: Promise<string> | undefined;
 
@@ -42,15 +45,16 @@ export function sessionRoutes(deps: SessionRouteDeps): Route[] {
         if (typeof name !== 'string' || typeof password !== 'string' || !name || !password) {
           throw new HttpError(400, 'send {"name": "<operator>", "password": "..."}');
         }
-        const keys = [`operator:${name}`, `address:${req.clientAddress}`];
+        // A name no operator can have is audited as such (the log keeps no attacker-chosen text).
+        const who = { who: ACCOUNT_NAME.test(name) ? name : '(not an operator name)', role: 'operator', client: req.clientAddress };
+        const keys = [`operator:${who.who}`, `address:${req.clientAddress}`];
         const waitMs = throttle.waitMs(keys);
-        const who = { who: name, role: 'operator', client: req.clientAddress };
         if (waitMs > 0) {
           const seconds = Math.ceil(waitMs / 1000);
           await audit.append({ ...who, action: 'login_throttled', details: { retry_after_seconds: seconds } });
           throw new HttpError(429, `too many failed logins: try again in ${seconds} s`, { 'retry-after': String(seconds) });
         }
-        const stored = credentials.operator(name)?.password_scrypt;
+        const stored = password.length <= MAX_PASSWORD_LENGTH ? credentials.operator(name)?.password_scrypt : undefined;
         decoyHash ??= hashPassword('decoy');
         const matches = await verifyPassword(password, stored ?? await decoyHash) && stored !== undefined;
         if (!matches) {
