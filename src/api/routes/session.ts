@@ -54,11 +54,12 @@ export function sessionRoutes(deps: SessionRouteDeps): Route[] {
           await audit.append({ ...who, action: 'login_throttled', details: { retry_after_seconds: seconds } });
           throw new HttpError(429, `too many failed logins: try again in ${seconds} s`, { 'retry-after': String(seconds) });
         }
+        // Counted as failed until it succeeds: guesses sent in parallel are locked out like guesses in a row.
+        throttle.failed(keys);
         const stored = password.length <= MAX_PASSWORD_LENGTH ? credentials.operator(name)?.password_scrypt : undefined;
         decoyHash ??= hashPassword('decoy');
         const matches = await verifyPassword(password, stored ?? await decoyHash) && stored !== undefined;
         if (!matches) {
-          throttle.failed(keys);
           await audit.append({ ...who, action: 'login_failed' });
           throw new HttpError(401, 'wrong operator name or password');
         }
