@@ -23,7 +23,7 @@ node_major=$(node -p 'process.versions.node.split(".")[0]')
 [ "$node_major" -ge 20 ] || die "Node.js $(node -v) is too old: petspool needs Node.js 20 or newer"
 
 # System packages: what runs the appliance (7z) and what its tests and benchmarks use as
-# reference peers (DCMTK, dicom3tools, Orthanc, Debian's numpy/scipy, chromium for the dashboard test).
+# reference peers (DCMTK, dicom3tools, Orthanc, Debian's numpy/scipy, chromium for the dashboard test, openssl for the TLS tests).
 need=()
 have_cmd() { command -v "$1" >/dev/null 2>&1; }
 have_cmd 7z         || need+=(p7zip-full)

@@ -37,7 +37,10 @@ export async function writeBenchConfig(opts: BenchConfigOptions): Promise<{ conf
     spool_dir: spool,
     database: path.join(spool, 'petspool.json'),
     share: { outbox: path.join(opts.work, 'share', 'outbox'), inbox: path.join(opts.work, 'share', 'inbox'), poll_seconds: 2 },
-    api: { host: '127.0.0.1', port: await freePort(), token: 'bench-token' },
+    api: {
+      host: '127.0.0.1', port: await freePort(), callback_token: 'bench-callback-token', submitters: [],
+      operators: [{ name: 'bench', token: 'bench-operator-token' }], sessions: { idle_minutes: 30, max_hours: 12 },
+    },
     remote: { url: 'embedded', client_id: 'bench', token: 'bench-token', give_up_after_seconds: 86400, processing_timeout_seconds: 3600 },
     destinations: opts.destinationPort === undefined ? [] : [
       { name: 'bench-pacs', ae_title: BENCH_DESTINATION_AE, host: '127.0.0.1', port: opts.destinationPort, mirror: false },

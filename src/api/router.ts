@@ -1,4 +1,6 @@
 import type { IncomingMessage } from 'node:http';
+import type { Principal, Role } from './auth/credentials.js';
+import type { Session } from './auth/sessions.js';
 
 export interface ApiRequest {
   method: string;
@@ -10,6 +12,12 @@ export interface ApiRequest {
   body: unknown;
   /** Raw body for routes declared with `raw: true` (uploads). */
   raw?: IncomingMessage;
+  /** Who asks (absent on routes open to anyone). */
+  principal?: Principal;
+  /** The dashboard session the request came with (cookie), if any. */
+  session?: Session;
+  /** The client's address, for the audit log. */
+  clientAddress: string;
 }
 
 export interface ApiResponse {
@@ -24,8 +32,12 @@ export interface Route {
   method: 'GET' | 'POST' | 'PUT' | 'DELETE';
   /** e.g. /tasks/:id/retry */
   path: string;
-  /** Requires the bearer token (default true). */
-  auth?: boolean;
+  /** The roles that may call it (default: operators only); 'anyone' for the dashboard's files and the login. */
+  allow?: readonly Role[] | 'anyone';
+  /** A submitter may call it only for a task (params.id) it submitted. */
+  ownTask?: boolean;
+  /** Recorded in the audit log, with who and the request body, when it succeeds (e.g. "qc.approve"). */
+  audit?: string;
   /** Hand the request stream to the handler instead of parsing JSON (uploads). */
   raw?: boolean;
   handler(req: ApiRequest): Promise<ApiResponse> | ApiResponse;
@@ -43,9 +55,14 @@ export function operationProblemOf(err: unknown): OperationProblem | undefined {
   return typeof problem === 'string' && problem in STATUS_OF_PROBLEM ? problem as OperationProblem : undefined;
 }
 
+/** Who made a change, as the task history names them (operator routes always have a caller). */
+export function actorOf(req: ApiRequest): string {
+  return req.principal?.name ?? 'unknown';
+}
+
 /** An error a handler throws to answer with a status and a message. */
 export class HttpError extends Error {
-  constructor(readonly status: number, message: string) {
+  constructor(readonly status: number, message: string, readonly headers?: Record<string, string>) {
     super(message);
     this.name = 'HttpError';
   }

@@ -48,7 +48,7 @@ export const assembleAppliance: Assembly = async (parts) => {
     ...dashboardRoutes(parts),
     ...processReadyRoutes(parts),
   ];
-  const api = await startApiService(parts, routes);
+  const api = await startApiService(parts, routes, { submitterOwns: (name, taskId) => uploads.submitted(name, taskId) });
   const backoff = retryBackoff(parts.config);
   const prefetch = new SourceHeaderPrefetch(parts.log);
   const results = new ResultHandoff();

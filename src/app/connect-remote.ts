@@ -6,6 +6,7 @@ import type { LoadedConfig } from '../config/load.js';
 import { RemoteClient } from '../remote/client.js';
 import { startReferenceService, type ReferenceService } from '../reference-service/reference-service.js';
 import { TEMPORARY_NAME } from '../remote/zip-pack.js';
+import { localApiAgent } from '../api/local-access.js';
 
 export interface RemoteConnection {
   client: RemoteClient;
@@ -20,7 +21,7 @@ export interface RemoteConnection {
  * The remote processing service as the stages see it: a RemoteClient. With `remote.url: embedded`
  * the reference service is started inside the appliance on loopback, reading uploads from
  * share.outbox and writing results to share.inbox exactly as a remote peer would, with every licence
- * active; it calls back with api.token.
+ * active; it calls back with api.callback_token (over HTTPS trusting exactly api.tls.cert_file).
  */
 export async function connectRemote(parts: Pick<ApplianceParts, 'config' | 'log'>): Promise<RemoteConnection> {
   const { config, log } = parts;
@@ -39,7 +40,7 @@ export async function connectRemote(parts: Pick<ApplianceParts, 'config' | 'log'
   // Embedded, the results folder is written by this process too.
   await removeLeftovers(config.share.inbox, log);
   const embedded = await startReferenceService({
-    host: '127.0.0.1', port: 0, token: config.remote.token, callbackToken: config.api.token,
+    host: '127.0.0.1', port: 0, token: config.remote.token, callbackToken: config.api.callback_token, callbackAgent: localApiAgent(config),
     outboxDir: config.share.outbox, inboxDir: config.share.inbox, licences: { active: true },
     logger: log.child({ stage: 'reference' }),
   });

@@ -6,6 +6,8 @@
  *    otherwise the CLI takes the spool lock itself, does the same operation directly, writes the
  *    database and lets go. The operation itself is the same code either way (TaskOperations,
  *    addRadiopharmaceutical): the API routes call it too.
+ * Either way the change is made as the CLI's operator (operator-credentials.ts): the API audits it,
+ * and a change made directly is appended to the same audit log here.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { LoadedConfig } from '../config/load.js';
@@ -20,6 +22,17 @@ import {
 import type { RadiopharmaceuticalEntry } from '../rules/radiopharmaceuticals.js';
 import { ApiClient, ApplianceUnreachableError, errorOf, type ApiAnswer } from './api-client.js';
 import { CliError, EXIT } from './exit-codes.js';
+import type { OperatorContext } from './operator-credentials.js';
+import { AuditLog } from '../audit/audit-log.js';
+
+/** What the audit log says about a change the CLI made itself (the API audits its own). */
+export interface DirectAudit<T> {
+  action: string;
+  task?: string;
+  details?: unknown;
+  /** Record it only for these results (e.g. not for an edit refused as invalid). */
+  when?: (result: T) => boolean;
+}
 
 /** The changes an operator command can make, wherever they are carried out. */
 export interface OperatorChanges {
@@ -45,8 +58,8 @@ export async function readRadiopharmaceuticals(config: LoadedConfig): Promise<Li
 const OTHER_COMMAND_WAIT_MS = 5000;
 
 /** Run `work` with the changes reachable right now: the appliance's API, or the spool itself. */
-export async function withOperatorChanges<T>(config: LoadedConfig, work: (changes: OperatorChanges) => Promise<T>): Promise<T> {
-  return viaApplianceOrSpool(config, (api) => work(apiChanges(api)), (spool, store) => work(directChanges(spool, store)));
+export async function withOperatorChanges<T>(ctx: OperatorContext, work: (changes: OperatorChanges) => Promise<T>): Promise<T> {
+  return viaApplianceOrSpool(ctx, (api) => work(apiChanges(api)), (spool, store) => work(directChanges(spool, store, ctx)));
 }
 
 /**
@@ -54,13 +67,14 @@ export async function withOperatorChanges<T>(config: LoadedConfig, work: (change
  * with the spool lock held and the database open (written on return). For commands of other parts
  * (qc, filters) whose operations are not in OperatorChanges.
  */
-export async function viaApplianceOrSpool<T>(config: LoadedConfig, viaApi: (api: ApiClient) => Promise<T>,
-  direct: (spool: Spool, store: Store) => Promise<T>): Promise<T> {
+export async function viaApplianceOrSpool<T>(ctx: OperatorContext, viaApi: (api: ApiClient) => Promise<T>,
+  direct: (spool: Spool, store: Store) => Promise<T>, audit?: DirectAudit<T>): Promise<T> {
+  const { config, operator } = ctx;
   const deadline = Date.now() + OTHER_COMMAND_WAIT_MS;
   for (;;) {
     if (await isSpoolLocked(config.spool_dir)) {
       try {
-        return await viaApi(ApiClient.forConfig(config));
+        return await viaApi(ApiClient.forConfig(config, operator));
       } catch (err) {
         // Nobody listens, so nothing was done: the lock may be another CLI command's short hold
         // rather than the appliance's. Look again until that command is done (or give the error).
@@ -81,7 +95,9 @@ export async function viaApplianceOrSpool<T>(config: LoadedConfig, viaApi: (api:
     }
     const store = await Store.open(config.database);
     try {
-      return await direct(spool, store);
+      const result = await direct(spool, store);
+      if (audit && (audit.when?.(result) ?? true)) await auditDirect(ctx, audit.action, audit.task, audit.details);
+      return result;
     } finally {
       await store.close();
       await release();
@@ -89,13 +105,31 @@ export async function viaApplianceOrSpool<T>(config: LoadedConfig, viaApi: (api:
   }
 }
 
-function directChanges(spool: Spool, store: Store): OperatorChanges {
+/** One audit line for a change this process made itself, holding the spool lock. */
+export async function auditDirect(ctx: OperatorContext, action: string, task?: string, details?: unknown): Promise<void> {
+  await AuditLog.inSpool(ctx.config.spool_dir).append({ who: ctx.operator.name, role: 'operator', action, task, details, client: 'cli' });
+}
+
+function directChanges(spool: Spool, store: Store, ctx: OperatorContext): OperatorChanges {
   const tasks = new TaskOperations(spool, { store });
+  const by = ctx.operator.name;
   return {
     via: 'direct',
-    retryTask: (id) => tasks.retry(id),
-    abortTask: (id, reason) => tasks.abort(id, reason),
-    addRadiopharmaceutical: async (entry) => addRadiopharmaceutical(store, entry),
+    retryTask: async (id) => {
+      const after = await tasks.retry(id, by);
+      await auditDirect(ctx, 'task.retry', id);
+      return after;
+    },
+    abortTask: async (id, reason) => {
+      const after = await tasks.abort(id, reason, by);
+      await auditDirect(ctx, 'task.abort', id, reason === undefined ? undefined : { reason });
+      return after;
+    },
+    addRadiopharmaceutical: async (entry) => {
+      const result = addRadiopharmaceutical(store, entry);
+      if (result.ok) await auditDirect(ctx, 'radiopharmaceuticals.add', undefined, entry);
+      return result;
+    },
   };
 }
 

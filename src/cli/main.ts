@@ -11,6 +11,7 @@ async function main(): Promise<void> {
     .scriptName('petspool')
     .usage('$0 <command> [options]\n\nHot-folder appliance between PET scanners/PACS and a remote PET-processing service.')
     .option('config', { type: 'string', describe: 'config file (default: config.yaml at the install root, or $PETSPOOL_CONFIG)', global: true })
+    .option('operator', { type: 'string', describe: 'act as this operator of api.operators (default: $PETSPOOL_OPERATOR, or the only one)', global: true })
     .command(commands)
     .demandCommand(1, 'Name a command; petspool --help lists them.')
     .strict()

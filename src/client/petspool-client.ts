@@ -2,7 +2,7 @@
  * Typed client of a petspool appliance's upload API, in the icometrix SDK style:
  * upload a folder → wait for the import → wait for the results → download them.
  *
- *   const client = new PetspoolClient({ url: 'http://appliance:8480', token });
+ *   const client = new PetspoolClient({ url: 'https://appliance:8480', token, ca: readFileSync('hospital-ca.pem') });
  *   const upload = await client.uploadDicomDir('/data/pet');
  *   const { taskIds } = await client.waitForImport(upload.uploadId);
  *   await client.waitForResults(taskIds, { onProgress: (t) => console.log(t.id, t.state) });
@@ -20,8 +20,12 @@ import path from 'node:path';
 export interface PetspoolClientOptions {
   /** Base URL of the appliance's API, e.g. http://appliance:8480 */
   url: string;
-  /** The appliance's api.token. */
+  /** A submitter's token (api.submitters of the appliance), or an operator's. */
   token: string;
+  /** HTTPS: PEM CA certificate(s) to trust for the appliance, when its certificate is from a private (hospital) CA. */
+  ca?: string | Buffer;
+  /** HTTPS: a ready agent instead (e.g. one pinning the appliance's certificate). */
+  agent?: http.Agent;
   /** How often to ask while waiting (default 1000 ms). */
   pollMs?: number;
   /** Files sent at the same time (default 4). */
@@ -274,7 +278,8 @@ export class PetspoolClient {
       headers['content-length'] = String(payload.size);
     }
     return new Promise<Answer>((resolve, reject) => {
-      const req = transport.request(url, { method, headers, timeout: 60_000 }, (res) => {
+      const tls = url.protocol === 'https:' ? { agent: this.options.agent, ca: this.options.ca } : {};
+      const req = transport.request(url, { method, headers, timeout: 60_000, ...tls }, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
@@ -307,7 +312,7 @@ function apiError(method: string, what: string, answer: Answer): PetspoolApiErro
   } catch {
     // not JSON: keep the text
   }
-  const hint = answer.status === 401 ? ' (wrong or missing token)' : '';
+  const hint = answer.status === 401 ? ' (wrong or missing token)' : answer.status === 403 ? ' (not allowed for this token)' : '';
   return new PetspoolApiError(answer.status, `${method} ${what}: ${answer.status}${hint} ${message}`.trim());
 }
 

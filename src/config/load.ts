@@ -58,6 +58,7 @@ export function validateConfig(doc: unknown, file = '<config>'): LoadedConfig {
     dicom: c.dicom.tls ? { ...c.dicom, tls: absFiles(c.dicom.tls) } : c.dicom,
     remote: absFiles(c.remote),
     destinations: c.destinations.map((d) => (d.tls ? { ...d, tls: absFiles(d.tls) } : d)),
+    api: { ...c.api, ...(c.api.tls ? { tls: { cert_file: abs(c.api.tls.cert_file), key_file: abs(c.api.tls.key_file) } } : {}) },
   };
 }
 

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { apiSchema } from './api-schema.js';
 
 /** Messages say what a valid value looks like, so an operator can fix the file without the docs. */
 const port = z.number({ error: 'must be an integer 1-65535' }).int('must be an integer 1-65535')
@@ -84,13 +85,7 @@ export const configSchema = z.object({
     inbox: text('results folder on the share'),
     poll_seconds: z.number({ error: 'must be a number > 0' }).positive('must be a number > 0'),
   }).strict(),
-  api: z.object({
-    host: text('listen address'),
-    port,
-    token: text('bearer token'),
-    /** Base URL the remote service calls back on (POST {public_url}/process_ready); default the API's own address. */
-    public_url: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
-  }).strict(),
+  api: apiSchema,
   remote: z.object({
     url: z.union([z.literal('embedded'), z.url({ error: 'must be "embedded" or an http(s) URL' })],
       { error: 'must be "embedded" or an http(s) URL' }),

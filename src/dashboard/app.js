@@ -6,6 +6,7 @@ import { renderOverview } from './overview.js';
 import { renderTask } from './task-page.js';
 import { renderSettings } from './settings.js';
 import { h } from './dom.js';
+import { currentSession, logOut } from './api.js';
 
 const REFRESH_MS = 4000;
 const main = document.getElementById('main');
@@ -48,5 +49,7 @@ window.addEventListener('hashchange', () => {
   void draw();
   main.focus();
 });
+document.getElementById('logout').addEventListener('click', () => void logOut());
+currentSession().then((s) => { document.getElementById('who').textContent = s.name; }, () => undefined);
 setInterval(() => { if (!typing()) void draw(); }, REFRESH_MS);
 void draw();

@@ -32,11 +32,12 @@ export async function renderTask(id, refresh) {
       s.series_instance_uid ? h('span.muted.mono', {}, ` ${s.series_instance_uid}`) : null))) : null,
     h('h2', {}, 'History'),
     h('table', { id: 'history' },
-      h('thead', {}, h('tr', {}, ['When', 'State', 'Detail'].map((c) => h('th', { scope: 'col' }, c)))),
+      h('thead', {}, h('tr', {}, ['When', 'State', 'Detail', 'By'].map((c) => h('th', { scope: 'col' }, c)))),
       h('tbody', {}, r.history.map((e) => h('tr', {},
         h('td', {}, `${when(e.at)} (${since(e.at)} ago)`),
         h('td', {}, h(`span.badge.${e.state}`, {}, stateLabel(e.state))),
-        h('td', {}, e.detail ?? ''))))),
+        h('td', {}, e.detail ?? ''),
+        h('td', {}, e.by ?? ''))))),
   ];
 }
 

@@ -6,7 +6,7 @@
 import type { Store } from '../db/store.js';
 import type { Runner } from '../runner/runner.js';
 import { TaskNotFoundError, type Spool } from '../spool/spool.js';
-import type { TaskRecord } from '../spool/task-record.js';
+import { signedBy, type TaskRecord } from '../spool/task-record.js';
 import { TaskOperationError } from './task-operations.js';
 
 /** A task waiting for an operator's decision, with what the operator needs to decide. */
@@ -35,18 +35,19 @@ export class QcOperations {
     }));
   }
 
-  async approve(id: string, by = 'operator'): Promise<TaskRecord> {
+  /** `by`: the operator deciding, recorded in the task's history and QC facts. */
+  async approve(id: string, by: string): Promise<TaskRecord> {
     const after = await this.held(id, () => this.spool.moveTask(id, 'awaiting_qc', 'sending', `approved by ${by}`,
-      (r) => ({ ...r, facts: { ...r.facts, qc: { decision: 'approved', at: new Date().toISOString() } } })));
+      (r) => signedBy({ ...r, facts: { ...r.facts, qc: { decision: 'approved', by, at: new Date().toISOString() } } }, by)));
     this.live.store?.recordTask(after);
     this.live.runner?.nudge('sender');
     return after;
   }
 
-  async reject(id: string, reason: string): Promise<TaskRecord> {
+  async reject(id: string, reason: string, by: string): Promise<TaskRecord> {
     const text = reason.trim();
     if (!text) throw new TaskOperationError('invalid', 'a rejection needs a reason (--reason TEXT)');
-    const after = await this.held(id, () => this.spool.failTask(id, 'awaiting_qc', 'qc', `rejected in quality control: ${text}`));
+    const after = await this.held(id, () => this.spool.failTask(id, 'awaiting_qc', 'qc', `rejected in quality control: ${text}`, undefined, by));
     this.live.store?.recordTask(after);
     return after;
   }

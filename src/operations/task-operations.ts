@@ -82,13 +82,13 @@ export class TaskOperations {
     return { record, folder, dir, reason_json: reasonJson, files: await listFiles(dir) };
   }
 
-  /** Put a failed task back into the folder of the stage that failed. */
-  async retry(id: string): Promise<TaskRecord> {
+  /** Put a failed task back into the folder of the stage that failed; `by`, the operator, is named in its history. */
+  async retry(id: string, by: string): Promise<TaskRecord> {
     const { folder, record } = await this.locate(id);
     if (folder !== 'failed') {
       throw new TaskOperationError('conflict', `task ${id} is ${record.state}, not failed: nothing to retry`);
     }
-    const after = await this.spool.retryTask(id);
+    const after = await this.spool.retryTask(id, by);
     this.live.store?.recordTask(after);
     this.live.runner?.clearDelay(id);
     this.live.runner?.nudge();
@@ -96,14 +96,14 @@ export class TaskOperations {
   }
 
   /** Abandon a task that is not finished (a failed task may be abandoned too: it will not be retried). */
-  async abort(id: string, reason = 'aborted by operator'): Promise<TaskRecord> {
+  async abort(id: string, reason: string | undefined, by: string): Promise<TaskRecord> {
     const { folder, record } = await this.locate(id);
     if (folder === 'sent' || folder === 'aborted') {
       throw new TaskOperationError('conflict', `task ${id} is ${record.state}: nothing to abort`);
     }
     let after: TaskRecord;
     try {
-      after = await this.spool.abortTask(id, folder, reason.trim() || 'aborted by operator');
+      after = await this.spool.abortTask(id, folder, reason?.trim() || `aborted by ${by}`, undefined, by);
     } catch (err) {
       // A stage moved it between locate and abort: say where it is now.
       if (err instanceof TaskNotFoundError) {

@@ -1,4 +1,4 @@
-import { createServer, type IncomingMessage, type RequestListener, type ServerResponse } from 'node:http';
+import { createServer, type Agent, type IncomingMessage, type RequestListener, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { stat } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
@@ -33,8 +33,10 @@ export interface ReferenceServiceOptions {
   port?: number;
   /** Bearer token callers must send. */
   token: string;
-  /** Token sent on the callback (the appliance's api.token); default `token`. */
+  /** Token sent on the callback (the appliance's api.callback_token); default `token`. */
   callbackToken?: string;
+  /** How an https callback URL is trusted (embedded: the appliance's own certificate, pinned); default the system CAs. */
+  callbackAgent?: Agent;
   /** Where uploads appear (the share's upload folder, `share.outbox` seen from the appliance). */
   outboxDir: string;
   /** Where results are written (`share.inbox` seen from the appliance). */
@@ -215,7 +217,8 @@ export async function startReferenceService(opts: ReferenceServiceOptions): Prom
       let outcome: string;
       try {
         const ca = opts.callbackCaFile ? loadTlsFiles({ where: '--callback', caFile: opts.callbackCaFile }).ca : undefined;
-        const res = await httpRequest(new URL(callbackUrl), 'POST', opts.callbackToken ?? opts.token, { task_id: taskId }, 10_000, stopping.signal, ca);
+        const res = await httpRequest(new URL(callbackUrl), 'POST', opts.callbackToken ?? opts.token, { task_id: taskId }, 10_000, stopping.signal,
+          { ca, agent: opts.callbackAgent });
         if (res.status >= 200 && res.status < 300) {
           taskLog.info('called back');
           return;

@@ -1,4 +1,4 @@
-import { request as httpPlainRequest } from 'node:http';
+import { request as httpPlainRequest, type Agent } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { loadTlsFiles, TlsSetupError } from '../tls/pem-files.js';
 import { describeTlsFailure } from '../tls/tls-failure.js';
@@ -99,7 +99,7 @@ export class RemoteClient {
     try {
       // Read per request, so a renewed CA file is taken without a restart.
       const ca = url.protocol === 'https:' && this.opts.caFile ? loadTlsFiles({ where: 'remote', caFile: this.opts.caFile }).ca : undefined;
-      res = await httpRequest(url, method, this.opts.token, body, timeoutMs, undefined, ca);
+      res = await httpRequest(url, method, this.opts.token, body, timeoutMs, undefined, { ca });
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
       if (e.name === 'TimeoutError' || e.code === 'ETIMEDOUT') {
@@ -123,6 +123,12 @@ export class RemoteClient {
   }
 }
 
+/** How an https peer is trusted: `ca` (PEM) instead of the system's store, or an `agent` that pins a certificate. */
+export interface HttpsTrust {
+  ca?: string | Buffer | (string | Buffer)[];
+  agent?: Agent;
+}
+
 /** Answers larger than this are cut (the service only sends small JSON). */
 const MAX_ANSWER_BYTES = 1024 * 1024;
 
@@ -131,10 +137,11 @@ const MAX_ANSWER_BYTES = 1024 * 1024;
  * error (407 is "proxy authentication required" in HTTP), but the contract uses 407 for "no model
  * for these reconstruction parameters"; and fetch loads its library (undici, ~30 ms) on first use.
  * `cancel` aborts it early (e.g. at shutdown). https: the certificate is always checked, against
- * `ca` (PEM) when given, else the system's trust store.
+ * `trust.ca` (PEM) when given, else the system's trust store; `trust.agent` may pin a certificate
+ * instead (the appliance's own API, util/pinned-tls-agent.ts).
  */
 export function httpRequest(
-  url: URL, method: string, token: string, body: unknown, timeoutMs: number, cancel?: AbortSignal, ca?: string | Buffer | (string | Buffer)[],
+  url: URL, method: string, token: string, body: unknown, timeoutMs: number, cancel?: AbortSignal, trust?: HttpsTrust,
 ): Promise<{ status: number; contentType: string; text: string }> {
   const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
   const headers: Record<string, string | number> = { authorization: `Bearer ${token}`, accept: 'application/json' };
@@ -144,9 +151,9 @@ export function httpRequest(
   const timeout = AbortSignal.timeout(timeoutMs);
   const signal = cancel ? AbortSignal.any([cancel, timeout]) : timeout;
   // rejectUnauthorized stated, so NODE_TLS_REJECT_UNAUTHORIZED=0 in the environment cannot turn the check off.
-  const tlsOptions = https ? { rejectUnauthorized: true, minVersion: 'TLSv1.2' as const, ...(ca && { ca }) } : {};
+  const tlsOptions = https ? { rejectUnauthorized: true, minVersion: 'TLSv1.2' as const, ...(trust?.ca && { ca: trust.ca }) } : {};
   return new Promise((resolve, reject) => {
-    const req = send(url, { method, headers, signal, ...tlsOptions }, (res) => {
+    const req = send(url, { method, headers, signal, ...tlsOptions, agent: trust?.agent }, (res) => {
       const chunks: Buffer[] = [];
       let size = 0;
       res.on('data', (chunk: Buffer) => {

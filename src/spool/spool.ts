@@ -5,7 +5,7 @@ import {
   type TaskFolder,
 } from './layout.js';
 import { fsyncPath, renameDurably } from './durable.js';
-import { readTaskRecord, withState, writeTaskRecord, type TaskRecord } from './task-record.js';
+import { readTaskRecord, signedBy, withState, writeTaskRecord, type TaskRecord } from './task-record.js';
 import { KeyedMutex } from './keyed-mutex.js';
 
 export interface LocatedTask {
@@ -107,25 +107,25 @@ export class Spool {
     });
   }
 
-  /** Move a task to failed/ with reason.json; `retry` later puts it back into `from`. */
-  async failTask(taskId: string, from: TaskFolder, stage: string, reason: string, patch?: Partial<TaskRecord>): Promise<TaskRecord> {
+  /** Move a task to failed/ with reason.json; `retry` later puts it back into `from`. `by`: the operator who failed it (QC). */
+  async failTask(taskId: string, from: TaskFolder, stage: string, reason: string, patch?: Partial<TaskRecord>, by?: string): Promise<TaskRecord> {
     return this.withTask(taskId, async () => {
       const src = this.layout.taskDir(from, taskId);
       const record = await readTaskRecord(src);
       const failure: FailureReason = { stage, from, reason, at: new Date().toISOString(), attempts: record.attempts };
       await writeFile(path.join(src, REASON_FILE), JSON.stringify(failure, null, 2) + '\n');
       return this.moveUnlocked(taskId, from, 'failed', `${stage}: ${reason}`,
-        (r) => ({ ...r, ...patch, failed_stage: stage, failed_from: from, reason }));
+        (r) => signedBy({ ...r, ...patch, failed_stage: stage, failed_from: from, reason }, by));
     });
   }
 
   /** Abort a task (operator, or an incomplete series idle too long); aborted tasks are not retried. */
-  async abortTask(taskId: string, from: TaskFolder, reason: string, patch?: Partial<TaskRecord>): Promise<TaskRecord> {
-    return this.moveTask(taskId, from, 'aborted', reason, (r) => ({ ...r, ...patch, reason }));
+  async abortTask(taskId: string, from: TaskFolder, reason: string, patch?: Partial<TaskRecord>, by?: string): Promise<TaskRecord> {
+    return this.moveTask(taskId, from, 'aborted', reason, (r) => signedBy({ ...r, ...patch, reason }, by));
   }
 
   /** Put a failed task back into the folder of the stage that failed, with a fresh attempt count. */
-  async retryTask(taskId: string): Promise<TaskRecord> {
+  async retryTask(taskId: string, by?: string): Promise<TaskRecord> {
     return this.withTask(taskId, async () => {
       const dir = this.layout.taskDir('failed', taskId);
       const record = await readTaskRecord(dir).catch(() => { throw new TaskNotFoundError(taskId, 'failed/'); });
@@ -133,7 +133,7 @@ export class Spool {
       if (!back) throw new Error(`task ${taskId} has no failed stage recorded; cannot tell where to retry it`);
       await rm(path.join(dir, REASON_FILE), { force: true });
       return this.moveUnlocked(taskId, 'failed', back, `retry of ${record.failed_stage ?? back}`,
-        (r) => ({ ...r, attempts: 0, reason: null, failed_stage: null, failed_from: null }));
+        (r) => signedBy({ ...r, attempts: 0, reason: null, failed_stage: null, failed_from: null }, by));
     });
   }
 

@@ -8,6 +8,8 @@ export interface TaskHistoryEntry {
   state: TaskState;
   at: string;
   detail?: string;
+  /** The operator who made this transition (QC decision, retry, abort); absent for the appliance's own moves. */
+  by?: string;
 }
 
 /**
@@ -74,4 +76,11 @@ export function withState(record: TaskRecord, state: TaskState, detail?: string,
     updated_at: at,
     history: [...record.history, detail ? { state, at, detail } : { state, at }],
   };
+}
+
+/** The record with its latest history entry signed by the operator who caused it. */
+export function signedBy(record: TaskRecord, by: string | undefined): TaskRecord {
+  const last = record.history.at(-1);
+  if (!by || !last) return record;
+  return { ...record, history: [...record.history.slice(0, -1), { ...last, by }] };
 }

@@ -17,7 +17,8 @@ import { randomBytes } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import { readInstanceHeader } from '../dicom/read-header.js';
-import type { Spool } from '../spool/spool.js';
+import { TaskNotFoundError, type Spool } from '../spool/spool.js';
+import type { TaskRecord } from '../spool/task-record.js';
 import type { Logger } from '../log/logger.js';
 import type { ReceivedFile, ReceiveOutcome } from '../stages/receiver.js';
 import { fsyncPath, renameDurably } from '../spool/durable.js';
@@ -73,6 +74,8 @@ interface Refusal { name: string; kind: 'not_dicom' | 'unreadable' | 'archive'; 
 
 interface Session {
   id: string;
+  /** The submitter (or operator) who started the upload: only they may follow it. */
+  submitter: string;
   state: UploadState;
   stagingDir: string;
   hotDir: string;
@@ -96,7 +99,7 @@ export class UploadSessions {
   private readonly hotFolder: string;
   private unsubscribe: (() => void) | undefined;
 
-  constructor(spool: Spool, private readonly receiver: { onReceived(l: (r: ReceivedFile) => void): () => void },
+  constructor(private readonly spool: Spool, private readonly receiver: { onReceived(l: (r: ReceivedFile) => void): () => void },
     private readonly log: Logger, private readonly zipLimits: ExtractLimits) {
     this.stagingRoot = path.resolve(spool.layout.folder('uploads'));
     this.hotFolder = path.resolve(spool.layout.folder('incoming'));
@@ -115,11 +118,11 @@ export class UploadSessions {
     this.unsubscribe?.();
   }
 
-  async create(): Promise<UploadStatus> {
+  async create(submitter: string): Promise<UploadStatus> {
     this.forgetOldSessions();
     const id = randomBytes(8).toString('hex');
     const session: Session = {
-      id, state: 'uploading', stagingDir: path.join(this.stagingRoot, id), hotDir: path.join(this.hotFolder, `${HOT_FOLDER_PREFIX}${id}`),
+      id, submitter, state: 'uploading', stagingDir: path.join(this.stagingRoot, id), hotDir: path.join(this.hotFolder, `${HOT_FOLDER_PREFIX}${id}`),
       accepted: new Set(), refusals: [], outcomes: new Map(), entries: new Map(), taskIds: [], writing: 0, createdAt: new Date(), completedAt: null,
     };
     await mkdir(session.stagingDir);
@@ -188,6 +191,25 @@ export class UploadSessions {
     };
   }
 
+  /** Who started the upload. */
+  submitterOf(id: string): string {
+    return this.session(id).submitter;
+  }
+
+  /**
+   * Whether `name` submitted the task: an upload of this run collected files into it, or its
+   * task.json says so (facts.submitted_by, written when the files were collected).
+   */
+  async submitted(name: string, taskId: string): Promise<boolean> {
+    for (const s of this.sessions.values()) if (s.submitter === name && s.taskIds.includes(taskId)) return true;
+    try {
+      return submittersOf((await this.spool.locateTask(taskId)).record).includes(name);
+    } catch (err) {
+      if (err instanceof TaskNotFoundError) return false;
+      throw err;
+    }
+  }
+
   private session(id: string): Session {
     const s = UPLOAD_ID.test(id) ? this.sessions.get(id) : undefined;
     if (!s) throw new UploadError('not_found', `no upload ${id} (uploads are forgotten after a day or a restart)`);
@@ -204,10 +226,28 @@ export class UploadSessions {
     // An entry of an uploaded zip: its archive is done when the zip intake reports the archive itself.
     if (origin) s.entries.set(`${name}/${origin.entry}`, outcome);
     else s.outcomes.set(name, outcome);
-    if (outcome.kind === 'collected' && !s.taskIds.includes(outcome.taskId)) s.taskIds.push(outcome.taskId);
+    if (outcome.kind === 'collected' && !s.taskIds.includes(outcome.taskId)) {
+      s.taskIds.push(outcome.taskId);
+      this.recordSubmitter(outcome.taskId, s.submitter).catch((err: Error) => this.log.error(
+        `cannot record submitter ${s.submitter} on task ${outcome.taskId}: ${err.message}`, { stage: 'uploads', task: outcome.taskId }));
+    }
     if (s.state === 'importing' && s.outcomes.size >= s.accepted.size) {
       s.state = 'imported';
       this.log.info(`upload ${s.id} imported: ${s.taskIds.length} task(s)`, { stage: 'uploads' });
+    }
+  }
+
+  /** facts.submitted_by on the task, wherever it is now (it may move on meanwhile: look again). */
+  private async recordSubmitter(taskId: string, name: string): Promise<void> {
+    for (;;) {
+      const { folder, record } = await this.spool.locateTask(taskId);
+      if (submittersOf(record).includes(name)) return;
+      try {
+        await this.spool.updateTask(taskId, folder, (r) => ({ ...r, facts: { ...r.facts, submitted_by: [...submittersOf(r), name] } }));
+        return;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      }
     }
   }
 
@@ -216,6 +256,12 @@ export class UploadSessions {
       if (s.state === 'imported' && s.completedAt && now - s.completedAt.getTime() > KEEP_FINISHED_MS) this.sessions.delete(id);
     }
   }
+}
+
+/** The submitters recorded on a task (several when uploads of the same series were sent by different submitters). */
+export function submittersOf(record: TaskRecord): string[] {
+  const by = record.facts.submitted_by;
+  return Array.isArray(by) ? by.filter((n): n is string => typeof n === 'string') : [];
 }
 
 async function writeSynced(file: string, body: Readable): Promise<number> {

@@ -7,6 +7,26 @@ import type { TaskFolder } from '../../src/spool/layout.js';
 import type { TaskRecord } from '../../src/spool/task-record.js';
 import { freePort } from '../fixtures/dcmtk.js';
 import { tempConfig } from './cli.js';
+import { hashPassword } from '../../src/api/auth/password-hash.js';
+
+/** The credentials of a test appliance (startTestAppliance), one per role. */
+export const TEST_OPERATOR = { name: 'alice', password: 'correct horse battery staple', token: 'alice-operator-token-0001' };
+export const TEST_SUBMITTER = { name: 'ward-pc', token: 'ward-pc-submitter-token-01' };
+export const TEST_OTHER_SUBMITTER = { name: 'other-pc', token: 'other-pc-submitter-token-1' };
+export const TEST_CALLBACK_TOKEN = 'remote-callback-token-0001';
+export const TEST_METRICS_TOKEN = 'prometheus-metrics-token-01';
+
+let operatorHash: Promise<string> | undefined;
+
+/** config `api:` credentials of a test appliance: TEST_OPERATOR with password and token, two submitters, callback and metrics tokens. */
+export async function testApiCredentials(): Promise<Record<string, unknown>> {
+  operatorHash ??= hashPassword(TEST_OPERATOR.password);
+  return {
+    callback_token: TEST_CALLBACK_TOKEN, metrics_token: TEST_METRICS_TOKEN,
+    submitters: [{ name: TEST_SUBMITTER.name, token: TEST_SUBMITTER.token }, { name: TEST_OTHER_SUBMITTER.name, token: TEST_OTHER_SUBMITTER.token }],
+    operators: [{ name: TEST_OPERATOR.name, token: TEST_OPERATOR.token, password_scrypt: await operatorHash }],
+  };
+}
 
 export interface RunningAppliance {
   appliance: Appliance;
@@ -20,13 +40,15 @@ export interface RunningAppliance {
 
 /**
  * A real appliance in this process: real ports (free ones), a temp spool and share, the full
- * assembly. `changes` are applied to the shipped config.yaml.
+ * assembly, the credentials of testApiCredentials(). `changes` are applied to the shipped config.yaml
+ * (deep merge: `api: {...}` changes single keys).
  */
 export async function startTestAppliance(changes: Record<string, unknown> = {}): Promise<RunningAppliance> {
+  const { api, ...rest } = changes as { api?: Record<string, unknown> };
   const { dir, file } = await tempConfig({
     dicom: { host: '127.0.0.1', port: await freePort(), min_free_mb: 1 },
-    api: { port: await freePort() },
-    ...changes,
+    api: { port: await freePort(), ...(await testApiCredentials()), ...api },
+    ...rest,
   });
   const config = loadConfig(file);
   const appliance = new Appliance(config, silentLogger, assembleAppliance);

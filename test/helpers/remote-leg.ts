@@ -27,8 +27,10 @@ import { ResultHandoff } from '../../src/stages/result-handoff.js';
 import { packerStage } from '../../src/stages/packer.js';
 import { uploaderStage } from '../../src/stages/uploader.js';
 import { REPO_ROOT } from './cli.js';
+import { accessFor } from './api-access.js';
 
-export const API_TOKEN = 'api-secret-token';
+/** The remote service's callback token (api.callback_token). */
+export const API_TOKEN = 'api-callback-secret-token';
 export const REMOTE_TOKEN = 'remote-secret-token';
 
 export interface LegOptions {
@@ -69,7 +71,7 @@ export async function startLeg(opts: LegOptions = {}): Promise<Leg> {
     spool_dir: './spool',
     database: './spool/petspool.json',
     share: { outbox: './share/outbox', inbox: './share/inbox', poll_seconds: 0.2, ...opts.share },
-    api: { ...doc.api, token: API_TOKEN, ...opts.api },
+    api: { ...doc.api, callback_token: API_TOKEN, ...opts.api },
     remote: {
       ...doc.remote, url: 'embedded', token: REMOTE_TOKEN, give_up_after_seconds: 60, processing_timeout_seconds: 30,
       ...(standalone && { url: standalone.url, ca_file: opts.https!.caFile }), ...opts.remote,
@@ -87,7 +89,7 @@ export async function startLeg(opts: LegOptions = {}): Promise<Leg> {
   const remote = await connectRemote(parts);
   const service = standalone ?? remote.embedded!;
   if (opts.faults) service.setFaults(opts.faults);
-  const api = await startApiServer({ host: '127.0.0.1', port: 0, token: API_TOKEN, log: silentLogger, routes: processReadyRoutes(parts) });
+  const api = await startApiServer({ host: '127.0.0.1', port: 0, access: accessFor(config), log: silentLogger, routes: processReadyRoutes(parts) });
   const fast = { initialMs: 200, maxMs: 1000 };
   const results = new ResultHandoff();
   runner.register([

@@ -16,6 +16,13 @@ import { resultRoutes } from '../../src/app/results.js';
 import { freePort } from '../fixtures/dcmtk.js';
 import { runCli, tempConfig } from '../helpers/cli.js';
 import { makeTask } from '../helpers/results-task.js';
+import { accessFor } from '../helpers/api-access.js';
+import { AuditLog, readAuditLog } from '../../src/audit/audit-log.js';
+
+/** The audit log's entries as [who, action, task] (time and address checked where they matter). */
+async function auditTrail(spoolDir: string): Promise<[string, string, string | undefined][]> {
+  return (await readAuditLog(AuditLog.inSpool(spoolDir).file)).map((e) => [e.who, e.action, e.task]);
+}
 
 interface ListedFilter { name: string; fwhm_mm: number; blend?: number; scanner_models?: string[]; radiopharmaceuticals?: string[]; source: string }
 
@@ -77,6 +84,7 @@ test('qc list|approve|reject|required on the spool folders', async (t) => {
   const failed = await spool.locateTaskIn('failed', b.id);
   assert.equal(failed.record.reason, 'rejected in quality control: motion artefact');
   assert.equal(failed.record.failed_from, 'awaiting_qc');
+  assert.equal(failed.record.history.at(-1)?.by, 'admin', 'the history names the operator the CLI acts as');
   assert.equal((await runCli(['tasks', 'retry', b.id, '--config', file])).code, 0);
   assert.ok(await spool.hasTask('awaiting_qc', b.id), 'retry of a rejected task puts it back on hold');
 
@@ -86,21 +94,32 @@ test('qc list|approve|reject|required on the spool folders', async (t) => {
   const again = await runCli(['qc', 'approve', a.id, '--config', file]);
   assert.equal(again.code, 1);
   assert.match(again.stderr, /is sending, not awaiting_qc/);
+  const sending = await spool.locateTaskIn('sending', a.id);
+  assert.deepEqual([sending.record.history.at(-1)?.detail, sending.record.history.at(-1)?.by], ['approved by admin', 'admin']);
+  assert.deepEqual(await auditTrail(spool.root), [
+    ['admin', 'qc.reject', b.id], ['admin', 'task.retry', b.id], ['admin', 'qc.approve', a.id],
+  ], 'every change made directly is audited, a refused one is not');
+  const unknownOperator = await runCli(['qc', 'approve', a.id, '--operator', 'mallory', '--config', file]);
+  assert.equal(unknownOperator.code, 2);
+  assert.match(unknownOperator.stderr, /no operator mallory in api\.operators/);
 
   assert.match((await runCli(['qc', 'required', 'on', '--config', file])).stdout, /is required \(operator setting\)/);
   assert.match((await runCli(['qc', 'required', 'config', '--config', file])).stdout, /not required \(config\.yaml\)/);
 });
 
 test('while the spool is held, qc approve and filters add go through the HTTP API', async (t) => {
+  const startedAt = Date.now();
   const port = await freePort();
-  const { dir, file } = await tempConfig({ api: { host: '127.0.0.1', port, token: 'secret-token' } });
+  const { dir, file } = await tempConfig({ api: { host: '127.0.0.1', port, operators: [
+    { name: 'alice', token: 'alice-operator-token' }, { name: 'bob', token: 'bob-operator-token-0' }] } });
   const config = loadConfig(file);
   const spool = new Spool(config.spool_dir);
   await spool.init();
   const release = await acquireSpoolLock(spool.root, () => undefined);
   const store = await Store.open(config.database);
   const runner = new Runner(spool, silentLogger);
-  const api = await startApiServer({ host: '127.0.0.1', port, token: 'secret-token', log: silentLogger, routes: resultRoutes({ config, store, spool, runner }) });
+  const api = await startApiServer({ host: '127.0.0.1', port, access: accessFor(config), audit: AuditLog.inSpool(config.spool_dir), log: silentLogger,
+    routes: resultRoutes({ config, store, spool, runner }) });
   t.after(async () => {
     await api.close();
     await release();
@@ -108,15 +127,27 @@ test('while the spool is held, qc approve and filters add go through the HTTP AP
   });
 
   const task = await makeTask(spool, { result: 'none', folder: 'awaiting_qc' });
-  const approved = await runCli(['qc', 'approve', task.id, '--config', file]);
+  const ambiguous = await runCli(['qc', 'approve', task.id, '--config', file]);
+  assert.equal(ambiguous.code, 2);
+  assert.match(ambiguous.stderr, /several operators in api\.operators .*\(alice, bob\): say which one you are with --operator NAME/);
+  const approved = await runCli(['qc', 'approve', task.id, '--operator', 'bob', '--config', file]);
   assert.equal(approved.code, 0, approved.stderr);
-  assert.ok(await spool.hasTask('sending', task.id));
-  assert.match((await runCli(['qc', 'reject', task.id, '--reason', 'late', '--config', file])).stderr, /is sending, not awaiting_qc/);
+  const sending = await spool.locateTaskIn('sending', task.id);
+  assert.equal(sending.record.history.at(-1)?.by, 'bob');
+  assert.match((await runCli(['qc', 'reject', task.id, '--reason', 'late', '--config', file], { env: { PETSPOOL_OPERATOR: 'alice' } })).stderr,
+    /is sending, not awaiting_qc/);
 
-  const added = await runCli(['filters', 'add', '--name', 'api-made', '--fwhm', '3', '--config', file]);
+  const added = await runCli(['filters', 'add', '--name', 'api-made', '--fwhm', '3', '--operator', 'alice', '--config', file]);
   assert.equal(added.code, 0, added.stderr);
   assert.deepEqual(store.data.filters.added, [{ name: 'api-made', fwhm_mm: 3 }], 'the appliance made the change');
   assert.ok((await filterList(file)).some((f) => f.name === 'api-made' && f.source === 'operator'), 'flushed: readable from the file');
-  assert.match((await runCli(['qc', 'required', 'on', '--config', file])).stdout, /is required \(operator setting\)/);
+  assert.match((await runCli(['qc', 'required', 'on', '--operator', 'alice', '--config', file])).stdout, /is required \(operator setting\)/);
   assert.equal(store.data.qc_required, true);
+  assert.deepEqual(await auditTrail(spool.root), [
+    ['bob', 'qc.approve', task.id], ['alice', 'settings.filters.add', undefined], ['alice', 'settings.qc_required', undefined],
+  ], 'the API audits what the CLI asked, under the operator\'s name');
+  const [approval] = await readAuditLog(AuditLog.inSpool(spool.root).file);
+  assert.equal(approval?.role, 'operator');
+  assert.equal(approval?.client, '127.0.0.1');
+  assert.ok(Date.parse(approval!.at) >= startedAt - 1000, 'stamped with the time of the action');
 });

@@ -8,6 +8,7 @@ import { synthesizePetSeries } from '../../src/series/synth.js';
 import { freePort, startStorescp, type RunningStorescp } from '../fixtures/dcmtk.js';
 import { startApplianceProcess, type ApplianceProcess } from '../helpers/appliance-process.js';
 import { runCli, tempConfig } from '../helpers/cli.js';
+import { TEST_METRICS_TOKEN, TEST_SUBMITTER, testApiCredentials } from '../helpers/appliance.js';
 
 /** One appliance (the real binary) delivering to DCMTK storescp, shared by the tests below. */
 let scp: RunningStorescp;
@@ -22,7 +23,7 @@ before(async () => {
   temp.push(scpDir);
   scp = await startStorescp(scpDir);
   const { dir, file } = await tempConfig({
-    dicom: { host: '127.0.0.1', port: await freePort(), min_free_mb: 1 }, api: { port: await freePort() },
+    dicom: { host: '127.0.0.1', port: await freePort(), min_free_mb: 1 }, api: { port: await freePort(), ...(await testApiCredentials()) },
     compilator: { quiet_seconds: 1, min_images: 30 },
     destinations: [{ name: 'pacs', ae_title: 'STORESCP', host: '127.0.0.1', port: scp.port }],
   });
@@ -30,7 +31,7 @@ before(async () => {
   configFile = file;
   const config = loadConfig(file);
   apiUrl = `http://127.0.0.1:${config.api.port}`;
-  token = config.api.token;
+  token = TEST_SUBMITTER.token;
   appliance = await startApplianceProcess(file);
 });
 
@@ -83,6 +84,12 @@ test('submit --url --json to a remote appliance (no wait): the tasks it made, ex
   const wrongToken = await runCli(['submit', dir, '--url', apiUrl, '--token', 'nope']);
   assert.equal(wrongToken.code, 2);
   assert.match(wrongToken.stderr, /401 \(wrong or missing token\)/);
+  const metricsToken = await runCli(['submit', dir, '--url', apiUrl, '--token', TEST_METRICS_TOKEN]);
+  assert.equal(metricsToken.code, 2);
+  assert.match(metricsToken.stderr, /403 \(not allowed for this token\) metrics metrics may not POST \/uploads: that is for submitters or operators/);
+  const noToken = await runCli(['submit', dir, '--url', apiUrl], { env: { PETSPOOL_TOKEN: '' } });
+  assert.equal(noToken.code, 2);
+  assert.match(noToken.stderr, /--url needs a submitter token of that appliance: --token TOKEN or \$PETSPOOL_TOKEN/);
 });
 
 test('submit reports an empty folder, a timeout, and a missing appliance plainly', async () => {

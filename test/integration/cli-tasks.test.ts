@@ -11,6 +11,7 @@ import { startReferenceService, type ReferenceLicences } from '../../src/referen
 import { runCli, tempConfig } from '../helpers/cli.js';
 import { placeCompiledTask } from '../helpers/compiled-task.js';
 import { startApplianceProcess } from '../helpers/appliance-process.js';
+import { testApiCredentials } from '../helpers/appliance.js';
 import { freePort } from '../fixtures/dcmtk.js';
 
 const cleanups: (() => Promise<unknown>)[] = [];
@@ -101,7 +102,9 @@ test('offline: list, show, retry and abort work on the spool folders directly', 
   assert.equal(again.code, 1);
   assert.match(again.stderr, /is aborted: nothing to abort/);
   assert.equal(defaultReason.code, 0);
-  assert.equal((await spool.locateTask(failedId)).record.reason, 'aborted by operator');
+  const defaultAborted = (await spool.locateTask(failedId)).record;
+  assert.equal(defaultAborted.reason, 'aborted by admin', 'the default reason names the operator (config.yaml\'s only one)');
+  assert.equal(defaultAborted.history.at(-1)?.by, 'admin');
 
   // The direct path mirrored the changes into the database and let go of the spool.
   const db = JSON.parse(await readFile(loadConfig(file).database, 'utf8'));
@@ -116,7 +119,7 @@ test('with the appliance running, retry and abort go through its API', async () 
   cleanups.push(() => service.close());
   const apiPort = await freePort();
   const { file, dir, spool } = await config({
-    dicom: { host: '127.0.0.1', port: await freePort() }, api: { port: apiPort, token: 'api-secret' },
+    dicom: { host: '127.0.0.1', port: await freePort() }, api: { port: apiPort, ...(await testApiCredentials()) },
     remote: { url: service.url, token: 'remote-secret' },
   });
   const refusedId = await placeCompiledTask(spool);
@@ -134,17 +137,17 @@ test('with the appliance running, retry and abort go through its API', async () 
   assert.equal(failed.record.reason, 'no active licence (405): no active licence');
   assert.equal(await isSpoolLocked(spool.root), true, 'the appliance holds the spool: a direct change is impossible');
 
-  // The same spool with a wrong api.token: the command must be talking to the appliance's API.
+  // The same spool with a wrong operator token: the command must be talking to the appliance's API.
   // And with a port nobody listens on: unreachable is exit 3 with a clear message.
   const original = YAML.parse(await readFile(file, 'utf8'));
   const wrongToken = path.join(dir, 'wrong-token.yaml');
-  await writeFile(wrongToken, YAML.stringify({ ...original, api: { host: '127.0.0.1', port: apiPort, token: 'nope' } }));
+  await writeFile(wrongToken, YAML.stringify({ ...original, api: { ...original.api, operators: [{ name: 'alice', token: 'not-alice-s-real-token' }] } }));
   const wrongPort = path.join(dir, 'wrong-port.yaml');
-  await writeFile(wrongPort, YAML.stringify({ ...original, api: { host: '0.0.0.0', port: await freePort(), token: 'api-secret' } }));
+  await writeFile(wrongPort, YAML.stringify({ ...original, api: { ...original.api, port: await freePort() } }));
   const [refused, unreachable] = await Promise.all([
     runCli(['tasks', 'retry', refusedId, '--config', wrongToken]), runCli(['tasks', 'abort', parkedId, '--config', wrongPort])]);
   assert.equal(refused.code, 2);
-  assert.match(refused.stderr, /refused api\.token from .*wrong-token\.yaml \(401\)/);
+  assert.match(refused.stderr, /refused operator alice's token from .*wrong-token\.yaml \(401\): unknown token/);
   assert.equal(unreachable.code, 3);
   assert.match(unreachable.stderr, /the appliance is running on this spool but its API at http:\/\/127\.0\.0\.1:\d+ does not answer \(ECONNREFUSED\)/);
 

@@ -31,7 +31,7 @@ import { freePort } from '../fixtures/dcmtk.js';
 import { fillUntilFree, mountTmpfs } from '../fixtures/tmpfs.js';
 import { runCli, tempConfig } from '../helpers/cli.js';
 
-const API_TOKEN = 'faults-api-token';
+const API_TOKEN = 'faults-callback-token';
 const REMOTE_TOKEN = 'faults-remote-token';
 
 /** A synthetic series on disk, known by its SeriesInstanceUID. */
@@ -166,7 +166,7 @@ async function startRig(t: TestContext): Promise<Rig> {
   const service = await startService({ real });
   const { dir, file } = await tempConfig({
     dicom: { host: '127.0.0.1', port: await freePort(), min_free_mb: 1 },
-    api: { port: await freePort(), token: API_TOKEN },
+    api: { port: await freePort(), callback_token: API_TOKEN },
     share: { ...share, poll_seconds: 0.2 },
     remote: { url: service.url, token: REMOTE_TOKEN, give_up_after_seconds: 120, processing_timeout_seconds: 2 },
     destinations: [{ name: 'pacs', ae_title: 'PACS', host: '127.0.0.1', port: destination.port, mirror: false }],

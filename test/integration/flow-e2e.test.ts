@@ -6,7 +6,7 @@ import path from 'node:path';
 import { synthesizePetSeries } from '../../src/series/synth.js';
 import { readInstanceHeader } from '../../src/dicom/read-header.js';
 import { freePort, runDcmtk, startStorescp } from '../fixtures/dcmtk.js';
-import { startTestAppliance } from '../helpers/appliance.js';
+import { TEST_METRICS_TOKEN, startTestAppliance } from '../helpers/appliance.js';
 
 /** dciodvfy's error lines for a file (it names the IOD it checked first, which proves it ran). */
 async function dciodvfyErrors(file: string): Promise<Set<string>> {
@@ -59,7 +59,7 @@ test('storescu in, reference service, two filters out to a storescp that is down
       const after = await dciodvfyErrors(path.join(pacsDir, files[0]));
       assert.deepEqual([...after].filter((e) => !before.has(e)), [], 'dciodvfy: no error the input did not have');
       const metrics = await (await fetch(`http://127.0.0.1:${app.config.api.port}/metrics`, {
-        headers: { authorization: `Bearer ${app.config.api.token}` },
+        headers: { authorization: `Bearer ${TEST_METRICS_TOKEN}` },
       })).text();
       const sample = (name: string) => Number(metrics.split('\n').find((l) => l.startsWith(`${name} `))?.split(' ')[1] ?? NaN);
       assert.ok(sample('petspool_bytes_uploaded_total') > 10_000, 'the upload counted');

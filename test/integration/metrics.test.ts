@@ -4,6 +4,7 @@ import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { tempConfig } from '../helpers/cli.js';
 import { startApplianceProcess } from '../helpers/appliance-process.js';
+import { TEST_METRICS_TOKEN, TEST_SUBMITTER, testApiCredentials } from '../helpers/appliance.js';
 import { freePort, runDcmtk } from '../fixtures/dcmtk.js';
 import { synthesizePetSeries } from '../../src/series/synth.js';
 import { MetricsRegistry } from '../../src/metrics/metrics.js';
@@ -16,10 +17,10 @@ function sample(text: string, series: string): number | undefined {
 }
 
 test('GET /metrics: Prometheus text with counters, task gauges, stage durations; 401 without the token', async (t) => {
-  const token = 'metrics-test-token';
+  const token = TEST_METRICS_TOKEN;
   const { dir, file } = await tempConfig({
     dicom: { host: '127.0.0.1', port: await freePort(), min_free_mb: 1 },
-    api: { port: await freePort(), token },
+    api: { port: await freePort(), ...(await testApiCredentials()) },
     compilator: { quiet_seconds: 1, min_images: 5 },
   });
   const appliance = await startApplianceProcess(file);
@@ -38,6 +39,11 @@ test('GET /metrics: Prometheus text with counters, task gauges, stage durations;
   const url = `http://127.0.0.1:${apiPort}/metrics`;
   const denied = await fetch(url);
   assert.equal(denied.status, 401);
+  // The metrics token reaches /metrics only; a submitter's token does not reach /metrics.
+  const tasks = await fetch(`http://127.0.0.1:${apiPort}/tasks`, { headers: { authorization: `Bearer ${token}` } });
+  assert.equal(tasks.status, 403);
+  assert.match((await tasks.json() as { error: string }).error, /metrics metrics may not GET \/tasks: that is for operators/);
+  assert.equal((await fetch(url, { headers: { authorization: `Bearer ${TEST_SUBMITTER.token}` } })).status, 403);
 
   const scrape = async () => {
     const res = await fetch(url, { headers: { authorization: `Bearer ${token}` } });

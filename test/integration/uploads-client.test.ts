@@ -7,8 +7,9 @@ import { PetspoolClient, PetspoolApiError, NoDicomFilesError } from '../../src/i
 import { synthesizePetSeries } from '../../src/series/synth.js';
 import { readInstanceHeader } from '../../src/dicom/read-header.js';
 import { newTaskId, newTaskRecord } from '../../src/spool/task-record.js';
-import { startTestAppliance } from '../helpers/appliance.js';
+import { TEST_OTHER_SUBMITTER, TEST_SUBMITTER, startTestAppliance } from '../helpers/appliance.js';
 import { zipWithInfoZip, zipWithPython } from '../fixtures/zip-archives.js';
+import { AuditLog, readAuditLog } from '../../src/audit/audit-log.js';
 
 const SLICES = 34;
 
@@ -28,7 +29,7 @@ async function applianceWithClient(t: TestContext, changes: Record<string, unkno
     await rm(app.dir, { recursive: true, force: true });
   });
   const url = `http://127.0.0.1:${app.config.api.port}`;
-  return { app, work, url, client: new PetspoolClient({ url, token: app.config.api.token, pollMs: 100 }) };
+  return { app, work, url, client: new PetspoolClient({ url, token: TEST_SUBMITTER.token, pollMs: 100 }) };
 }
 
 test('upload API + PetspoolClient: upload, import with problems, tasks, results download', async (t) => {
@@ -61,7 +62,7 @@ test('upload API + PetspoolClient: upload, import with problems, tasks, results 
   // A finished task with one output series: waitForResults resolves, downloadResults writes it.
   const doneId = newTaskId();
   await app.appliance.parts.spool.createTask('sent', newTaskRecord({ id: doneId, sender: 'hotfolder',
-    series_instance_uid: '1.2.3', study_instance_uid: '1.2' }), async (dir) => {
+    series_instance_uid: '1.2.3', study_instance_uid: '1.2', facts: { submitted_by: [TEST_SUBMITTER.name] } }), async (dir) => {
     await mkdir(path.join(dir, 'outputs', 'fwhm4'), { recursive: true });
     for (const [i, f] of files.slice(0, 3).entries()) await writeFile(path.join(dir, 'outputs', 'fwhm4', `IM${i + 1}.dcm`), await readFile(f));
   });
@@ -74,10 +75,26 @@ test('upload API + PetspoolClient: upload, import with problems, tasks, results 
   assert.deepEqual(downloaded.map((s) => [s.series, s.files]), [['fwhm4', 3]]);
   assert.deepEqual(await readdir(path.join(out, 'fwhm4')), ['IM1.dcm', 'IM2.dcm', 'IM3.dcm']);
   assert.deepEqual(await readFile(path.join(out, 'fwhm4', 'IM2.dcm')), await readFile(files[1]!));
+
+  // The submitter is recorded on the task it sent; another submitter sees neither the upload nor the tasks.
+  await app.waitFor('the submitter on the task', async () =>
+    ((await app.appliance.parts.spool.locateTask(taskId!)).record.facts.submitted_by as string[] | undefined)?.includes(TEST_SUBMITTER.name) || undefined);
+  const other = new PetspoolClient({ url: client.url, token: TEST_OTHER_SUBMITTER.token });
+  for (const refused of [() => other.uploadStatus(upload.uploadId), () => other.task(taskId!), () => other.results(doneId),
+    () => other.downloadResults(doneId, path.join(work, 'x'))]) {
+    await assert.rejects(refused(), (err: Error) => err instanceof PetspoolApiError && err.status === 403 && /not (submitted|started) by other-pc/.test(err.message));
+  }
+  const denied = (await readAuditLog(AuditLog.inSpool(app.config.spool_dir).file)).filter((e) => e.action === 'access_denied');
+  assert.deepEqual([...new Set(denied.map((e) => `${e.who} ${e.role}`))], ['other-pc submitter'], 'the refusals are audited');
+  // A submitter reaches nothing of an operator's.
+  const list = await fetchStatus(client.url, TEST_SUBMITTER.token, 'GET', '/tasks');
+  assert.equal(list.status, 403);
+  assert.match(list.text, /submitter ward-pc may not GET \/tasks: that is for operators/);
+  assert.equal((await fetchStatus(client.url, TEST_SUBMITTER.token, 'POST', `/tasks/${taskId}/abort`, '{}')).status, 403);
 });
 
 test('upload API refusals: empty folder, only non-DICOM, wrong token, bad names, closed upload', async (t) => {
-  const { app, work, url, client } = await applianceWithClient(t);
+  const { work, url, client } = await applianceWithClient(t);
 
   const empty = path.join(work, 'empty');
   await mkdir(empty);
@@ -94,7 +111,7 @@ test('upload API refusals: empty folder, only non-DICOM, wrong token, bad names,
   await assert.rejects(new PetspoolClient({ url, token: 'wrong' }).uploadDicomDir(junk),
     (err: Error) => err instanceof PetspoolApiError && err.status === 401);
 
-  const api = (method: string, route: string, body?: string) => fetchStatus(url, app.config.api.token, method, route, body);
+  const api = (method: string, route: string, body?: string) => fetchStatus(url, TEST_SUBMITTER.token, method, route, body);
   const { upload_id: id } = JSON.parse((await api('POST', '/uploads')).text) as { upload_id: string };
   assert.equal((await api('PUT', `/uploads/${id}/files/.hidden`, 'x')).status, 400);
   assert.equal((await api('PUT', `/uploads/${id}/files/a%2F..%2Fb`, 'x')).status, 400);

@@ -167,7 +167,7 @@ test('an unknown tracer fails; once an operator adds it, retry validates the tas
   const added = addRadiopharmaceutical(b.store, { id: 'f18-pentixafor', name: 'Fluoro-pentixafor', synonyms: [], codes: [],
     nuclide: '18F', halfLifeSeconds: 6586.2 });
   assert.equal(added.ok, true);
-  await new TaskOperations(b.spool, { store: b.store, runner: b.runner }).retry(id);
+  await new TaskOperations(b.spool, { store: b.store, runner: b.runner }).retry(id, 'alice');
   const validated = await b.settled(id);
   assert.equal(validated.folder, 'validated');
   assert.equal(validated.record.facts.radiopharmaceutical, 'f18-pentixafor');

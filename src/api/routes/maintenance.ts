@@ -9,7 +9,7 @@ import type { Store } from '../../db/store.js';
 
 export function maintenanceRoutes(spool: Spool, store: Store): Route[] {
   return [{
-    method: 'POST', path: '/maintenance/prune',
+    method: 'POST', path: '/maintenance/prune', audit: 'maintenance.prune',
     handler: async (req) => {
       const ids = (req.body as { task_ids?: unknown } | undefined)?.task_ids;
       if (!Array.isArray(ids) || !ids.every((id) => typeof id === 'string')) {

@@ -39,7 +39,7 @@ export function previewRoutes(spool: Spool): Route[] {
   };
   return [
     {
-      method: 'GET', path: '/tasks/:id/previews',
+      method: 'GET', path: '/tasks/:id/previews', allow: ['operator', 'submitter'], ownTask: true,
       handler: async (req) => {
         const id = req.params.id!;
         const pngs = (await namesIn(path.join(await taskDir(id), PREVIEWS_DIR))).filter((n) => n.endsWith('.png'));
@@ -53,7 +53,7 @@ export function previewRoutes(spool: Spool): Route[] {
       },
     },
     {
-      method: 'GET', path: '/tasks/:id/previews/:name',
+      method: 'GET', path: '/tasks/:id/previews/:name', allow: ['operator', 'submitter'], ownTask: true,
       handler: async (req) => {
         const name = checkedName(req.params.name!);
         if (!name.endsWith('.png')) throw new HttpError(404, 'previews are PNG files');
@@ -63,11 +63,11 @@ export function previewRoutes(spool: Spool): Route[] {
       },
     },
     {
-      method: 'GET', path: '/tasks/:id/results',
+      method: 'GET', path: '/tasks/:id/results', allow: ['operator', 'submitter'], ownTask: true,
       handler: async (req) => ({ body: await resultSeries(await taskDir(req.params.id!)) }),
     },
     {
-      method: 'GET', path: '/tasks/:id/results/:series/:file',
+      method: 'GET', path: '/tasks/:id/results/:series/:file', allow: ['operator', 'submitter'], ownTask: true,
       handler: async (req) => {
         const file = path.join(await taskDir(req.params.id!), OUTPUTS_DIR, checkedName(req.params.series!), checkedName(req.params.file!));
         const isFile = await stat(file).then((s) => s.isFile(), () => false);

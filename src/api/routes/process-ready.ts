@@ -17,7 +17,7 @@ const EXPECTING_RESULT: readonly TaskFolder[] = ['packed', 'processing'];
 export function processReadyRoutes(parts: Pick<ApplianceParts, 'spool' | 'runner' | 'log'>): Route[] {
   const { spool, runner, log } = parts;
   return [{
-    method: 'POST', path: '/process_ready',
+    method: 'POST', path: '/process_ready', allow: ['callback'],
     async handler(req) {
       const taskId = (req.body as { task_id?: unknown } | undefined)?.task_id;
       if (typeof taskId !== 'string' || taskId === '') throw new HttpError(400, 'body must be {"task_id": "<task id>"}');

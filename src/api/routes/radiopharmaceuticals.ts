@@ -17,7 +17,7 @@ export function radiopharmaceuticalRoutes(store: Store): Route[] {
   return [
     { method: 'GET', path: '/radiopharmaceuticals', handler: () => ({ body: listRadiopharmaceuticals(store.data) }) },
     {
-      method: 'POST', path: '/radiopharmaceuticals',
+      method: 'POST', path: '/radiopharmaceuticals', audit: 'radiopharmaceuticals.add',
       handler: async (req) => {
         const parsed = entrySchema.safeParse(req.body);
         if (!parsed.success) {

@@ -20,9 +20,9 @@ async function edited<T>(store: Store, result: SettingEditResult<T>) {
 export function settingsRoutes(config: LoadedConfig, store: Store): Route[] {
   return [
     { method: 'GET', path: '/settings/filters', handler: () => ({ body: listFilters(config, store.data) }) },
-    { method: 'POST', path: '/settings/filters', handler: (req) => edited(store, addFilter(config, store, req.body)) },
+    { method: 'POST', path: '/settings/filters', audit: 'settings.filters.add', handler: (req) => edited(store, addFilter(config, store, req.body)) },
     {
-      method: 'POST', path: '/settings/filters/:name/remove',
+      method: 'POST', path: '/settings/filters/:name/remove', audit: 'settings.filters.remove',
       handler: async (req) => {
         if (!removeFilter(config, store, req.params.name!)) throw new HttpError(404, `no filter named ${req.params.name}`);
         await store.flush();
@@ -30,9 +30,9 @@ export function settingsRoutes(config: LoadedConfig, store: Store): Route[] {
       },
     },
     { method: 'GET', path: '/settings/destinations', handler: () => ({ body: listDestinations(config, store.data) }) },
-    { method: 'POST', path: '/settings/destinations', handler: (req) => edited(store, addDestination(config, store, req.body)) },
+    { method: 'POST', path: '/settings/destinations', audit: 'settings.destinations.add', handler: (req) => edited(store, addDestination(config, store, req.body)) },
     {
-      method: 'POST', path: '/settings/destinations/:name/remove',
+      method: 'POST', path: '/settings/destinations/:name/remove', audit: 'settings.destinations.remove',
       handler: async (req) => {
         if (!removeDestination(config, store, req.params.name!)) throw new HttpError(404, `no destination named ${req.params.name}`);
         await store.flush();
@@ -41,7 +41,7 @@ export function settingsRoutes(config: LoadedConfig, store: Store): Route[] {
     },
     { method: 'GET', path: '/settings/qc', handler: () => ({ body: effectiveQcRequired(config, store.data) }) },
     {
-      method: 'POST', path: '/settings/qc',
+      method: 'POST', path: '/settings/qc', audit: 'settings.qc_required',
       handler: async (req) => {
         const required = (req.body as { required?: unknown } | undefined)?.required;
         if (typeof required !== 'boolean' && required !== null) {

@@ -1,10 +1,11 @@
 import type { CommandModule } from 'yargs';
-import { configFrom, printJson, type GlobalArgs } from '../context.js';
+import { operatorContext, printJson, type GlobalArgs } from '../context.js';
 import { CliError, EXIT } from '../exit-codes.js';
 import { ApiClient } from '../api-client.js';
 import { findCleanupCandidates, parseAge, pruneTaskRows, removeCandidates, type CleanupEntry } from '../../operations/cleanup.js';
 import { formatAge } from '../../operations/spool-status.js';
-import type { LoadedConfig } from '../../config/load.js';
+import type { OperatorContext } from '../operator-credentials.js';
+import { auditDirect } from '../appliance-access.js';
 import { Spool } from '../../spool/spool.js';
 import { SpoolLockedError, acquireSpoolLock, isSpoolLocked } from '../../spool/lock.js';
 import { Store } from '../../db/store.js';
@@ -24,7 +25,8 @@ interface PruneOutcome {
  * with one running, ask it (POST /maintenance/prune). If it cannot be asked (still starting, API
  * down), its start-up reconcile drops rows of tasks whose folders are gone, so nothing is lost.
  */
-async function pruneRows(config: LoadedConfig, spool: Spool, ids: string[]): Promise<PruneOutcome> {
+async function pruneRows(ctx: OperatorContext, spool: Spool, ids: string[]): Promise<PruneOutcome> {
+  const { config } = ctx;
   if (ids.length === 0) return { via: 'none', pruned: 0 };
   if (!(await isSpoolLocked(spool.root))) {
     try {
@@ -33,6 +35,7 @@ async function pruneRows(config: LoadedConfig, spool: Spool, ids: string[]): Pro
         const store = await Store.open(config.database);
         const pruned = await pruneTaskRows(store, spool, ids);
         await store.close();
+        await auditDirect(ctx, 'maintenance.prune', undefined, { task_ids: ids });
         return { via: 'direct', pruned: pruned.length };
       } finally {
         await release();
@@ -43,7 +46,7 @@ async function pruneRows(config: LoadedConfig, spool: Spool, ids: string[]): Pro
     }
   }
   try {
-    const answer = await ApiClient.forConfig(config).request('POST', '/maintenance/prune', { task_ids: ids });
+    const answer = await ApiClient.forConfig(config, ctx.operator).request('POST', '/maintenance/prune', { task_ids: ids });
     if (answer.status === 200) return { via: 'api', pruned: ((answer.body as { pruned?: string[] }).pruned ?? []).length };
     return { via: 'deferred', pruned: 0, note: `the appliance answered ${answer.status}; its next start-up reconcile drops the rows` };
   } catch (err) {
@@ -73,7 +76,8 @@ export const cleanupCommand: CommandModule<GlobalArgs, Args> = {
     } catch (err) {
       throw new CliError((err as Error).message, EXIT.CONFIG);
     }
-    const config = configFrom(args);
+    const ctx = operatorContext(args);
+    const { config } = ctx;
     const spool = new Spool(config.spool_dir);
     const candidates = await findCleanupCandidates(spool, seconds);
     const age = formatAge(Math.round(seconds));
@@ -87,7 +91,7 @@ export const cleanupCommand: CommandModule<GlobalArgs, Args> = {
     }
 
     const result = await removeCandidates(spool, candidates, seconds);
-    const database = await pruneRows(config, spool, result.removed.filter((e) => e.kind === 'task').map((e) => e.name));
+    const database = await pruneRows(ctx, spool, result.removed.filter((e) => e.kind === 'task').map((e) => e.name));
     if (database.note) process.stderr.write(`petspool: database rows not pruned now: ${database.note}\n`);
     if (args.json) return printJson({ spool_dir: spool.root, older_than_seconds: seconds, dry_run: false, ...result, database });
     const lines = [`removed ${count(result.removed)} older than ${age} from ${spool.root}, freed ${megabytes(result.bytes_freed)}`,

@@ -1,5 +1,5 @@
 import type { CommandModule } from 'yargs';
-import { configFrom, printJson, type GlobalArgs } from '../context.js';
+import { configFrom, operatorContext, printJson, type GlobalArgs } from '../context.js';
 import { viaApplianceOrSpool } from '../appliance-access.js';
 import { errorOf } from '../api-client.js';
 import { CliError, EXIT } from '../exit-codes.js';
@@ -48,15 +48,17 @@ const add: CommandModule<GlobalArgs, AddArgs> = {
       ...(args['scanner-model']?.length ? { scanner_models: args['scanner-model'] } : {}),
       ...(args.radiopharmaceutical?.length ? { radiopharmaceuticals: args.radiopharmaceutical } : {}),
     };
-    const config = configFrom(args);
-    const result = await viaApplianceOrSpool<SettingEditResult<FilterConfig>>(config,
+    const ctx = operatorContext(args);
+    const { config } = ctx;
+    const result = await viaApplianceOrSpool<SettingEditResult<FilterConfig>>(ctx,
       async (api) => {
         const answer = await api.request('POST', '/settings/filters', filter);
         const body = answer.body as { value?: FilterConfig; replaced?: boolean; problems?: string[] };
         if (answer.status === 201 && body.value) return { ok: true, value: body.value, replaced: body.replaced ?? false };
         return { ok: false, problems: body?.problems ?? [errorOf(answer)] };
       },
-      async (_spool, store) => addFilter(config, store, filter));
+      async (_spool, store) => addFilter(config, store, filter),
+      { action: 'settings.filters.add', details: filter, when: (r) => r.ok });
     if (!result.ok) throw new CliError(`filter ${args.name} refused:\n${result.problems.map((p) => `  - ${p}`).join('\n')}`, EXIT.CONFIG);
     process.stdout.write(`${result.replaced ? 'replaced' : 'added'} filter ${result.value.name} (FWHM ${result.value.fwhm_mm} mm); `
       + 'it applies to tasks unpacked from now on\n');
@@ -68,15 +70,17 @@ const remove: CommandModule<GlobalArgs, RemoveArgs> = {
   describe: 'stop making a filter\'s series (a config.yaml filter is removed by an operator edit)',
   builder: (y) => y.positional('name', { type: 'string', demandOption: true }),
   handler: async (args) => {
-    const config = configFrom(args);
-    const removed = await viaApplianceOrSpool(config,
+    const ctx = operatorContext(args);
+    const { config } = ctx;
+    const removed = await viaApplianceOrSpool(ctx,
       async (api) => {
         const answer = await api.request('POST', `/settings/filters/${encodeURIComponent(args.name)}/remove`);
         if (answer.status === 404) return false;
         if (answer.status !== 200) throw new CliError(errorOf(answer));
         return true;
       },
-      async (_spool, store) => removeFilter(config, store, args.name));
+      async (_spool, store) => removeFilter(config, store, args.name),
+      { action: 'settings.filters.remove', details: { name: args.name }, when: (removed) => removed });
     if (!removed) throw new CliError(`no filter named ${args.name} (see petspool filters list)`);
     process.stdout.write(`removed filter ${args.name}\n`);
   },

@@ -14,6 +14,8 @@ import { radiopharmaceuticalsCommand } from './radiopharmaceuticals.js';
 import { submitCommand } from './submit.js';
 import { qcCommand } from './qc.js';
 import { filtersCommand } from './filters.js';
+import { hashPasswordCommand } from './hash-password.js';
+import { auditCommand } from './audit.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- yargs command modules differ in their argument types
 export const commands: CommandModule<GlobalArgs, any>[] = [
@@ -27,6 +29,8 @@ export const commands: CommandModule<GlobalArgs, any>[] = [
   sendCommand,
   radiopharmaceuticalsCommand,
   filtersCommand,
+  auditCommand,
+  hashPasswordCommand,
   cleanupCommand,
   synthCommand,
   referenceServerCommand,

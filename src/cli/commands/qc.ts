@@ -1,5 +1,5 @@
 import type { Argv, CommandModule } from 'yargs';
-import { configFrom, printJson, type GlobalArgs } from '../context.js';
+import { configFrom, operatorContext, printJson, type GlobalArgs } from '../context.js';
 import { reportingRefusals, viaApplianceOrSpool } from '../appliance-access.js';
 import { errorOf, type ApiAnswer } from '../api-client.js';
 import { CliError, EXIT } from '../exit-codes.js';
@@ -40,9 +40,10 @@ const approve: CommandModule<GlobalArgs, IdArgs> = {
   describe: 'release a held task to the sender',
   builder: withId,
   handler: (args) => reportingRefusals(async () => {
-    const after = await viaApplianceOrSpool(configFrom(args),
+    const ctx = operatorContext(args);
+    const after = await viaApplianceOrSpool(ctx,
       async (api) => taskAnswer(await api.request('POST', `/qc/${encodeURIComponent(args.id)}/approve`)),
-      (spool, store) => new QcOperations(spool, { store }).approve(args.id));
+      (spool, store) => new QcOperations(spool, { store }).approve(args.id, ctx.operator.name), { action: 'qc.approve', task: args.id });
     process.stdout.write(`task ${after.id} approved: ${after.state}\n`);
   }),
 };
@@ -53,9 +54,11 @@ const reject: CommandModule<GlobalArgs, IdArgs> = {
   builder: (y) => withId(y).option('reason', { type: 'string', demandOption: true, describe: 'why the result is not fit to send' }),
   handler: (args) => reportingRefusals(async () => {
     const reason = args.reason ?? '';
-    const after = await viaApplianceOrSpool(configFrom(args),
+    const ctx = operatorContext(args);
+    const after = await viaApplianceOrSpool(ctx,
       async (api) => taskAnswer(await api.request('POST', `/qc/${encodeURIComponent(args.id)}/reject`, { reason })),
-      (spool, store) => new QcOperations(spool, { store }).reject(args.id, reason));
+      (spool, store) => new QcOperations(spool, { store }).reject(args.id, reason, ctx.operator.name),
+      { action: 'qc.reject', task: args.id, details: { reason } });
     process.stdout.write(`task ${after.id} rejected: ${after.reason ?? ''}\n`);
   }),
 };
@@ -74,7 +77,7 @@ const required: CommandModule<GlobalArgs, RequiredArgs> = {
     } else {
       const value = VALUES[args.value.toLowerCase()];
       if (value === undefined) throw new CliError(`qc required ${args.value}: say on, off or config`, EXIT.CONFIG);
-      shown = await viaApplianceOrSpool(config,
+      shown = await viaApplianceOrSpool(operatorContext(args),
         async (api) => {
           const answer = await api.request('POST', '/settings/qc', { required: value });
           if (answer.status !== 200) throw new CliError(errorOf(answer));
@@ -83,7 +86,7 @@ const required: CommandModule<GlobalArgs, RequiredArgs> = {
         async (_spool, store) => {
           setQcRequired(store, value);
           return effectiveQcRequired(config, store.data);
-        });
+        }, { action: 'settings.qc_required', details: { required: value } });
     }
     process.stdout.write(`quality control is ${shown.required ? 'required' : 'not required'} (${shown.source === 'operator' ? 'operator setting' : 'config.yaml'})\n`);
   },

@@ -1,5 +1,5 @@
 import type { CommandModule } from 'yargs';
-import { configFrom, printJson, type GlobalArgs } from '../context.js';
+import { configFrom, operatorContext, printJson, type GlobalArgs } from '../context.js';
 import { readRadiopharmaceuticals, withOperatorChanges } from '../appliance-access.js';
 import { CliError, EXIT } from '../exit-codes.js';
 import { parseCode, type ListedRadiopharmaceutical } from '../../settings/effective-settings.js';
@@ -44,7 +44,7 @@ const add: CommandModule<GlobalArgs, AddArgs> = {
     const entry = {
       id: args.id, name: args.name, synonyms: args.synonym ?? [], codes, nuclide: args.nuclide, halfLifeSeconds: args['half-life'],
     };
-    const result = await withOperatorChanges(configFrom(args), (changes) => changes.addRadiopharmaceutical(entry));
+    const result = await withOperatorChanges(operatorContext(args), (changes) => changes.addRadiopharmaceutical(entry));
     if (!result.ok) {
       throw new CliError(`radiopharmaceutical ${args.id} refused:\n${result.problems.map((p) => `  - ${p}`).join('\n')}`);
     }

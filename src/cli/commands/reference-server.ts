@@ -39,7 +39,7 @@ export const referenceServerCommand: CommandModule<GlobalArgs, Args> = {
     .option('outbox', { type: 'string', describe: 'upload folder (default: the config\'s share.outbox)' })
     .option('inbox', { type: 'string', describe: 'results folder (default: the config\'s share.inbox)' })
     .option('token', { type: 'string', describe: 'bearer token callers must send (default: remote.token)' })
-    .option('callback-token', { type: 'string', describe: 'token sent on the callback (default: api.token)' })
+    .option('callback-token', { type: 'string', describe: 'token sent on the callback (default: api.callback_token)' })
     .option('fail-first', { type: 'number', default: 0, describe: 'answer 503 to the first N calls' })
     .option('delay-ms', { type: 'number', default: 0, describe: 'wait this long before every answer' })
     .option('processing-delay-ms', { type: 'number', default: 0, describe: 'wait this long before processing a task' })
@@ -63,7 +63,7 @@ export const referenceServerCommand: CommandModule<GlobalArgs, Args> = {
     await mkdir(inboxDir, { recursive: true });
     const service = await startReferenceService({
       host: args.host, port: args.port, token: args.token ?? config.remote.token,
-      callbackToken: args['callback-token'] ?? config.api.token, outboxDir, inboxDir, licences: { active: true },
+      callbackToken: args['callback-token'] ?? config.api.callback_token, outboxDir, inboxDir, licences: { active: true },
       faults: {
         failNextCalls: args['fail-first'], responseDelayMs: args['delay-ms'], processingDelayMs: args['processing-delay-ms'],
         neverCallBack: args['never-call-back'], loseTasks: args['lose-tasks'], noTasksRoute: !args['tasks-route'],

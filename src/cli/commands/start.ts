@@ -3,12 +3,14 @@ import { configFrom, type GlobalArgs } from '../context.js';
 import { createLogger, logDirFor } from '../../log/logger.js';
 import { Appliance } from '../../app/appliance.js';
 import { assembleAppliance } from '../../app/assembly.js';
+import { readApiTls } from '../../app/api-service.js';
 
 export const startCommand: CommandModule<GlobalArgs, GlobalArgs> = {
   command: 'start',
   describe: 'run the appliance (Store SCP, hot folder, stages, API) until SIGINT/SIGTERM',
   handler: async (args) => {
     const config = configFrom(args);
+    await readApiTls(config); // a missing or wrong certificate is a config error before anything listens
     const log = createLogger({ logDir: logDirFor(config.spool_dir) });
     const appliance = new Appliance(config, log, assembleAppliance);
     await appliance.start();

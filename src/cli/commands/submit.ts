@@ -4,14 +4,14 @@
  * appliance (the one running on this config's spool) or, with --url, one elsewhere. Everything
  * after finding the appliance is src/client/submit-flow.ts.
  * Exit: 0 all tasks done (or submitted, without --wait), 1 a task failed or nothing to import,
- * 2 wrong token or usage, 3 no appliance to talk to, 4 timed out.
+ * 2 wrong or not allowed token, or usage, 3 no appliance to talk to, 4 timed out.
  */
-import { stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { CommandModule } from 'yargs';
-import { configFrom, printJson, type GlobalArgs } from '../context.js';
+import { configFrom, operatorContext, printJson, type GlobalArgs } from '../context.js';
 import { CliError, EXIT } from '../exit-codes.js';
-import { ApiClient } from '../api-client.js';
+import { localApiAgent, localApiUrl } from '../../api/local-access.js';
 import { isSpoolLocked } from '../../spool/lock.js';
 import { PetspoolApiError, PetspoolClient, TASK_STAGES, type TaskProgress } from '../../client/petspool-client.js';
 import { runSubmitFlow, type SubmitReporter, type SubmitVerdict } from '../../client/submit-flow.js';
@@ -23,6 +23,7 @@ interface Args extends GlobalArgs {
   timeout: number;
   url?: string;
   token?: string;
+  ca?: string;
   json?: boolean;
 }
 
@@ -37,7 +38,8 @@ export const submitCommand: CommandModule<GlobalArgs, Args> = {
     .option('out', { type: 'string', describe: 'write the delivered series under OUT/<task>/<series>/ (implies --wait)' })
     .option('timeout', { type: 'number', default: 3600, describe: 'give up waiting after this many seconds (exit 4)' })
     .option('url', { type: 'string', describe: 'appliance API to submit to (default: the appliance running on this config)' })
-    .option('token', { type: 'string', describe: 'API token for --url (default: $PETSPOOL_TOKEN, else api.token of the config)' })
+    .option('token', { type: 'string', describe: 'submitter token (default: $PETSPOOL_TOKEN; for the local appliance, else the operator\'s token)' })
+    .option('ca', { type: 'string', describe: 'PEM file of the CA that signed --url\'s certificate (HTTPS with a hospital CA)' })
     .option('json', { type: 'boolean', describe: 'print one JSON summary instead of progress' }),
   handler: async (args) => {
     const dir = path.resolve(args.dir);
@@ -53,7 +55,7 @@ export const submitCommand: CommandModule<GlobalArgs, Args> = {
       }, reporter);
     } catch (err) {
       if (err instanceof PetspoolApiError) {
-        throw new CliError(err.message, err.status === 0 ? EXIT.UNAVAILABLE : err.status === 401 ? EXIT.CONFIG : EXIT.FAILED);
+        throw new CliError(err.message, err.status === 0 ? EXIT.UNAVAILABLE : err.status === 401 || err.status === 403 ? EXIT.CONFIG : EXIT.FAILED);
       }
       throw err;
     }
@@ -65,18 +67,30 @@ export const submitCommand: CommandModule<GlobalArgs, Args> = {
   },
 };
 
-/** --url (with --token, $PETSPOOL_TOKEN or the config's token), else the appliance running on this config's spool. */
+/**
+ * --url (with --token or $PETSPOOL_TOKEN, a submitter token of that appliance), else the appliance
+ * running on this config's spool (--token, $PETSPOOL_TOKEN, or the CLI operator's token; its
+ * certificate pinned under HTTPS).
+ */
 async function applianceClient(args: Args): Promise<PetspoolClient> {
+  const given = args.token ?? process.env.PETSPOOL_TOKEN;
   if (args.url) {
-    const token = args.token ?? process.env.PETSPOOL_TOKEN ?? configFrom(args).api.token;
-    return new PetspoolClient({ url: args.url, token });
+    if (!given) throw new CliError('--url needs a submitter token of that appliance: --token TOKEN or $PETSPOOL_TOKEN', EXIT.CONFIG);
+    const ca = args.ca ? await readFile(args.ca).catch((err: NodeJS.ErrnoException) => {
+      throw new CliError(`--ca ${args.ca}: cannot read it (${err.code ?? err.message})`, EXIT.CONFIG);
+    }) : undefined;
+    return new PetspoolClient({ url: args.url, token: given, ca });
   }
   const config = configFrom(args);
   if (!(await isSpoolLocked(config.spool_dir))) {
     throw new CliError(`no appliance is running on ${config.spool_dir}: start it (petspool start --config ${config.configPath}), `
       + 'or submit to another one with --url http://HOST:PORT', EXIT.UNAVAILABLE);
   }
-  return new PetspoolClient({ url: ApiClient.forConfig(config).baseUrl, token: args.token ?? config.api.token });
+  const token = given ?? operatorContext(args).operator.token;
+  if (!token) {
+    throw new CliError('submitting to the local appliance needs a token: --token, $PETSPOOL_TOKEN, or an operator with a token in api.operators', EXIT.CONFIG);
+  }
+  return new PetspoolClient({ url: localApiUrl(config), token, agent: localApiAgent(config) });
 }
 
 const silentReporter: SubmitReporter = { uploaded: () => undefined, imported: () => undefined, progress: () => undefined, downloaded: () => undefined };

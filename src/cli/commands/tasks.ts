@@ -1,5 +1,5 @@
 import type { Argv, CommandModule } from 'yargs';
-import { configFrom, printJson, type GlobalArgs } from '../context.js';
+import { configFrom, operatorContext, printJson, type GlobalArgs } from '../context.js';
 import { readTasks, reportingRefusals, withOperatorChanges } from '../appliance-access.js';
 import { parseStateFilter, type TaskDetail, type TaskSummary } from '../../operations/task-operations.js';
 
@@ -38,7 +38,7 @@ const retry: CommandModule<GlobalArgs, IdArgs> = {
   describe: 'put a failed task back into the folder of the stage that failed',
   builder: withId,
   handler: (args) => reportingRefusals(async () => {
-    const after = await withOperatorChanges(configFrom(args), (changes) => changes.retryTask(args.id));
+    const after = await withOperatorChanges(operatorContext(args), (changes) => changes.retryTask(args.id));
     process.stdout.write(`task ${after.id} is ${after.state} again (${after.history.at(-1)?.detail ?? 'retried'})\n`);
   }),
 };
@@ -48,7 +48,7 @@ const abort: CommandModule<GlobalArgs, IdArgs> = {
   describe: 'abandon a task that is not finished',
   builder: (y) => withId(y).option('reason', { type: 'string', describe: 'why (default "aborted by operator")' }),
   handler: (args) => reportingRefusals(async () => {
-    const after = await withOperatorChanges(configFrom(args), (changes) => changes.abortTask(args.id, args.reason));
+    const after = await withOperatorChanges(operatorContext(args), (changes) => changes.abortTask(args.id, args.reason));
     process.stdout.write(`task ${after.id} aborted: ${after.reason ?? ''}\n`);
   }),
 };
@@ -84,7 +84,7 @@ function taskText({ record: r, folder, dir, reason_json: reasonJson, files }: Ta
   if (r.reason) lines.push(`reason   ${r.reason}`);
   if (r.outputs.length) lines.push(`outputs  ${r.outputs.join(', ')}`);
   lines.push('', 'history');
-  for (const h of r.history) lines.push(`  ${h.at}  ${h.state.padEnd(11)}  ${h.detail ?? ''}`.trimEnd());
+  for (const h of r.history) lines.push(`  ${h.at}  ${h.state.padEnd(11)}  ${h.detail ?? ''}${h.by ? ` (by ${h.by})` : ''}`.trimEnd());
   if (reasonJson) {
     lines.push('', 'reason.json', ...JSON.stringify(reasonJson, null, 2).split('\n').map((l) => `  ${l}`));
   }

@@ -140,3 +140,57 @@ test('dicom.tls, destinations[].tls and remote.ca_file: files made absolute next
   noCa.dicom.tls = { port: 2762, cert_file: 'a.pem', key_file: 'a.key', require_client_certificate: false };
   assert.equal(validateConfig(noCa, '/etc/petspool/config.yaml').dicom.tls?.ca_file, undefined);
 });
+
+test('api: the old single api.token is refused with the keys that replace it', async () => {
+  const doc = await defaultDoc();
+  doc.api.token = 'the-old-shared-token';
+  const problems = problemsOf(doc);
+  assert.equal(problems.length, 1, problems.join('\n'));
+  assert.match(problems[0]!, /^api\.token: api\.token is no longer used: .*api\.callback_token .*api\.metrics_token .*api\.submitters .*api\.operators .*docs\/security\.md/);
+});
+
+test('api: plain HTTP only on loopback; credentials checked by dotted path', async () => {
+  const doc = await defaultDoc();
+  doc.api.host = '0.0.0.0';
+  doc.api.metrics_token = doc.api.callback_token;
+  doc.api.submitters = [{ name: 'ward', token: 'short' }, { name: 'ward', token: 'ward-submitter-token-02' }];
+  doc.api.operators.push({ name: 'nopass' });
+  const problems = problemsOf(doc);
+  const expect = [
+    'api.host: 0.0.0.0 is reachable from the network: plain HTTP is allowed only on loopback (127.0.0.1, ::1, localhost). Set api.tls.cert_file and api.tls.key_file',
+    'api.submitters.0.token: must be at least 16 characters',
+    'api.operators.1: give the operator a password_scrypt (dashboard), a token (CLI), or both',
+  ];
+  for (const e of expect) assert.ok(problems.some((p) => p.startsWith(e)), `missing "${e}" in:\n${problems.join('\n')}`);
+
+  // Once the shape is right, the cross-checks: shared tokens, names twice, placeholders on the network.
+  const shaped = await defaultDoc();
+  shaped.api.host = '0.0.0.0';
+  shaped.api.tls = { cert_file: 'tls/api.crt', key_file: 'tls/api.key' };
+  shaped.api.metrics_token = shaped.api.callback_token;
+  shaped.api.submitters = [{ name: 'ward', token: 'ward-submitter-token-01' }, { name: 'ward', token: 'ward-submitter-token-02' }];
+  const crossChecked = problemsOf(shaped);
+  const expectCross = [
+    'api.metrics_token: the same token as api.callback_token: every credential needs its own token',
+    'api.callback_token: still the shipped placeholder',
+    'api.operators.0.token: still the shipped placeholder',
+    'api.submitters.1.name: ward is named twice in api.submitters',
+  ];
+  for (const e of expectCross) assert.ok(crossChecked.some((p) => p.startsWith(e)), `missing "${e}" in:\n${crossChecked.join('\n')}`);
+
+  const empty = await defaultDoc();
+  empty.api.operators = [];
+  assert.ok(problemsOf(empty).some((p) => p.startsWith('api.operators: name at least one operator')));
+});
+
+test('api: with TLS any address is allowed and the certificate paths become absolute next to the config', async () => {
+  const doc = await defaultDoc();
+  doc.api.host = '0.0.0.0';
+  doc.api.tls = { cert_file: 'tls/api.crt', key_file: '/etc/petspool/api.key' };
+  doc.api.callback_token = 'a-real-callback-token-01';
+  doc.api.metrics_token = 'a-real-metrics-token-001';
+  doc.api.operators = [{ name: 'alice', token: 'a-real-operator-token-1' }];
+  const c = validateConfig(doc, '/etc/petspool/config.yaml');
+  assert.deepEqual(c.api.tls, { cert_file: '/etc/petspool/tls/api.crt', key_file: '/etc/petspool/api.key' });
+  assert.deepEqual(c.api.sessions, { idle_minutes: 30, max_hours: 12 });
+});
