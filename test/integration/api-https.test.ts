@@ -21,7 +21,7 @@ import { synthesizePetSeries } from '../../src/series/synth.js';
 import { NoDicomFilesError, PetspoolClient } from '../../src/client/petspool-client.js';
 import { AuditLog, readAuditLog } from '../../src/audit/audit-log.js';
 
-interface Answer { status: number; headers: http.IncomingHttpHeaders; body: any }
+interface Answer { status: number; headers: http.IncomingHttpHeaders; body: { error?: unknown } & Record<string, unknown> }
 
 /** One request with node:https, trusting `ca` (the test CA unless told otherwise). */
 function httpsCall(base: string, method: string, route: string, opts: { token?: string; body?: unknown; ca?: string | Buffer | null } = {}): Promise<Answer> {

@@ -9,7 +9,7 @@ import { ConfigError, DEFAULT_CONFIG_PATH, loadConfig, validateConfig } from '..
 /** A section of the shipped config.yaml as parsed: the tests write wrong values into it on purpose. */
 type Section = Record<string, unknown>;
 interface ConfigDoc extends Section {
-  dicom: Section; api: Section; compilator: Section; remote: Section; share: Section;
+  dicom: Section; api: Section & { operators: Section[] }; compilator: Section; remote: Section; share: Section;
   destinations: Section[]; filters: unknown[];
 }
 
