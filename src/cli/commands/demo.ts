@@ -30,7 +30,8 @@ export const demoCommand: CommandModule<GlobalArgs, Args> = {
 
 function formatSummary(s: DemoSummary): string {
   const lines = ['', `petspool demo: task ${s.taskId} done in ${s.totalSeconds.toFixed(1)} s`, '', 'time per stage'];
-  for (const st of s.stages) lines.push(`  ${st.state.padEnd(12)} ${st.seconds.toFixed(2).padStart(7)} s`);
+  const stateWidth = Math.max(...s.stages.map((st) => st.state.length));
+  for (const st of s.stages) lines.push(`  ${st.state.padEnd(stateWidth)} ${st.seconds.toFixed(2).padStart(7)} s`);
   lines.push('', 'series delivered to DEMO-PACS                          slices   background noise (std, CV)');
   lines.push(`  ${'original (input)'.padEnd(52)} ${String(s.inputInstances).padStart(6)}   ${noise(s.inputNoise)}`);
   for (const o of s.outputs) lines.push(`  ${(o.description || o.seriesInstanceUid).slice(0, 52).padEnd(52)} ${String(o.instances).padStart(6)}   ${noise(o.noise)}`);
