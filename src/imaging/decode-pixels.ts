@@ -11,7 +11,6 @@ import { encapsulatedFragments } from '../dicom/encapsulated-pixels.js';
 import { walkStructure } from '../dicom/structure-check.js';
 import { exactArrayBuffer } from '../dicom/write-part10.js';
 import { activityRescale } from '../rules/activity-units.js';
-import { layoutRegions, WasmLoops } from './wasm-loops.js';
 
 interface DcmjsElement { vr: string; Value?: unknown[] }
 interface DcmjsModule {
@@ -149,10 +148,6 @@ export async function decodeSliceInto(part10: Buffer, header: InstanceHeader, ta
   }
   // RescaleSlope/Intercept, and Philips counts made Bq/ml (rules/activity-units.ts).
   const { slope, intercept } = activityRescale(header);
-  if (bitsAllocated === 16 && bitsStored >= bitsAllocated) {
-    rescale16Into(bytes.subarray(0, count * 2), signed, slope, intercept, target.subarray(offset, offset + count));
-    return;
-  }
   const stored = storedValues(bytes, bitsAllocated, signed, count);
   if (bitsStored >= bitsAllocated) {
     for (let i = 0; i < count; i++) target[offset + i] = stored[i]! * slope + intercept;
@@ -164,23 +159,6 @@ export async function decodeSliceInto(part10: Buffer, header: InstanceHeader, ta
     ? (v: number): number => (v << unused) >> unused
     : (v: number): number => (v & (2 ** bitsStored - 1)) >>> 0;
   for (let i = 0; i < count; i++) target[offset + i] = clean(stored[i]!) * slope + intercept;
-}
-
-const rescaleLoops = new WasmLoops<{ rescale16(stored: number, n: number, signed: boolean, slope: number, intercept: number, out: number): void }>('rescale');
-
-/**
- * target[i] = value · slope + intercept for the 16-bit little-endian values in `bytes` (as many
- * as `target` holds), in float64 and rounded to float32 as JavaScript would: the loop is
- * WebAssembly SIMD (wasm/rescale.ts), about five times faster than the plain loop.
- */
-export function rescale16Into(bytes: Uint8Array, signed: boolean, slope: number, intercept: number, target: Float32Array): void {
-  const n = target.length;
-  if (bytes.length !== n * 2) throw new RangeError(`${bytes.length} bytes for ${n} 16-bit values`);
-  const layout = layoutRegions({ stored: n * 2, out: n * 4 });
-  const { loops, memory } = rescaleLoops.withMemory(layout.end);
-  new Uint8Array(memory.buffer, layout.stored, n * 2).set(bytes);
-  loops.rescale16(layout.stored, n, signed, slope, intercept, layout.out);
-  target.set(new Float32Array(memory.buffer, layout.out, n));
 }
 
 /** The stored values as a typed array over `bytes` (copied only when not aligned for the type). */
