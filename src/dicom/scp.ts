@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import type { association as dimseAssociation } from 'dcmjs-dimse';
 import type { Logger } from '../log/logger.js';
 import { CommandField, encodeCommandPdu, encodeResponse, parseCommand, type DimseCommand } from './dimse-command.js';
+import { assertDimseInternals, detachDimseReader, processPduInDimse } from './dimse-internals.js';
 import { routeDimseLog } from './dimse-log.js';
 import { encodeFileMeta } from './file-meta.js';
 import type { InstanceHeader } from './instance-header.js';
@@ -85,12 +86,6 @@ interface ScpContext {
   stats: StoreScpStats;
 }
 
-/** dcmjs-dimse internals this file relies on (present in 0.3.x, not in its type declarations). */
-interface NetworkInternals {
-  _processPdu(pdu: Buffer): Promise<void>;
-  lastPduTime?: number;
-}
-
 interface IncomingInstance {
   command: DimseCommand;
   presentationContextId: number;
@@ -104,6 +99,7 @@ interface IncomingInstance {
  * values longer than 16 characters and costs more per instance than the network does).
  */
 export async function startStoreScp(opts: StoreScpOptions): Promise<StoreScp> {
+  assertDimseInternals(dimse.Scp, dimse.version);
   routeDimseLog(opts.logger);
   dimse.Implementation.setMaxPduLength(MAX_RECEIVE_PDU);
   const store = new InstanceStore(opts.receivedDir, opts.minFreeMb, opts.maxAssociations);
@@ -162,7 +158,7 @@ class StoreAssociation extends dimse.Scp {
     super(socket);
     this.context = context;
     // Replace dcmjs-dimse's socket reader (it re-concatenates the buffered bytes on every read).
-    socket.removeAllListeners('data');
+    detachDimseReader(socket);
     socket.on('data', (data: Buffer) => this.onData(data));
     socket.once('close', () => {
       clearTimeout(this.idleTimer);
@@ -230,7 +226,6 @@ class StoreAssociation extends dimse.Scp {
   }
 
   private onData(data: Buffer): void {
-    (this as unknown as NetworkInternals).lastPduTime = Date.now();
     // Anything thrown here would escape a socket event handler and end the process: one bad
     // peer must only cost its own association.
     try {
@@ -243,7 +238,7 @@ class StoreAssociation extends dimse.Scp {
           // A second A-ASSOCIATE-RQ on one connection would count a second association slot.
           if (pdu[0] === 0x01 && this.associateRequested) throw new Error('second A-ASSOCIATE-RQ on one association');
           if (pdu[0] === 0x01) this.associateRequested = true;
-          void (this as unknown as NetworkInternals)._processPdu(pdu);
+          processPduInDimse(this, pdu);
         }
       }
     } catch (err) {
