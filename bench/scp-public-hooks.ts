@@ -3,7 +3,7 @@
  * streaming hooks (createStoreWritableStream / createDatasetFromStoreWritableStream on a Scp
  * subclass) instead of petspool's own P-DATA handling (src/dicom/scp.ts). Everything else is the
  * same: the dataset bytes are kept as received and written behind a file meta header by the same
- * InstanceStore (durable before Success), the header read after Success. dcmjs-dimse reads the
+ * InstanceStore (durable before Success), the header read on HeaderReader's thread after it. dcmjs-dimse reads the
  * socket, the PDUs and the command sets and writes the responses.
  */
 import net from 'node:net';
@@ -11,8 +11,8 @@ import { createRequire } from 'node:module';
 import { Writable } from 'node:stream';
 import type { association as dimseAssociation, requests as dimseRequests, responses as dimseResponses, Dataset } from 'dcmjs-dimse';
 import { encodeFileMeta } from '../src/dicom/file-meta.js';
+import { HeaderReader } from '../src/dicom/header-reader.js';
 import { InstanceStore, StoreFailure, StoreStatus } from '../src/dicom/instance-store.js';
-import { readInstanceHeader } from '../src/dicom/read-header.js';
 import { ACCEPTED_TRANSFER_SYNTAXES, STORAGE_SOP_CLASSES, VERIFICATION_SOP_CLASS } from '../src/dicom/sop-classes.js';
 import { routeDimseLog } from '../src/dicom/dimse-log.js';
 import type { Logger } from '../src/log/logger.js';
@@ -45,12 +45,13 @@ export async function startPublicHooksScp(opts: PublicHooksOptions): Promise<{ p
   dimse.Implementation.setMaxPduLength(MAX_RECEIVE_PDU);
   const store = new InstanceStore(opts.receivedDir, 100, opts.maxAssociations);
   await store.init();
+  const headers = new HeaderReader();
   const sockets = new Set<net.Socket>();
   const server = net.createServer((socket) => {
     socket.setNoDelay(true);
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
-    new PublicHooksAssociation(socket, store);
+    new PublicHooksAssociation(socket, store, headers);
   });
   await new Promise<void>((resolve) => server.listen(opts.port, opts.host, resolve));
   return {
@@ -60,6 +61,7 @@ export async function startPublicHooksScp(opts: PublicHooksOptions): Promise<{ p
       for (const socket of sockets) socket.destroy();
       await closed;
       await store.close();
+      await headers.close();
     },
   };
 }
@@ -67,7 +69,7 @@ export async function startPublicHooksScp(opts: PublicHooksOptions): Promise<{ p
 class PublicHooksAssociation extends dimse.Scp {
   private callingAeTitle = '';
 
-  constructor(private readonly socket: net.Socket, private readonly store: InstanceStore) {
+  constructor(private readonly socket: net.Socket, private readonly store: InstanceStore, private readonly headers: HeaderReader) {
     super(socket);
   }
 
@@ -111,14 +113,8 @@ class PublicHooksAssociation extends dimse.Scp {
       const response = dimse.responses.CStoreResponse.fromRequest(request);
       response.setStatus(status);
       callback(response);
-      // As in scp.ts: the header is read once the sender has its answer.
-      if (bytes) {
-        try {
-          readInstanceHeader(bytes);
-        } catch {
-          // scp.ts hands such a file to the receiver as unreadable; nothing to do here
-        }
-      }
+      // As in scp.ts: the header is read on its own thread once the sender has its answer.
+      if (bytes) void this.headers.read(bytes);
     });
   }
 
@@ -135,8 +131,8 @@ class PublicHooksAssociation extends dimse.Scp {
       sourceAeTitle: this.callingAeTitle,
     });
     try {
-      const stored = await this.store.store(Buffer.concat([meta, ...chunks]), this.callingAeTitle, request.getAffectedSopInstanceUid());
-      return { status: StoreStatus.Success, bytes: stored.bytes };
+      const { bytes } = await this.store.store(Buffer.concat([meta, ...chunks]), this.callingAeTitle, request.getAffectedSopInstanceUid());
+      return { status: StoreStatus.Success, bytes };
     } catch (err) {
       return { status: err instanceof StoreFailure ? err.status : StoreStatus.ProcessingFailure };
     }

@@ -6,10 +6,10 @@ import { CommandField, encodeCommandPdu, encodeResponse, parseCommand, type Dims
 import { assertDimseInternals, detachDimseReader, processPduInDimse } from './dimse-internals.js';
 import { routeDimseLog } from './dimse-log.js';
 import { encodeFileMeta } from './file-meta.js';
+import { HeaderReader, type HeaderReading } from './header-reader.js';
 import type { InstanceHeader } from './instance-header.js';
 import { InstanceStore, StoreFailure, StoreStatus, type StoredFile } from './instance-store.js';
 import { PduReader } from './pdu-reader.js';
-import { readInstanceHeader } from './read-header.js';
 import { ACCEPTED_TRANSFER_SYNTAXES, STORAGE_SOP_CLASSES, VERIFICATION_SOP_CLASS } from './sop-classes.js';
 
 // dcmjs-dimse is a CommonJS bundle whose named exports Node cannot detect; load it with require.
@@ -30,6 +30,12 @@ const MAX_COMMAND_BYTES = 64 * 1024;
  * a slot forever; long enough for a scanner pausing between series on an open association.
  */
 const DEFAULT_IDLE_TIMEOUT_MS = 60_000;
+/**
+ * Instances whose header waits for HeaderReader's thread are held in memory; past this many, an
+ * association takes its next instance only once its own last header is read (memory stays flat
+ * on a machine too busy for the header thread to keep up).
+ */
+const MAX_HEADER_BACKLOG = 64;
 
 export interface StoreScpOptions {
   host: string;
@@ -83,6 +89,7 @@ export interface StoreScp {
 interface ScpContext {
   opts: StoreScpOptions;
   store: InstanceStore;
+  headers: HeaderReader;
   stats: StoreScpStats;
 }
 
@@ -107,6 +114,7 @@ export async function startStoreScp(opts: StoreScpOptions): Promise<StoreScp> {
   const context: ScpContext = {
     opts,
     store,
+    headers: new HeaderReader(),
     stats: { associationsAccepted: 0, associationsRejected: 0, activeAssociations: 0, echoes: 0, stored: 0, failed: 0, bytesStored: 0 },
   };
 
@@ -135,6 +143,7 @@ export async function startStoreScp(opts: StoreScpOptions): Promise<StoreScp> {
       for (const socket of sockets) socket.destroy();
       await closed;
       await store.close();
+      await context.headers.close();
     },
   };
 }
@@ -153,6 +162,8 @@ class StoreAssociation extends dimse.Scp {
   private incoming: IncomingInstance | undefined;
   /** Responses leave in request order: each instance's work waits for the previous one. */
   private work: Promise<void> = Promise.resolve();
+  /** Stored instances reach onStored in arrival order too, once their header is read (HeaderReader). */
+  private handedOn: Promise<void> = Promise.resolve();
 
   constructor(private readonly socket: net.Socket, context: ScpContext) {
     super(socket);
@@ -304,7 +315,7 @@ class StoreAssociation extends dimse.Scp {
 
   private async storeInstance(incoming: IncomingInstance): Promise<void> {
     const { command, presentationContextId, chunks } = incoming;
-    const { opts, store, stats } = this.context;
+    const { opts, store, headers, stats } = this.context;
     const transferSyntaxUid = this.association?.getPresentationContext(presentationContextId).getAcceptedTransferSyntaxUid() ?? '';
     const meta = encodeFileMeta({
       sopClassUid: command.affectedSopClassUid,
@@ -329,16 +340,18 @@ class StoreAssociation extends dimse.Scp {
     stats.stored++;
     stats.bytesStored += bytes.length;
     this.respond(presentationContextId, command, CommandField.CStoreResponse, StoreStatus.Success);
-    // The header is read once the sender has its answer: its next instance is on the way meanwhile.
-    let header: InstanceHeader | undefined;
-    let unreadable: string | undefined;
+    // The header is read on its own thread after Success, and the instance handed on in arrival
+    // order, while the next instances are already being stored.
+    const headerRead = headers.read(bytes);
+    this.handedOn = this.handedOn.then(() => headerRead).then((reading) => this.handOn(command, transferSyntaxUid, storedPath, reading), (err: Error) => {
+      opts.logger.warn(`header of ${storedPath} not read (${err.message}); the received folder's sweep takes the file`);
+    });
+    if (headers.backlog > MAX_HEADER_BACKLOG) await this.handedOn;
+  }
+
+  private handOn(command: DimseCommand, transferSyntaxUid: string, storedPath: string, { bytes, header, unreadable }: HeaderReading): void {
     try {
-      header = readInstanceHeader(bytes);
-    } catch (err) {
-      unreadable = (err as Error).message;
-    }
-    try {
-      opts.onStored({
+      this.context.opts.onStored({
         path: storedPath,
         callingAeTitle: this.callingAeTitle,
         sopClassUid: header?.sopClassUid ?? command.affectedSopClassUid,
@@ -349,7 +362,7 @@ class StoreAssociation extends dimse.Scp {
         ...(header ? { header } : { unreadable: unreadable ?? 'unreadable header' }),
       });
     } catch (err) {
-      opts.logger.error(`onStored failed for ${storedPath}: ${(err as Error).message}`);
+      this.context.opts.logger.error(`onStored failed for ${storedPath}: ${(err as Error).message}`);
     }
   }
 
