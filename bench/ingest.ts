@@ -20,16 +20,15 @@ import { splitPart10 } from '../src/dicom/file-meta.js';
 import { startStoreScp } from '../src/dicom/scp.js';
 import { runDcmtk, startStorescp } from '../test/fixtures/dcmtk.js';
 import { makePetSeries } from '../test/fixtures/make-pet.js';
-import { startPublicHooksScp } from './scp-public-hooks.js';
 
 const SLICES = 400;
 const LONG_SERIES = 1000;
 const SIZE = 256;
 const RUNS = 3;
-export const CONCURRENT = 20;
+const CONCURRENT = 20;
 /** petspool pays a durable write per instance before Success, storescp none: within 2× of it (issue 16). */
 export const INGEST_TARGET_RATIO = 2;
-export const SLICES_PER_ASSOCIATION = 100;
+const SLICES_PER_ASSOCIATION = 100;
 
 export interface IngestBenchResult {
   slices: number;
@@ -88,8 +87,15 @@ export async function benchIngest(): Promise<IngestBenchResult> {
 
 /** CONCURRENT associations at once, each a different run of SLICES_PER_ASSOCIATION slices of `series` (round robin). */
 async function benchConcurrent(series: string[], work: string): Promise<IngestBenchResult['concurrent']> {
-  const runsOfSlices = concurrentRuns(series);
-  const timeAll = (port: number) => timeConcurrent(port, runsOfSlices);
+  const runsOfSlices = Array.from({ length: CONCURRENT }, (_, k) => {
+    const at = (k * SLICES_PER_ASSOCIATION) % (series.length - SLICES_PER_ASSOCIATION + 1);
+    return series.slice(at, at + SLICES_PER_ASSOCIATION);
+  });
+  const timeAll = async (port: number) => {
+    const start = performance.now();
+    await Promise.all(runsOfSlices.map((files) => timeStorescu(port, files)));
+    return (performance.now() - start) / 1000;
+  };
   const forkOut = path.join(work, 'dcmtk-fork');
   fs.mkdirSync(forkOut);
   const storescp = await startStorescp(forkOut, ['--fork', '+uf']);
@@ -112,23 +118,8 @@ async function benchConcurrent(series: string[], work: string): Promise<IngestBe
   return { associations: CONCURRENT, slicesEach: SLICES_PER_ASSOCIATION, forkSeconds, petspoolSeconds, ratio: petspoolSeconds / forkSeconds };
 }
 
-/** CONCURRENT runs of SLICES_PER_ASSOCIATION slices of `series` (round robin), one per association. */
-export function concurrentRuns(series: string[]): string[][] {
-  return Array.from({ length: CONCURRENT }, (_, k) => {
-    const at = (k * SLICES_PER_ASSOCIATION) % (series.length - SLICES_PER_ASSOCIATION + 1);
-    return series.slice(at, at + SLICES_PER_ASSOCIATION);
-  });
-}
-
-/** Seconds until every run has gone through its own storescu, all at once. */
-export async function timeConcurrent(port: number, runsOfSlices: string[][]): Promise<number> {
-  const start = performance.now();
-  await Promise.all(runsOfSlices.map((files) => timeStorescu(port, files)));
-  return (performance.now() - start) / 1000;
-}
-
 /** Every instance sent arrived `times` times, each copy's dataset identical to what was sent. */
-export function checkEveryCopy(receivedDir: string, sent: string[], times: number): void {
+function checkEveryCopy(receivedDir: string, sent: string[], times: number): void {
   const expected = new Map<string, { dataset: Buffer; copies: number }>();
   for (const file of sent) {
     const parts = splitPart10(fs.readFileSync(file));
@@ -150,7 +141,7 @@ export function checkEveryCopy(receivedDir: string, sent: string[], times: numbe
   if (wrong.length > 0) throw new Error(`concurrent ingest: ${received} files received; ${wrong.length} instances with the wrong number of copies`);
 }
 
-export async function timeStorescu(port: number, files: string[]): Promise<number> {
+async function timeStorescu(port: number, files: string[]): Promise<number> {
   const start = performance.now();
   const run = await runDcmtk('storescu', ['-aec', 'PETSPOOL', '127.0.0.1', String(port), ...files]);
   const seconds = (performance.now() - start) / 1000;
@@ -158,14 +149,11 @@ export async function timeStorescu(port: number, files: string[]): Promise<numbe
   return seconds;
 }
 
-export interface ChildScp { port: number; child: ChildProcess }
+interface ChildScp { port: number; child: ChildProcess }
 
-/**
- * Starts this script in `--serve` mode: the SCP alone in its own process. `variant` 'public-hooks'
- * serves the A/B variant on dcmjs-dimse's public streaming hooks (bench/scp-public-hooks.ts).
- */
-export async function startChildScp(receivedDir: string, variant: 'own-pdata' | 'public-hooks' = 'own-pdata'): Promise<ChildScp> {
-  const child = spawn(process.execPath, [...(process.env.PETSPOOL_BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []), fileURLToPath(import.meta.url), '--serve', receivedDir, variant], { stdio: ['ignore', 'pipe', 'inherit'] });
+/** Starts this script in `--serve` mode: the SCP alone in its own process. */
+async function startChildScp(receivedDir: string): Promise<ChildScp> {
+  const child = spawn(process.execPath, [...(process.env.PETSPOOL_BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []), fileURLToPath(import.meta.url), '--serve', receivedDir], { stdio: ['ignore', 'pipe', 'inherit'] });
   const port = await new Promise<number>((resolve, reject) => {
     child.once('exit', (code) => reject(new Error(`SCP child exited with ${code}`)));
     child.stdout!.once('data', (data: Buffer) => resolve(Number(data.toString().trim())));
@@ -174,7 +162,7 @@ export async function startChildScp(receivedDir: string, variant: 'own-pdata' | 
 }
 
 /** Reads the child's peak RSS (VmHWM) in MB, then stops it. */
-export async function stopChild({ child }: ChildScp): Promise<number> {
+async function stopChild({ child }: ChildScp): Promise<number> {
   const status = fs.readFileSync(`/proc/${child.pid}/status`, 'utf8');
   const kb = Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? Number.NaN);
   child.removeAllListeners('exit');
@@ -185,7 +173,7 @@ export async function stopChild({ child }: ChildScp): Promise<number> {
   return Math.round(kb / 102.4) / 10;
 }
 
-export function durabilityFloor(files: string[], dir: string): number {
+function durabilityFloor(files: string[], dir: string): number {
   fs.mkdirSync(path.join(dir, 'tmp'), { recursive: true });
   const dirFd = fs.openSync(dir, 'r');
   const contents = files.map((f) => fs.readFileSync(f));
@@ -203,8 +191,8 @@ export function durabilityFloor(files: string[], dir: string): number {
   return (performance.now() - start) / 1000;
 }
 
-async function serve(receivedDir: string, variant: string | undefined): Promise<void> {
-  const scp = variant === 'public-hooks' ? await startPublicHooksScp({ host: '127.0.0.1', port: 0, receivedDir, maxAssociations: CONCURRENT, logger: silentLogger }) : await startStoreScp({
+async function serve(receivedDir: string): Promise<void> {
+  const scp = await startStoreScp({
     host: '127.0.0.1', port: 0, aeTitle: 'PETSPOOL', allowedCallingAeTitles: [], maxAssociations: CONCURRENT,
     minFreeMb: 100, receivedDir, logger: silentLogger, onStored: () => {},
   });
@@ -214,7 +202,7 @@ async function serve(receivedDir: string, variant: string | undefined): Promise<
 
 const isMain = process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href;
 if (isMain && process.argv[2] === '--serve') {
-  await serve(process.argv[3], process.argv[4]);
+  await serve(process.argv[3]);
 } else if (isMain) {
   const r = await benchIngest();
   console.log(`ingest: ${r.slices} PET slices ${SIZE}x${SIZE}, storescu, one association, TCP_NODELAY=1, best of ${RUNS}`);
