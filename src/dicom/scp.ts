@@ -342,9 +342,12 @@ class StoreAssociation extends dimse.Scp {
     this.respond(presentationContextId, command, CommandField.CStoreResponse, StoreStatus.Success);
     // The header is read on its own thread after Success, and the instance handed on in arrival
     // order, while the next instances are already being stored.
-    const headerRead = headers.read(bytes);
-    this.handedOn = this.handedOn.then(() => headerRead).then((reading) => this.handOn(command, transferSyntaxUid, storedPath, reading), (err: Error) => {
-      opts.logger.warn(`header of ${storedPath} not read (${err.message}); the received folder's sweep takes the file`);
+    // Caught at once: a read failing (SCP closing) while earlier ones wait must not be an unhandled rejection.
+    const headerRead = headers.read(bytes).catch((err: Error) => ({ failed: err.message }));
+    this.handedOn = this.handedOn.then(async () => {
+      const reading = await headerRead;
+      if ('failed' in reading) opts.logger.warn(`header of ${storedPath} not read (${reading.failed}); the received folder's sweep takes the file`);
+      else this.handOn(command, transferSyntaxUid, storedPath, reading);
     });
     if (headers.backlog > MAX_HEADER_BACKLOG) await this.handedOn;
   }

@@ -33,8 +33,10 @@ export class ThreadPool<Job extends object, Result extends object> {
     });
   }
 
+  /** Ends the threads; jobs still waiting or running are rejected. */
   async close(): Promise<void> {
     this.closed = true;
+    for (const waiting of this.queue.splice(0)) waiting.reject(new Error(`the ${this.name} threads are closed`));
     const workers = [...this.idle, ...this.busy.keys()];
     this.idle.length = 0;
     await Promise.all(workers.map((w) => w.terminate()));

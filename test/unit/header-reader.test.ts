@@ -46,7 +46,12 @@ test('HeaderReader says why a header is unreadable, counts its backlog, and refu
   assert.equal(unreadable!.header, undefined);
   assert.match(unreadable!.unreadable ?? '', /missing SOPInstanceUID/);
   assert.deepEqual(rest.map((r) => r.header?.instanceNumber), files.map((f) => readInstanceHeader(f).instanceNumber));
+  // Closing rejects what is still waiting for the thread, and any read after.
+  const waiting = files.map(() => reader.read(Buffer.from(good)));
   await reader.close();
+  // The first may have been read already; the others never reached the thread.
+  const settled = await Promise.allSettled(waiting.slice(1));
+  assert.deepEqual(settled.map((r) => r.status === 'rejected' && /header read thread/.test(String(r.reason))), settled.map(() => true));
   await assert.rejects(reader.read(Buffer.from(good)), /header read threads are closed/);
 });
 
