@@ -39,7 +39,11 @@ export class ThreadPool<Job extends object, Result extends object> {
     for (const waiting of this.queue.splice(0)) waiting.reject(new Error(`the ${this.name} threads are closed`));
     const workers = [...this.idle, ...this.busy.keys()];
     this.idle.length = 0;
-    await Promise.all(workers.map((w) => w.terminate()));
+    // Ref'd again: an idle (unref'd) thread's exit would not keep the process waiting for it.
+    await Promise.all(workers.map((w) => {
+      w.ref();
+      return w.terminate();
+    }));
   }
 
   private dispatch(): void {

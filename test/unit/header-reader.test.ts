@@ -48,9 +48,11 @@ test('HeaderReader says why a header is unreadable, counts its backlog, and refu
   assert.deepEqual(rest.map((r) => r.header?.instanceNumber), files.map((f) => readInstanceHeader(f).instanceNumber));
   // Closing rejects what is still waiting for the thread, and any read after.
   const waiting = files.map(() => reader.read(Buffer.from(good)));
+  // Settled from now on, so the rejections close() causes are handled.
+  const settling = Promise.allSettled(waiting);
   await reader.close();
   // The first may have been read already; the others never reached the thread.
-  const settled = await Promise.allSettled(waiting.slice(1));
+  const settled = (await settling).slice(1);
   assert.deepEqual(settled.map((r) => r.status === 'rejected' && /header read thread/.test(String(r.reason))), settled.map(() => true));
   await assert.rejects(reader.read(Buffer.from(good)), /header read threads are closed/);
 });
