@@ -2,8 +2,8 @@
  * Headers of stored instances read on a thread of their own, after Success. dcmjs takes about
  * 0.8 ms per PET header: on the SCP's thread that is 40 % of its work per instance and holds up
  * every association's next instance. One thread, because each carries its own copy of dcmjs
- * (about 20 MB): the SCP hands headers over faster than the disk lets instances in, and a read
- * only delays the hand-on to the receiver, never a C-STORE answer.
+ * (about 20 MB): a read delays the hand-on to the receiver, not the C-STORE answer it follows;
+ * only when more than MAX_HEADER_BACKLOG wait does an association's next instance wait (scp.ts).
  */
 import type { HeaderReadJob, HeaderReadReply } from './header-read-worker.js';
 import type { HeaderOrReason } from './read-header.js';
