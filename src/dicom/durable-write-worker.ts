@@ -7,7 +7,6 @@ import fs from 'node:fs';
 import { parentPort } from 'node:worker_threads';
 
 export interface DurableWriteJob {
-  id: number;
   /** Moved here from the main thread, and back with the reply (no copy either way). */
   bytes: ArrayBuffer;
   tmpPath: string;
@@ -17,9 +16,7 @@ export interface DurableWriteJob {
 }
 
 export interface DurableWriteReply {
-  id: number;
   bytes: ArrayBuffer;
-  error?: string;
 }
 
 /** Folder descriptors kept open for the fsync after each rename (saves an open and close per file). */
@@ -47,13 +44,13 @@ function persist({ bytes: buffer, tmpPath, finalPath, dir }: DurableWriteJob): v
   fs.fsyncSync(dirFd);
 }
 
-parentPort!.on('message', (job: DurableWriteJob) => {
-  let reply: DurableWriteReply;
+/** The ThreadPool protocol (thread-pool.ts): `{ id, ...job }` in, `{ id, ...reply }` or `{ id, error }` out. */
+parentPort!.on('message', (job: DurableWriteJob & { id: number }) => {
+  let error: string | undefined;
   try {
     persist(job);
-    reply = { id: job.id, bytes: job.bytes };
   } catch (err) {
-    reply = { id: job.id, bytes: job.bytes, error: (err as Error).message };
+    error = (err as Error).message;
   }
-  parentPort!.postMessage(reply, [job.bytes]);
+  parentPort!.postMessage({ id: job.id, bytes: job.bytes, error } satisfies DurableWriteReply & { id: number; error?: string }, [job.bytes]);
 });

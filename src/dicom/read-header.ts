@@ -231,3 +231,14 @@ function tuple(dict: DcmjsDict, tag: string, length: number): number[] | undefin
   const values = numbers(dict, tag);
   return values && values.length === length ? values : undefined;
 }
+
+/** A header read, or why it could not be: what the SCP hands on for an instance it already acknowledged. */
+export type HeaderOrReason = { header: InstanceHeader; unreadable?: undefined } | { header?: undefined; unreadable: string };
+
+export function readHeaderOrReason(bytes: Buffer): HeaderOrReason {
+  try {
+    return { header: readInstanceHeader(bytes) };
+  } catch (err) {
+    return { unreadable: (err as Error).message };
+  }
+}

@@ -3,12 +3,13 @@ import { createRequire } from 'node:module';
 import type { association as dimseAssociation } from 'dcmjs-dimse';
 import type { Logger } from '../log/logger.js';
 import { CommandField, encodeCommandPdu, encodeResponse, parseCommand, type DimseCommand } from './dimse-command.js';
+import { assertDimseInternals, detachDimseReader, processPduInDimse } from './dimse-internals.js';
 import { routeDimseLog } from './dimse-log.js';
 import { encodeFileMeta } from './file-meta.js';
+import { HeaderReader, type HeaderReading } from './header-reader.js';
 import type { InstanceHeader } from './instance-header.js';
 import { InstanceStore, StoreFailure, StoreStatus, type StoredFile } from './instance-store.js';
 import { PduReader } from './pdu-reader.js';
-import { readInstanceHeader } from './read-header.js';
 import { listenForAssociations, type ScpTlsOptions } from './scp-listeners.js';
 import { ACCEPTED_TRANSFER_SYNTAXES, STORAGE_SOP_CLASSES, VERIFICATION_SOP_CLASS } from './sop-classes.js';
 
@@ -30,6 +31,12 @@ const MAX_COMMAND_BYTES = 64 * 1024;
  * a slot forever; long enough for a scanner pausing between series on an open association.
  */
 const DEFAULT_IDLE_TIMEOUT_MS = 60_000;
+/**
+ * Instances whose header waits for HeaderReader's thread are held in memory; past this many, an
+ * association takes its next instance only once its own last header is read (memory stays flat
+ * on a machine too busy for the header thread to keep up).
+ */
+const MAX_HEADER_BACKLOG = 64;
 
 export interface StoreScpOptions {
   host: string;
@@ -90,13 +97,8 @@ export interface StoreScp {
 interface ScpContext {
   opts: StoreScpOptions;
   store: InstanceStore;
+  headers: HeaderReader;
   stats: StoreScpStats;
-}
-
-/** dcmjs-dimse internals this file relies on (present in 0.3.x, not in its type declarations). */
-interface NetworkInternals {
-  _processPdu(pdu: Buffer): Promise<void>;
-  lastPduTime?: number;
 }
 
 interface IncomingInstance {
@@ -112,6 +114,7 @@ interface IncomingInstance {
  * values longer than 16 characters and costs more per instance than the network does).
  */
 export async function startStoreScp(opts: StoreScpOptions): Promise<StoreScp> {
+  assertDimseInternals(dimse.Scp, dimse.version);
   routeDimseLog(opts.logger);
   dimse.Implementation.setMaxPduLength(MAX_RECEIVE_PDU);
   const store = new InstanceStore(opts.receivedDir, opts.minFreeMb, opts.maxAssociations);
@@ -119,6 +122,7 @@ export async function startStoreScp(opts: StoreScpOptions): Promise<StoreScp> {
   const context: ScpContext = {
     opts,
     store,
+    headers: new HeaderReader(),
     stats: { associationsAccepted: 0, associationsRejected: 0, activeAssociations: 0, echoes: 0, stored: 0, failed: 0, bytesStored: 0 },
   };
 
@@ -140,6 +144,7 @@ export async function startStoreScp(opts: StoreScpOptions): Promise<StoreScp> {
     close: async () => {
       await listeners.close();
       await store.close();
+      await context.headers.close();
     },
   };
 }
@@ -158,12 +163,14 @@ class StoreAssociation extends dimse.Scp {
   private incoming: IncomingInstance | undefined;
   /** Responses leave in request order: each instance's work waits for the previous one. */
   private work: Promise<void> = Promise.resolve();
+  /** Stored instances reach onStored in arrival order too, once their header is read (HeaderReader). */
+  private handedOn: Promise<void> = Promise.resolve();
 
   constructor(private readonly socket: net.Socket, context: ScpContext) {
     super(socket);
     this.context = context;
     // Replace dcmjs-dimse's socket reader (it re-concatenates the buffered bytes on every read).
-    socket.removeAllListeners('data');
+    detachDimseReader(socket);
     socket.on('data', (data: Buffer) => this.onData(data));
     socket.once('close', () => {
       clearTimeout(this.idleTimer);
@@ -231,7 +238,6 @@ class StoreAssociation extends dimse.Scp {
   }
 
   private onData(data: Buffer): void {
-    (this as unknown as NetworkInternals).lastPduTime = Date.now();
     // Anything thrown here would escape a socket event handler and end the process: one bad
     // peer must only cost its own association.
     try {
@@ -244,7 +250,7 @@ class StoreAssociation extends dimse.Scp {
           // A second A-ASSOCIATE-RQ on one connection would count a second association slot.
           if (pdu[0] === 0x01 && this.associateRequested) throw new Error('second A-ASSOCIATE-RQ on one association');
           if (pdu[0] === 0x01) this.associateRequested = true;
-          void (this as unknown as NetworkInternals)._processPdu(pdu);
+          processPduInDimse(this, pdu);
         }
       }
     } catch (err) {
@@ -310,7 +316,7 @@ class StoreAssociation extends dimse.Scp {
 
   private async storeInstance(incoming: IncomingInstance): Promise<void> {
     const { command, presentationContextId, chunks } = incoming;
-    const { opts, store, stats } = this.context;
+    const { opts, store, headers, stats } = this.context;
     const transferSyntaxUid = this.association?.getPresentationContext(presentationContextId).getAcceptedTransferSyntaxUid() ?? '';
     const meta = encodeFileMeta({
       sopClassUid: command.affectedSopClassUid,
@@ -335,16 +341,21 @@ class StoreAssociation extends dimse.Scp {
     stats.stored++;
     stats.bytesStored += bytes.length;
     this.respond(presentationContextId, command, CommandField.CStoreResponse, StoreStatus.Success);
-    // The header is read once the sender has its answer: its next instance is on the way meanwhile.
-    let header: InstanceHeader | undefined;
-    let unreadable: string | undefined;
+    // The header is read on its own thread after Success, and the instance handed on in arrival
+    // order, while the next instances are already being stored.
+    // Caught at once: a read failing (SCP closing) while earlier ones wait must not be an unhandled rejection.
+    const headerRead = headers.read(bytes).catch((err: Error) => ({ failed: err.message }));
+    this.handedOn = this.handedOn.then(async () => {
+      const reading = await headerRead;
+      if ('failed' in reading) opts.logger.warn(`header of ${storedPath} not read (${reading.failed}); the received folder's sweep takes the file`);
+      else this.handOn(command, transferSyntaxUid, storedPath, reading);
+    });
+    if (headers.backlog > MAX_HEADER_BACKLOG) await this.handedOn;
+  }
+
+  private handOn(command: DimseCommand, transferSyntaxUid: string, storedPath: string, { bytes, header, unreadable }: HeaderReading): void {
     try {
-      header = readInstanceHeader(bytes);
-    } catch (err) {
-      unreadable = (err as Error).message;
-    }
-    try {
-      opts.onStored({
+      this.context.opts.onStored({
         path: storedPath,
         callingAeTitle: this.callingAeTitle,
         sopClassUid: header?.sopClassUid ?? command.affectedSopClassUid,
@@ -355,7 +366,7 @@ class StoreAssociation extends dimse.Scp {
         ...(header ? { header } : { unreadable: unreadable ?? 'unreadable header' }),
       });
     } catch (err) {
-      opts.logger.error(`onStored failed for ${storedPath}: ${(err as Error).message}`);
+      this.context.opts.logger.error(`onStored failed for ${storedPath}: ${(err as Error).message}`);
     }
   }
 

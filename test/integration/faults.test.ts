@@ -133,6 +133,11 @@ async function assertDeliveredOnce(rig: Rig, delivered: Series[]): Promise<void>
     const record = await waitFor(rig, s, 'sent');
     assert.ok(record.outputs.length > 0, `${s.name} has outputs`);
     for (const out of record.outputs) {
+      // The destination SCP hands an instance on after Success, once its header is read: wait for the last ones.
+      const deadline = Date.now() + 10_000;
+      while ((rig.destination.received.bySeries.get(out)?.size ?? 0) < s.files.length && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
       const sops = rig.destination.received.bySeries.get(out);
       assert.equal(sops?.size, s.files.length, `${s.name}: output ${out} complete at the destination`);
       assert.deepEqual([...sops.values()].filter((n) => n !== 1), [], `${s.name}: every instance delivered once`);

@@ -38,6 +38,15 @@ async function withScp(
   }
 }
 
+/**
+ * onStored follows Success once the store thread has read the header: wait (10 s at most) until
+ * `count` instances were handed on, then let the assertions count them.
+ */
+async function handedOn(stored: StoredInstance[], count: number): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (stored.length < count && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+}
+
 function storescu(port: number, files: string[], extra: string[] = []): ReturnType<typeof runDcmtk> {
   return runDcmtk('storescu', [...extra, '-aec', 'PETSPOOL', '127.0.0.1', String(port), ...files]);
 }
@@ -57,6 +66,7 @@ for (const [dcmconvOption, storescuOption, syntax] of [
     await withScp({}, async (scp, stored, receivedDir) => {
       const run = await storescu(scp.port, inputs, [storescuOption, '-aet', 'MODALITY']);
       assert.equal(run.code, 0, run.stderr);
+      await handedOn(stored, inputs.length);
       assert.equal(stored.length, inputs.length);
       for (const [i, input] of inputs.entries()) {
         const sent = await fs.readFile(input);
@@ -82,6 +92,7 @@ test('three associations at once; the same instance twice keeps both copies', as
   await withScp({}, async (scp, stored) => {
     const runs = await Promise.all([0, 1, 2].map(() => storescu(scp.port, explicitLe)));
     for (const run of runs) assert.equal(run.code, 0, run.stderr);
+    await handedOn(stored, 3 * explicitLe.length);
     assert.equal(stored.length, 3 * explicitLe.length);
     assert.equal(new Set(stored.map((s) => s.path)).size, stored.length);
     assert.equal(scp.stats().associationsAccepted, 3);
@@ -123,6 +134,7 @@ test('a garbage dataset gets C210, nothing is kept, and the SCP keeps working', 
     assert.equal(result.failed.length, 1);
     assert.equal(result.failed[0].status, 0xc210);
     assert.equal(result.sent, 1);
+    await handedOn(stored, 1);
     assert.equal(stored.length, 1);
     assert.deepEqual(await fs.readdir(path.join(receivedDir, '.tmp')), []);
     await echo({ host: '127.0.0.1', port: scp.port, calledAeTitle: 'PETSPOOL', callingAeTitle: 'SCU' });
@@ -144,6 +156,7 @@ test('a well-formed dataset whose header values are unreadable is stored, answer
   await withScp({}, async (scp, stored) => {
     const result = await sendFiles({ host: '127.0.0.1', port: scp.port, calledAeTitle: 'PETSPOOL', callingAeTitle: 'SCU', files: [noUid] });
     assert.equal(result.sent, 1);
+    await handedOn(stored, 1);
     assert.equal(stored.length, 1);
     assert.equal(stored[0].header, undefined);
     assert.match(stored[0].unreadable ?? '', /missing SOPInstanceUID/);
@@ -177,7 +190,7 @@ test('compressed files proposed in their own syntax (storescu -xw, -xv, -xu, -xy
     ['jpeg-extended', '-xx', '1.2.840.10008.1.2.4.51'], ['jpeg-lossless-sv1', '-xs', '1.2.840.10008.1.2.4.70'],
   ];
   await withScp({}, async (scp, stored) => {
-    for (const [kind, option, syntax] of cases) {
+    for (const [n, [kind, option, syntax]] of cases.entries()) {
       const source = path.join(root, `scanner-${kind}-source.dcm`);
       await fs.copyFile(explicitLe[0]!, source);
       const bits = BITS_NEEDED[kind];
@@ -186,6 +199,7 @@ test('compressed files proposed in their own syntax (storescu -xw, -xv, -xu, -xy
       await compressPetFile(source, file, kind);
       const run = await storescu(scp.port, [file], [option, '-aet', 'SCANNER']);
       assert.equal(run.code, 0, `${kind}: ${run.stderr}`);
+      await handedOn(stored, n + 1);
       const instance = stored.at(-1)!;
       assert.equal(instance.transferSyntaxUid, syntax, kind);
       // storescu re-serializes the header (group lengths, padding); the codestream must arrive untouched.

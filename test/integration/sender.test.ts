@@ -209,19 +209,24 @@ test('mirror: true also sends to the AE that sent the original; a hot-folder tas
  */
 async function sendToOwnScp(t: { after(fn: () => Promise<void> | void): void }, maxAssociations: number) {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'petspool-scp-'));
-  let spool: Spool | undefined;
-  /** The state of the (only) task when the destination stored its first instance. */
-  let stateAtFirstStore: Promise<string | undefined> | undefined;
   const scp = await startStoreScp({
     host: '127.0.0.1', port: 0, aeTitle: 'PACS', allowedCallingAeTitles: [], maxAssociations, minFreeMb: 0,
-    receivedDir: dir, logger: silentLogger,
-    onStored: () => { stateAtFirstStore ??= spool!.listTasks().then((tasks) => tasks[0]?.record.state); },
+    receivedDir: dir, logger: silentLogger, onStored: () => undefined,
   });
   t.after(async () => { await scp.close(); await rm(dir, { recursive: true, force: true }); });
-  spool = (await harness(t, [{ name: 'pacs', ae_title: 'PACS', host: '127.0.0.1', port: scp.port, mirror: false }])).spool;
+  const { spool } = await harness(t, [{ name: 'pacs', ae_title: 'PACS', host: '127.0.0.1', port: scp.port, mirror: false }]);
   const task = await makeTask(spool, { result: 'reference', synth: { slices: 40, size: 64 } });
   assert.equal(await waitForTask(spool, task.id, ['sent', 'failed']), 'sent');
-  return { scp, dir, spool, task, stateAtFirstStore: await stateAtFirstStore };
+  return { scp, dir, spool, task };
+}
+
+/**
+ * When the destination stored its first instance (ms since the epoch): the SCP starts every
+ * stored file's name with its arrival time (onStored comes later, after the header read).
+ */
+async function firstArrivalMs(dir: string): Promise<number> {
+  const names = (await readdir(dir, { recursive: true })).filter((name) => name.endsWith('.dcm'));
+  return Math.min(...names.map((name) => Number(path.basename(name).slice(0, 14))));
 }
 
 test('a destination that takes one association at a time gets every series in one attempt', async (t) => {
@@ -234,9 +239,13 @@ test('a destination that takes one association at a time gets every series in on
 });
 
 test('the first series goes out while the second is made, each split over the task\'s associations, every instance once', async (t) => {
-  const { scp, dir, spool, task, stateAtFirstStore } = await sendToOwnScp(t, 8);
+  const { scp, dir, spool, task } = await sendToOwnScp(t, 8);
   // The folder says it: the first instances arrive while the task is in unpacking_sending/, not downloaded/.
-  assert.equal(stateAtFirstStore, 'unpacking_sending');
+  const { record: sent } = await spool.locateTaskIn('sent', task.id);
+  const entered = (state: string) => Date.parse(sent.history.find((h) => h.state === state)!.at);
+  const first = await firstArrivalMs(dir);
+  assert.ok(first >= entered('unpacking_sending') && first < entered('unpacked'),
+    `first instance stored at ${new Date(first).toISOString()}, in unpacking_sending/ from ${new Date(entered('unpacking_sending')).toISOString()} to ${new Date(entered('unpacked')).toISOString()}`);
   // Each series alone is split over ASSOCIATIONS_PER_TASK associations: the unpacker's early delivery, then the sender's.
   assert.equal(scp.stats().associationsAccepted, 2 * ASSOCIATIONS_PER_TASK);
   assert.equal(scp.stats().stored, 80);
