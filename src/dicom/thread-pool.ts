@@ -39,11 +39,17 @@ export class ThreadPool<Job extends object, Result extends object> {
     for (const waiting of this.queue.splice(0)) waiting.reject(new Error(`the ${this.name} threads are closed`));
     const workers = [...this.idle, ...this.busy.keys()];
     this.idle.length = 0;
-    // Ref'd again: an idle (unref'd) thread's exit would not keep the process waiting for it.
-    await Promise.all(workers.map((w) => {
-      w.ref();
-      return w.terminate();
-    }));
+    // terminate() settles from the thread's exit event; on a busy machine the loop could run out
+    // of ref'd handles first (an idle thread is unref'd) and end the process with close() pending.
+    const keepAlive = setInterval(() => undefined, 60_000);
+    try {
+      await Promise.all(workers.map((w) => {
+        w.ref();
+        return w.terminate();
+      }));
+    } finally {
+      clearInterval(keepAlive);
+    }
   }
 
   private dispatch(): void {

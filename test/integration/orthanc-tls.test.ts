@@ -14,6 +14,7 @@ import { sendFiles } from '../../src/dicom/scu.js';
 import { synthesizePetSeries } from '../../src/series/synth.js';
 import { findOrthanc, startOrthanc } from '../fixtures/orthanc.js';
 import { makeTestPki } from '../fixtures/test-pki.js';
+import { handedOn } from '../helpers/handed-on.js';
 
 const skip = findOrthanc() ? false : 'Orthanc is not installed (Debian package orthanc; ./install.sh installs it)';
 
@@ -46,6 +47,7 @@ test('petspool → Orthanc and Orthanc → petspool over DICOM TLS, certificates
 
   assert.equal(await orthanc.echo('petspool'), true, await orthanc.log());
   await orthanc.storeTo('petspool', [series.ID]);
+  await handedOn(stored, 5);
   assert.equal(stored.length, 5);
   assert.ok(stored.every((i) => i.callingAeTitle === 'ORTHANC_TLS'));
   assert.equal(scp.stats().associationsAccepted >= 2, true, 'the echo and the push');

@@ -142,7 +142,10 @@ function runCase(c: FuzzCase, waitMs: number): Promise<Outcome> {
 
 test('malformed PDUs are aborted cleanly while a well-formed sender keeps storing; memory stays bounded', async (t) => {
   const series = await synthesizePetSeries(path.join(dir, 'series'), { slices: 10, size: 64 });
-  await echo({ host: '127.0.0.1', port, calledAeTitle: AE, callingAeTitle: 'WARMUP' });
+  // One whole series first, so the SCP's write and header-reading threads (fixed costs, ~20 MB
+  // each) already run when the baseline is taken: what is measured is what the fuzz adds.
+  const warmUp = await sendFiles({ host: '127.0.0.1', port, calledAeTitle: AE, callingAeTitle: 'WARMUP', files: series });
+  assert.deepEqual(warmUp.failed, []);
   const rssBeforeKb = await procStatusKb('VmRSS');
 
   // The well-formed sender: whole series, again and again, for as long as the fuzz runs.

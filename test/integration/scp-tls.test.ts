@@ -17,6 +17,7 @@ import { startStoreScp, type StoredInstance, type StoreScp, type StoreScpOptions
 import { datasetBytes, dcmtkTlsArgs as tlsArgs, runDcmtk } from '../fixtures/dcmtk.js';
 import { makePetSeries } from '../fixtures/make-pet.js';
 import { makeTestPki, type TestPki } from '../fixtures/test-pki.js';
+import { handedOn } from '../helpers/handed-on.js';
 
 let root: string;
 let pki: TestPki;
@@ -59,6 +60,7 @@ test('storescu +tls with a site-CA client certificate stores every file, byte-id
     assert.ok(scp.tlsPort && scp.tlsPort !== scp.port);
     const run = await runDcmtk('storescu', [...tlsArgs(pki.client, pki.caFile), '-aec', 'PETSPOOL', '-aet', 'MODALITY', '127.0.0.1', String(scp.tlsPort), ...files]);
     assert.equal(run.code, 0, run.stderr);
+    await handedOn(stored, files.length);
     assert.equal(stored.length, files.length);
     for (const [i, file] of files.entries()) {
       assert.equal(stored[i].callingAeTitle, 'MODALITY');
@@ -67,6 +69,7 @@ test('storescu +tls with a site-CA client certificate stores every file, byte-id
     // The plain port works alongside.
     const plain = await runDcmtk('storescu', ['-aec', 'PETSPOOL', '127.0.0.1', String(scp.port), files[0]]);
     assert.equal(plain.code, 0, plain.stderr);
+    await handedOn(stored, files.length + 1);
     assert.equal(stored.length, files.length + 1);
   });
 });
@@ -104,6 +107,7 @@ test('require_client_certificate false: anonymous TLS senders are served', async
   await withTlsScp({ tls: { port: 0, certFile: pki.server.certFile, keyFile: pki.server.keyFile, requireClientCertificate: false } }, async (scp, stored) => {
     const run = await runDcmtk('storescu', [...tlsArgs(undefined, pki.caFile), '-aec', 'PETSPOOL', '127.0.0.1', String(scp.tlsPort), files[0]]);
     assert.equal(run.code, 0, run.stderr);
+    await handedOn(stored, 1);
     assert.equal(stored.length, 1);
   });
 });

@@ -11,6 +11,7 @@ import { LONG_RESCALE_SLOPE, makePetSeries } from '../fixtures/make-pet.js';
 import { encapsulatedFragments } from '../../src/dicom/encapsulated-pixels.js';
 import { walkStructure } from '../../src/dicom/structure-check.js';
 import { BITS_NEEDED, compressPetFile, requantisePetFile, type CompressionKind } from '../fixtures/compressed-pet.js';
+import { handedOn } from '../helpers/handed-on.js';
 
 let root: string;
 let explicitLe: string[];
@@ -36,15 +37,6 @@ async function withScp(
   } finally {
     await scp.close();
   }
-}
-
-/**
- * onStored follows Success once the store thread has read the header: wait (10 s at most) until
- * `count` instances were handed on, then let the assertions count them.
- */
-async function handedOn(stored: StoredInstance[], count: number): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  while (stored.length < count && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
 }
 
 function storescu(port: number, files: string[], extra: string[] = []): ReturnType<typeof runDcmtk> {
