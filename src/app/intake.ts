@@ -74,7 +74,7 @@ export async function startIntake(parts: ApplianceParts, packAhead?: PackAhead):
   const zips = new ZipIntake(spool, receiver, zipLimits(config.zip_intake), config.dicom.min_free_mb, log.child({ stage: 'hotfolder' }));
   const hotFolder = await startHotFolder({ dir: spool.layout.folder('incoming'), receiver, zips, log });
   return {
-    stages: [compilatorStage(parts, index, packAhead)],
+    stages: [compilatorStage(parts, index, packAhead, () => scp.handOnsPending() > 0)],
     services: [
       { name: 'Store SCP', stop: () => scp.close() },
       hotFolder,

@@ -91,6 +91,8 @@ export interface StoreScp {
   tlsPort?: number;
   close(): Promise<void>;
   stats(): StoreScpStats;
+  /** Instances answered Success whose headers are still being read: not handed on yet. */
+  handOnsPending(): number;
 }
 
 /** State shared by all associations of one listening SCP. */
@@ -141,6 +143,7 @@ export async function startStoreScp(opts: StoreScpOptions): Promise<StoreScp> {
     port: listeners.port ?? 0,
     tlsPort: listeners.tlsPort,
     stats: () => ({ ...context.stats }),
+    handOnsPending: () => context.headers.backlog,
     close: async () => {
       await listeners.close();
       await store.close();

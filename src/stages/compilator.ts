@@ -23,7 +23,11 @@ const PACK_AHEAD_AFTER_QUIET = 0.5;
  * `abort_incomplete_after_seconds` of idleness is aborted with what was missing. Half-way through
  * the quiet time a complete-looking series is handed to `packAhead`.
  */
-export function compilatorStage(parts: ApplianceParts, index: CollectingIndex, packAhead?: PackAhead): Stage {
+/**
+ * `handOnsPending`: the Store SCP has answered instances it has not handed on yet (their headers
+ * are read on a thread of their own): one of them may belong to a task that looks quiet.
+ */
+export function compilatorStage(parts: ApplianceParts, index: CollectingIndex, packAhead?: PackAhead, handOnsPending?: () => boolean): Stage {
   const rules = parts.config.compilator;
   return {
     name: 'compilator', from: 'collecting', to: 'compiled', concurrency: 16,
@@ -39,6 +43,8 @@ export function compilatorStage(parts: ApplianceParts, index: CollectingIndex, p
         const nextLookMs = idleMs < packAheadMs ? packAheadMs : quietMs;
         return { kind: 'wait', afterMs: Math.min(RECHECK_MS, nextLookMs - idleMs) + 10 };
       }
+      // Quiet here may only mean that the header thread fell behind (a loaded machine): look again.
+      if (handOnsPending?.()) return { kind: 'wait', afterMs: 100 };
       const result = completeness();
       if (result.ready) {
         index.forget(task.id);

@@ -59,7 +59,7 @@ test('vendor inputs pushed with storescu: Philips counts delivered as BQML at th
   const pacs = await startStorescp(pacsDir, ['+uf'], await freePort());
   const app = await startTestAppliance({
     destinations: [{ name: 'pacs', ae_title: 'STORESCP', host: '127.0.0.1', port: pacs.port, mirror: false }],
-    compilator: { quiet_seconds: 0.5, min_images: 10, max_gap_ratio: 0.025, abort_incomplete_after_seconds: 600 },
+    compilator: { quiet_seconds: 1, min_images: 10, max_gap_ratio: 0.025, abort_incomplete_after_seconds: 600 },
     filters: [{ name: 'raw', fwhm_mm: 0 }],
     share: { poll_seconds: 0.5 },
   });
