@@ -27,7 +27,7 @@ const PACK_AHEAD_AFTER_QUIET = 0.5;
  * `handOnsPending`: the Store SCP has answered instances it has not handed on yet (their headers
  * are read on a thread of their own): one of them may belong to a task that looks quiet.
  */
-export function compilatorStage(parts: ApplianceParts, index: CollectingIndex, packAhead?: PackAhead, handOnsPending?: () => boolean): Stage {
+export function compilatorStage(parts: Pick<ApplianceParts, 'config'>, index: CollectingIndex, packAhead?: PackAhead, handOnsPending?: () => boolean): Stage {
   const rules = parts.config.compilator;
   return {
     name: 'compilator', from: 'collecting', to: 'compiled', concurrency: 16,

@@ -1,0 +1,45 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { DEFAULT_CONFIG_PATH, loadConfig } from '../../../src/config/load.js';
+import { readInstanceHeader } from '../../../src/dicom/read-header.js';
+import { silentLogger } from '../../../src/log/logger.js';
+import { synthesizePetSeries } from '../../../src/series/synth.js';
+import { compilatorStage } from '../../../src/stages/compilator.js';
+import { CollectingIndex, type OpenTask } from '../../../src/stages/collecting-index.js';
+import { TASK_HEADERS_FILE } from '../../../src/stages/task-headers.js';
+import type { TaskRecord } from '../../../src/spool/task-record.js';
+
+test('a quiet, complete series waits while the Store SCP still has instances to hand on, then is compiled', async (t) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'petspool-compilator-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const files = await synthesizePetSeries(path.join(dir, 'in'), { slices: 12, size: 16, seed: 3 });
+  const config = loadConfig(DEFAULT_CONFIG_PATH);
+  config.compilator = { ...config.compilator, quiet_seconds: 0.5, min_images: 10 };
+
+  // The receiver's side: every instance placed in one open task, the last one a second ago.
+  const index = new CollectingIndex();
+  let task: OpenTask | undefined;
+  for (const file of files) {
+    const header = readInstanceHeader(file);
+    task = index.assign(header, 'SCANNER', async () => undefined).task;
+    index.placed(task, header, file);
+  }
+  task!.lastArrival = Date.now() - 1000;
+
+  let handOnsPending = true;
+  const stage = compilatorStage({ config }, index, undefined, () => handOnsPending);
+  const job = { id: task!.id, dir, record: { id: task!.id } as TaskRecord, log: silentLogger };
+
+  assert.deepEqual(await stage.process(job), { kind: 'wait', afterMs: 100 }, 'quiet and complete, but an answered instance may still belong to it');
+  assert.equal(index.get(task!.id)?.closed, false, 'still open for the instances on their way');
+
+  handOnsPending = false;
+  const outcome = await stage.process(job);
+  assert.equal(outcome.kind, 'done');
+  assert.equal(index.get(task!.id), undefined, 'let go once compiled');
+  const written = JSON.parse(await readFile(path.join(dir, TASK_HEADERS_FILE), 'utf8')) as unknown[];
+  assert.equal(written.length, files.length);
+});
