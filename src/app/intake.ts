@@ -28,9 +28,9 @@ export interface Intake {
 }
 
 /**
- * The front door: the collecting index rebuilt from disk, the receiver, instances left in
- * received/ by the last run, the Store SCP, the hot folder, and the compilator that closes
- * complete series (and hands quiet ones to `packAhead`).
+ * The front door: the collecting index rebuilt from disk, the receiver, the Store SCP (it first
+ * restores what its intake journal holds), instances left in received/ by the last run, the hot
+ * folder, and the compilator that closes complete series (and hands quiet ones to `packAhead`).
  */
 export async function startIntake(parts: ApplianceParts, packAhead?: PackAhead): Promise<Intake> {
   const { config, spool, store, log } = parts;
@@ -45,23 +45,13 @@ export async function startIntake(parts: ApplianceParts, packAhead?: PackAhead):
     inFlight.add(file);
     const sender = `ae:${path.basename(path.dirname(file))}`;
     const work = !stored ? receiver.receiveFile(file, sender)
-      : stored.header ? receiver.receive(file, stored.header, sender, stored.data)
+      : stored.header ? receiver.receive(file, stored.header, sender)
         : receiver.receiveUnreadable(file, sender, stored.unreadable);
     void work.catch((err: Error) => log.error(`could not take ${path.relative(spool.root, file)}: ${err.message}; retried within a minute`,
       { stage: 'receiver' })).finally(() => inFlight.delete(file));
   };
-  const sweepReceived = async () => {
-    for (const ae of await readdir(receivedDir, { withFileTypes: true })) {
-      if (!ae.isDirectory() || ae.name.startsWith('.')) continue;
-      const dir = path.join(receivedDir, ae.name);
-      for (const name of (await readdir(dir)).filter((n) => n.endsWith('.dcm')).sort()) hand(path.join(dir, name));
-    }
-  };
-  await sweepReceived();
-  const sweep = setInterval(() => void sweepReceived().catch(() => undefined), RECEIVED_SWEEP_MS);
-  sweep.unref();
-
   const tls = config.dicom.tls;
+  // Started before the first sweep: it restores into received/ what its journal still holds.
   const scp = await startStoreScp({
     host: config.dicom.host, port: config.dicom.port, plain: config.dicom.plain, aeTitle: config.ae_title,
     tls: tls && {
@@ -71,6 +61,21 @@ export async function startIntake(parts: ApplianceParts, packAhead?: PackAhead):
     minFreeMb: config.dicom.min_free_mb, receivedDir, logger: log.child({ stage: 'scp' }),
     onStored: (instance) => hand(instance.path, instance),
   });
+  const sweepReceived = async () => {
+    for (const ae of await readdir(receivedDir, { withFileTypes: true })) {
+      if (!ae.isDirectory() || ae.name.startsWith('.')) continue;
+      const dir = path.join(receivedDir, ae.name);
+      for (const name of (await readdir(dir)).filter((n) => n.endsWith('.dcm') && !n.startsWith('.')).sort()) {
+        const file = path.join(dir, name);
+        // The SCP hands its instances on itself, once their files are durable.
+        if (!scp.isHandingOn(file)) hand(file);
+      }
+    }
+  };
+  await sweepReceived();
+  const sweep = setInterval(() => void sweepReceived().catch(() => undefined), RECEIVED_SWEEP_MS);
+  sweep.unref();
+
   const zips = new ZipIntake(spool, receiver, zipLimits(config.zip_intake), config.dicom.min_free_mb, log.child({ stage: 'hotfolder' }));
   const hotFolder = await startHotFolder({ dir: spool.layout.folder('incoming'), receiver, zips, log });
   return {

@@ -2,15 +2,13 @@
  * Headers of stored instances read on a thread of their own, after Success. dcmjs takes about
  * 0.8 ms per PET header: on the SCP's thread that is 40 % of its work per instance and holds up
  * every association's next instance. One thread, because each carries its own copy of dcmjs
- * (about 20 MB): a read delays the hand-on to the receiver, not the C-STORE answer it follows;
- * only when more than MAX_HEADER_BACKLOG wait does an association's next instance wait (scp.ts).
+ * (about 20 MB): a read delays the hand-on to the receiver, not the C-STORE answer it follows.
+ * While few reads wait, the thread gets the bytes still in memory; past MAX_HEADER_BACKLOG it
+ * reads the file once it is there (scp.ts), so memory stays flat when many associations send.
  */
 import type { HeaderReadJob, HeaderReadReply } from './header-read-worker.js';
 import type { HeaderOrReason } from './read-header.js';
 import { movableBuffer, ThreadPool } from './thread-pool.js';
-
-/** The bytes (back from the thread) and the header read from them, or why it could not be. */
-export type HeaderReading = { bytes: Buffer } & HeaderOrReason;
 
 export class HeaderReader {
   private readonly pool = new ThreadPool<HeaderReadJob, HeaderReadReply>(new URL('./header-read-worker.js', import.meta.url), 1, 'header read');
@@ -20,12 +18,15 @@ export class HeaderReader {
     return this.pool.pending;
   }
 
-  /** `bytes` is moved to the thread when it owns its memory (then empty afterwards): use the reading's. */
-  async read(bytes: Buffer): Promise<HeaderReading> {
+  /** The header read from `bytes`, or why it could not be; `bytes` is moved to the thread when it owns its memory (then empty afterwards). */
+  async read(bytes: Buffer): Promise<HeaderOrReason> {
     const buffer = movableBuffer(bytes);
-    const reply = await this.pool.run({ bytes: buffer }, [buffer]);
-    const back = Buffer.from(reply.bytes);
-    return reply.header ? { bytes: back, header: reply.header } : { bytes: back, unreadable: reply.unreadable };
+    return this.pool.run({ bytes: buffer }, [buffer]);
+  }
+
+  /** The header read from `file` on the thread, or why it could not be (an unreadable file included). */
+  async readFile(file: string): Promise<HeaderOrReason> {
+    return this.pool.run({ file });
   }
 
   close(): Promise<void> {

@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { DurableWriter } from './durable-writer.js';
+import { writeFileDurably } from '../spool/durable.js';
+import { IntakeJournal } from './intake-journal.js';
 import { defectMessage, walkStructure } from './structure-check.js';
 
 const statfs = promisify(fs.statfs);
@@ -24,6 +25,8 @@ export class StoreFailure extends Error {
 export interface StoredFile {
   path: string;
   bytes: Buffer;
+  /** Resolves once the file itself is durable (the instance may be handed on); rejects when the journal stopped first. */
+  durable: Promise<void>;
 }
 
 /** How long a free-space reading is trusted: statfs per instance would cost a syscall each. */
@@ -31,10 +34,11 @@ const FREE_SPACE_TTL_MS = 1000;
 const TMP_DIR = '.tmp';
 
 /**
- * Writes received instances into `receivedDir/<calling AE>/` durably, mail-queue style: the bytes
- * go to `.tmp/`, are fdatasync'ed, renamed under their final name and the directory is fsync'ed,
- * so a final name always holds a complete file, even after a power cut (DurableWriter's threads
- * do those steps).
+ * Stores received instances under `receivedDir/<calling AE>/` through the intake journal
+ * (intake-journal.ts): once store() resolves the instance is on disk, and its file is there under
+ * its final name, complete; `durable` tells when the file no longer needs the journal. An
+ * instance too large for a journal segment is written on its own instead: fdatasync, rename,
+ * folder fsync.
  *
  * Final names start with a zero-padded arrival stamp (ms time + sequence), so `ls` order is
  * arrival order and two arrivals of the same SOP Instance UID never overwrite each other.
@@ -43,47 +47,52 @@ export class InstanceStore {
   private sequence = 0;
   private lastStampMs = 0;
   private freeSpace = { bytes: Number.POSITIVE_INFINITY, readAt: 0 };
-  /** Folders of calling AEs known to exist (created and made durable once). */
-  private readonly aeDirectories = new Set<string>();
-  private readonly writer: DurableWriter;
+  private journal: IntakeJournal | undefined;
 
-  /** `maxParallel`: writes that may wait on the disk at once (one per open association). */
-  constructor(private readonly receivedDir: string, private readonly minFreeMb: number, maxParallel: number) {
-    this.writer = new DurableWriter(maxParallel);
-  }
+  constructor(private readonly receivedDir: string, private readonly minFreeMb: number) {}
 
-  /** Creates the folders and removes what a crash left half-written in `.tmp/`. */
-  async init(): Promise<void> {
+  /**
+   * Creates the folders, removes what a crash left half-written in `.tmp/` and restores what the
+   * journal still holds; returns how many instances were restored.
+   */
+  async init(): Promise<number> {
     const tmp = path.join(this.receivedDir, TMP_DIR);
     await fs.promises.rm(tmp, { recursive: true, force: true });
     await fs.promises.mkdir(tmp, { recursive: true });
+    const { journal, restored } = await IntakeJournal.open(this.receivedDir);
+    this.journal = journal;
+    return restored;
   }
 
   /**
    * Stores one Part-10 file (file meta + dataset, as received) under `sopInstanceUid` (the
-   * C-STORE request's) and returns its final path and its bytes (in a new Buffer: `file` is
-   * empty afterwards, see DurableWriter.write). Only the element structure is checked here
-   * (tags and lengths, about 0.03 ms): the header's values are read after Success, by dcmjs at
-   * many times that cost, and a file whose values turn out unreadable is quarantined then. Throws StoreFailure with the
+   * C-STORE request's). Only the element structure is checked here (tags and lengths, about
+   * 0.03 ms): the header's values are read after Success, by dcmjs at many times that cost, and a
+   * file whose values turn out unreadable is quarantined then. Throws StoreFailure with the
    * status to answer: A700 disk low, C210 structurally broken, 0110 anything else.
    */
   async store(file: Buffer, callingAeTitle: string, sopInstanceUid: string): Promise<StoredFile> {
     await this.ensureFreeSpace();
     const { problem } = walkStructure(file);
     if (problem) throw new StoreFailure(StoreStatus.CannotUnderstand, defectMessage(problem));
-    const stamp = this.arrivalStamp();
+    const relativePath = path.join(safeName(callingAeTitle), `${this.arrivalStamp()}_${safeName(sopInstanceUid)}.dcm`);
+    const finalPath = path.join(this.receivedDir, relativePath);
     try {
-      const dir = await this.aeDirectory(callingAeTitle);
-      const finalPath = path.join(dir, `${stamp}_${safeName(sopInstanceUid)}.dcm`);
-      const bytes = await this.writer.write({ bytes: file, tmpPath: path.join(this.receivedDir, TMP_DIR, `${stamp}.part`), finalPath, dir });
-      return { path: finalPath, bytes };
+      if (!IntakeJournal.fits(relativePath, file)) {
+        await fs.promises.mkdir(path.dirname(finalPath), { recursive: true });
+        await writeFileDurably(finalPath, file);
+        return { path: finalPath, bytes: file, durable: Promise.resolve() };
+      }
+      const { checkpointed } = await this.journal!.append(relativePath, file);
+      return { path: finalPath, bytes: file, durable: checkpointed };
     } catch (err) {
       throw new StoreFailure(StoreStatus.ProcessingFailure, (err as Error).message);
     }
   }
 
+  /** Makes every stored file durable and closes the journal. */
   async close(): Promise<void> {
-    await this.writer.close();
+    await this.journal?.close();
   }
 
   private async ensureFreeSpace(): Promise<void> {
@@ -103,22 +112,6 @@ export class InstanceStore {
     this.lastStampMs = Math.max(this.lastStampMs, Date.now());
     this.sequence = (this.sequence + 1) % 1_000_000;
     return `${String(this.lastStampMs).padStart(14, '0')}-${String(this.sequence).padStart(6, '0')}`;
-  }
-
-  private async aeDirectory(callingAeTitle: string): Promise<string> {
-    const dir = path.join(this.receivedDir, safeName(callingAeTitle));
-    if (!this.aeDirectories.has(dir)) {
-      await fs.promises.mkdir(dir, { recursive: true });
-      // The new directory's own entry must be durable too.
-      const parent = await fs.promises.open(this.receivedDir, 'r');
-      try {
-        await parent.sync();
-      } finally {
-        await parent.close();
-      }
-      this.aeDirectories.add(dir);
-    }
-    return dir;
   }
 }
 

@@ -6,8 +6,9 @@ import { CommandField, encodeCommandPdu, encodeResponse, parseCommand, type Dims
 import { assertDimseInternals, detachDimseReader, processPduInDimse } from './dimse-internals.js';
 import { routeDimseLog } from './dimse-log.js';
 import { encodeFileMeta } from './file-meta.js';
-import { HeaderReader, type HeaderReading } from './header-reader.js';
+import { HeaderReader } from './header-reader.js';
 import type { InstanceHeader } from './instance-header.js';
+import type { HeaderOrReason } from './read-header.js';
 import { InstanceStore, StoreFailure, StoreStatus, type StoredFile } from './instance-store.js';
 import { PduReader } from './pdu-reader.js';
 import { listenForAssociations, type ScpTlsOptions } from './scp-listeners.js';
@@ -32,9 +33,9 @@ const MAX_COMMAND_BYTES = 64 * 1024;
  */
 const DEFAULT_IDLE_TIMEOUT_MS = 60_000;
 /**
- * Instances whose header waits for HeaderReader's thread are held in memory; past this many, an
- * association takes its next instance only once its own last header is read (memory stays flat
- * on a machine too busy for the header thread to keep up).
+ * Instances whose header waits for HeaderReader's thread are held in memory; past this many, the
+ * thread reads the next headers from the files instead, once they are there (memory stays flat
+ * when many associations send faster than one thread reads headers).
  */
 const MAX_HEADER_BACKLOG = 64;
 
@@ -70,8 +71,6 @@ export type StoredInstance = {
   sopInstanceUid: string;
   transferSyntaxUid: string;
   bytes: number;
-  /** The stored file's bytes, so the receiver checks the pixel data without reading it back. */
-  data: Buffer;
 } & ({ header: InstanceHeader; unreadable?: undefined } | { header?: undefined; unreadable: string });
 
 export interface StoreScpStats {
@@ -91,8 +90,10 @@ export interface StoreScp {
   tlsPort?: number;
   close(): Promise<void>;
   stats(): StoreScpStats;
-  /** Instances answered Success whose headers are still being read: not handed on yet. */
+  /** Instances answered Success and not handed on yet (header being read, file not yet durable). */
   handOnsPending(): number;
+  /** Whether `file` is one of those, or kept for the next start by a stopped journal: the received folder's sweep leaves it alone. */
+  isHandingOn(file: string): boolean;
 }
 
 /** State shared by all associations of one listening SCP. */
@@ -101,6 +102,10 @@ interface ScpContext {
   store: InstanceStore;
   headers: HeaderReader;
   stats: StoreScpStats;
+  /** Paths of instances answered Success and not handed on yet. */
+  handingOn: Set<string>;
+  /** Paths of instances the journal stopped before their files were durable: left for the next start. */
+  keptInJournal: Set<string>;
 }
 
 interface IncomingInstance {
@@ -119,13 +124,16 @@ export async function startStoreScp(opts: StoreScpOptions): Promise<StoreScp> {
   assertDimseInternals(dimse.Scp, dimse.version);
   routeDimseLog(opts.logger);
   dimse.Implementation.setMaxPduLength(MAX_RECEIVE_PDU);
-  const store = new InstanceStore(opts.receivedDir, opts.minFreeMb, opts.maxAssociations);
-  await store.init();
+  const store = new InstanceStore(opts.receivedDir, opts.minFreeMb);
+  const restored = await store.init();
+  if (restored > 0) opts.logger.warn(`${restored} instances answered Success before the last stop were restored into ${opts.receivedDir} from the intake journal`);
   const context: ScpContext = {
     opts,
     store,
     headers: new HeaderReader(),
     stats: { associationsAccepted: 0, associationsRejected: 0, activeAssociations: 0, echoes: 0, stored: 0, failed: 0, bytesStored: 0 },
+    handingOn: new Set(),
+    keptInJournal: new Set(),
   };
 
   const idleTimeoutMs = opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
@@ -143,7 +151,8 @@ export async function startStoreScp(opts: StoreScpOptions): Promise<StoreScp> {
     port: listeners.port ?? 0,
     tlsPort: listeners.tlsPort,
     stats: () => ({ ...context.stats }),
-    handOnsPending: () => context.headers.backlog,
+    handOnsPending: () => context.handingOn.size,
+    isHandingOn: (file) => context.handingOn.has(file) || context.keptInJournal.has(file),
     close: async () => {
       await listeners.close();
       await store.close();
@@ -319,7 +328,7 @@ class StoreAssociation extends dimse.Scp {
 
   private async storeInstance(incoming: IncomingInstance): Promise<void> {
     const { command, presentationContextId, chunks } = incoming;
-    const { opts, store, headers, stats } = this.context;
+    const { opts, store, headers, stats, handingOn, keptInJournal } = this.context;
     const transferSyntaxUid = this.association?.getPresentationContext(presentationContextId).getAcceptedTransferSyntaxUid() ?? '';
     const meta = encodeFileMeta({
       sopClassUid: command.affectedSopClassUid,
@@ -340,23 +349,34 @@ class StoreAssociation extends dimse.Scp {
       this.respond(presentationContextId, command, CommandField.CStoreResponse, failure.status, failure.message);
       return;
     }
-    const { path: storedPath, bytes } = stored;
+    const { path: storedPath, bytes, durable } = stored;
+    const size = bytes.length;
     stats.stored++;
-    stats.bytesStored += bytes.length;
+    stats.bytesStored += size;
     this.respond(presentationContextId, command, CommandField.CStoreResponse, StoreStatus.Success);
     // The header is read on its own thread after Success, and the instance handed on in arrival
-    // order, while the next instances are already being stored.
+    // order once its file is durable, while the next instances are already being stored.
     // Caught at once: a read failing (SCP closing) while earlier ones wait must not be an unhandled rejection.
-    const headerRead = headers.read(bytes).catch((err: Error) => ({ failed: err.message }));
+    handingOn.add(storedPath);
+    const headerRead = (headers.backlog < MAX_HEADER_BACKLOG ? headers.read(bytes) : durable.then(() => headers.readFile(storedPath)))
+      .catch((err: Error) => ({ failed: err.message }));
     this.handedOn = this.handedOn.then(async () => {
-      const reading = await headerRead;
-      if ('failed' in reading) opts.logger.warn(`header of ${storedPath} not read (${reading.failed}); the received folder's sweep takes the file`);
-      else this.handOn(command, transferSyntaxUid, storedPath, reading);
+      try {
+        const reading = await headerRead;
+        await durable;
+        if ('failed' in reading) opts.logger.warn(`header of ${storedPath} not read (${reading.failed}); the received folder's sweep takes the file`);
+        else this.handOn(command, transferSyntaxUid, storedPath, size, reading);
+      } catch (err) {
+        // The journal stopped before the file was durable: it is restored when petspool starts again.
+        keptInJournal.add(storedPath);
+        opts.logger.error(`${storedPath} is not handed on: ${(err as Error).message}`);
+      } finally {
+        handingOn.delete(storedPath);
+      }
     });
-    if (headers.backlog > MAX_HEADER_BACKLOG) await this.handedOn;
   }
 
-  private handOn(command: DimseCommand, transferSyntaxUid: string, storedPath: string, { bytes, header, unreadable }: HeaderReading): void {
+  private handOn(command: DimseCommand, transferSyntaxUid: string, storedPath: string, size: number, { header, unreadable }: HeaderOrReason): void {
     try {
       this.context.opts.onStored({
         path: storedPath,
@@ -364,8 +384,7 @@ class StoreAssociation extends dimse.Scp {
         sopClassUid: header?.sopClassUid ?? command.affectedSopClassUid,
         sopInstanceUid: header?.sopInstanceUid ?? command.affectedSopInstanceUid,
         transferSyntaxUid,
-        bytes: bytes.length,
-        data: bytes,
+        bytes: size,
         ...(header ? { header } : { unreadable: unreadable ?? 'unreadable header' }),
       });
     } catch (err) {

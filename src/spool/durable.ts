@@ -59,10 +59,18 @@ export async function writeAll(handle: FileHandle, buffers: readonly Uint8Array[
   while (pending.length > 0) pending = unwritten(pending, (await handle.writev([...pending])).bytesWritten);
 }
 
-/** writeAll for a file descriptor, blocking (for worker threads, which have nothing else to do meanwhile). */
-export function writeAllSync(fd: number, buffers: readonly Uint8Array[]): void {
+/**
+ * writeAll for a file descriptor, blocking (for worker threads, which have nothing else to do
+ * meanwhile, and the intake journal's page-cache writes); at `position` when given.
+ */
+export function writeAllSync(fd: number, buffers: readonly Uint8Array[], position?: number): void {
   let pending = buffers;
-  while (pending.length > 0) pending = unwritten(pending, writevSync(fd, [...pending]));
+  let at = position;
+  while (pending.length > 0) {
+    const written = writevSync(fd, [...pending], at);
+    if (at !== undefined) at += written;
+    pending = unwritten(pending, written);
+  }
 }
 
 /** What is left of `pending` after a write took its first `bytesWritten` bytes. */

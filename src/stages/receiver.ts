@@ -98,8 +98,8 @@ export class Receiver {
   }
 
   /** An instance whose header is known (the Store SCP read it once the instance was stored). */
-  async receive(file: string, header: InstanceHeader, sender: string, bytes?: Buffer): Promise<ReceiveOutcome> {
-    return this.reported(file, sender, await this.sort(file, header, sender, bytes));
+  async receive(file: string, header: InstanceHeader, sender: string): Promise<ReceiveOutcome> {
+    return this.reported(file, sender, await this.sort(file, header, sender));
   }
 
   /** Quarantine a file the receiver cannot take as it is (a refused zip archive), and report it. */

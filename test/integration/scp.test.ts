@@ -112,7 +112,8 @@ test('answers A700 when free disk is below min_free_mb', async () => {
     assert.equal(result.sent, 0);
     assert.deepEqual(result.failed.map((f) => f.status), [0xa700, 0xa700]);
     assert.equal(stored.length, 0);
-    assert.deepEqual(await fs.readdir(receivedDir), ['.tmp']);
+    assert.deepEqual((await fs.readdir(receivedDir)).sort(), ['.journal', '.tmp']);
+    assert.deepEqual(await fs.readdir(path.join(receivedDir, '.journal')), [], 'nothing journaled');
   });
 });
 

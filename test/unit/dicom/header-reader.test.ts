@@ -18,7 +18,7 @@ before(async () => {
 });
 after(() => fs.rm(root, { recursive: true, force: true }));
 
-test('HeaderReader reads on its thread what readInstanceHeader reads, and hands the bytes back unchanged', async () => {
+test('HeaderReader reads on its thread what readInstanceHeader reads, the bytes moved there without a copy', async () => {
   const reader = new HeaderReader();
   try {
     const sent = await fs.readFile(files[0]!);
@@ -27,7 +27,6 @@ test('HeaderReader reads on its thread what readInstanceHeader reads, and hands 
     sent.copy(moved);
     const reading = await reader.read(moved);
     assert.equal(moved.length, 0, 'a Buffer owning its memory is moved to the thread, not copied');
-    assert.ok(reading.bytes.equals(sent));
     assert.deepEqual(reading.header, readInstanceHeader(sent));
   } finally {
     await reader.close();

@@ -188,11 +188,11 @@ test('a duplicate in a complete task starts a new task (a re-sent series is neve
   assert.equal((await readdir(path.join(spool.layout.taskDir('collecting', taskId), INSTANCES_DIR))).length, 5);
 });
 
-test('an instance whose header the Store SCP already read is placed without reading the file again', async () => {
+test('an instance whose header the Store SCP already read is placed with that header', async () => {
   const { receiver } = receiverWith(30);
   const [file] = await series({ slices: 1 });
   const bytes = await readFile(file!);
-  const outcome = await receiver.receive(file!, readInstanceHeader(bytes), 'ae:PACS', bytes);
+  const outcome = await receiver.receive(file!, readInstanceHeader(bytes), 'ae:PACS');
   assert.equal(outcome.kind, 'collected');
   const { record } = await spool.locateTask(outcome.kind === 'collected' ? outcome.taskId : '');
   assert.equal(record.sender, 'ae:PACS');
