@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { arrivalStamp, safeName } from '../spool/arrival-name.js';
 import { writeFileDurably } from '../spool/durable.js';
 import { IntakeJournal } from './intake-journal.js';
 import { defectMessage, walkStructure } from './structure-check.js';
@@ -40,12 +41,9 @@ const TMP_DIR = '.tmp';
  * instance too large for a journal segment is written on its own instead: fdatasync, rename,
  * folder fsync.
  *
- * Final names start with a zero-padded arrival stamp (ms time + sequence), so `ls` order is
- * arrival order and two arrivals of the same SOP Instance UID never overwrite each other.
+ * Final names start with an arrival stamp (arrival-name.ts).
  */
 export class InstanceStore {
-  private sequence = 0;
-  private lastStampMs = 0;
   private freeSpace = { bytes: Number.POSITIVE_INFINITY, readAt: 0 };
   private journal: IntakeJournal | undefined;
 
@@ -75,7 +73,7 @@ export class InstanceStore {
     await this.ensureFreeSpace();
     const { problem } = walkStructure(file);
     if (problem) throw new StoreFailure(StoreStatus.CannotUnderstand, defectMessage(problem));
-    const relativePath = path.join(safeName(callingAeTitle), `${this.arrivalStamp()}_${safeName(sopInstanceUid)}.dcm`);
+    const relativePath = path.join(safeName(callingAeTitle), `${arrivalStamp()}_${safeName(sopInstanceUid)}.dcm`);
     const finalPath = path.join(this.receivedDir, relativePath);
     try {
       if (!IntakeJournal.fits(relativePath, file)) {
@@ -106,18 +104,4 @@ export class InstanceStore {
       throw new StoreFailure(StoreStatus.OutOfResources, `free disk ${Math.floor(freeMb)} MB is below min_free_mb ${this.minFreeMb}`);
     }
   }
-
-  /** `<ms since epoch, 14 digits>-<sequence, 6 digits>`: sorts by arrival, never repeats. */
-  private arrivalStamp(): string {
-    this.lastStampMs = Math.max(this.lastStampMs, Date.now());
-    this.sequence = (this.sequence + 1) % 1_000_000;
-    return `${String(this.lastStampMs).padStart(14, '0')}-${String(this.sequence).padStart(6, '0')}`;
-  }
-}
-
-/** AE titles and UIDs become path components: keep them to a safe alphabet. */
-export function safeName(text: string): string {
-  // A leading dot would hide the folder (or hit `.tmp`).
-  const cleaned = text.trim().replace(/[^A-Za-z0-9._-]/g, '_').replace(/^\./, '_');
-  return cleaned === '' ? '_' : cleaned;
 }

@@ -2,6 +2,7 @@ import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { InstanceHeader } from '../dicom/instance-header.js';
 import { readInstanceHeader } from '../dicom/read-header.js';
+import { arrivedAt } from '../spool/arrival-name.js';
 import { INSTANCES_DIR } from '../spool/layout.js';
 import type { Spool } from '../spool/spool.js';
 import { assignInstance, taskKey } from '../rules/series-grouping.js';
@@ -65,12 +66,16 @@ export class CollectingIndex {
     return task && !task.closed ? task : undefined;
   }
 
-  /** The instance's file is in the task folder now. */
+  /**
+   * The instance's file is in the task folder now. The quiet time counts from its arrival, which
+   * its name records (the Store SCP hands instances on a moment after they arrived).
+   */
   placed(task: OpenTask, header: InstanceHeader, file: string): void {
+    const arrival = arrivedAt(path.basename(file)) ?? Date.now();
+    task.lastArrival = task.headers.length === 0 ? arrival : Math.max(task.lastArrival, arrival);
     task.pending--;
     task.headers.push(header);
     task.files.set(header.sopInstanceUid, file);
-    task.lastArrival = Date.now();
   }
 
   /** Placing the instance failed: forget it so a later copy can go in. */
@@ -117,7 +122,7 @@ export class CollectingIndex {
         task.headers.push(header);
         task.sopInstanceUids.add(header.sopInstanceUid);
         task.files.set(header.sopInstanceUid, file);
-        task.lastArrival = Math.max(task.lastArrival, (await stat(file)).mtimeMs);
+        task.lastArrival = Math.max(task.lastArrival, arrivedAt(name) ?? (await stat(file)).mtimeMs);
       } catch (err) {
         log.error(`unreadable instance ${name} in collecting task: ${(err as Error).message}`, { task: record.id });
       }

@@ -7,9 +7,9 @@ import { PET_IMAGE_STORAGE, PET_SOP_CLASSES } from '../dicom/sop-classes.js';
 import type { Spool } from '../spool/spool.js';
 import type { Store } from '../db/store.js';
 import type { Logger } from '../log/logger.js';
+import { ARRIVAL_NAME, arrivalStamp, safeName } from '../spool/arrival-name.js';
 import { INSTANCES_DIR } from '../spool/layout.js';
 import { newTaskRecord } from '../spool/task-record.js';
-import { safeName } from '../dicom/instance-store.js';
 import { CollectingIndex, type OpenTask } from './collecting-index.js';
 import { quarantineFile } from './quarantine.js';
 import { checkCompleteness } from '../rules/completeness.js';
@@ -47,9 +47,6 @@ export interface ReceivedFile {
 
 export interface ArchiveOrigin { archive: string; entry: string }
 
-let arrivalSequence = 0;
-/** Names the Store SCP (and this receiver) give: arrival stamp, then the SOPInstanceUID. */
-const ARRIVAL_NAME = /^\d{14}-\d{6}_.+\.dcm$/;
 
 /**
  * The receiver: takes instances that arrived (Store SCP, hot folder, leftovers in received/ after
@@ -201,10 +198,4 @@ export class Receiver {
     this.log.warn(`quarantined ${path.basename(file)}: ${reason}`, { task: record.id, stage: 'receiver' });
     return { kind: 'quarantined', taskId: record.id, reason };
   }
-}
-
-/** Zero-padded arrival time and sequence: `ls` order is arrival order. */
-function arrivalStamp(): string {
-  arrivalSequence = (arrivalSequence + 1) % 1_000_000;
-  return `${String(Date.now()).padStart(14, '0')}-${String(arrivalSequence).padStart(6, '0')}`;
 }

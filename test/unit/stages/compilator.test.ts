@@ -43,3 +43,25 @@ test('a quiet, complete series waits while the Store SCP still has instances to 
   const written = JSON.parse(await readFile(path.join(dir, TASK_HEADERS_FILE), 'utf8')) as unknown[];
   assert.equal(written.length, files.length);
 });
+
+test('the quiet time counts from each instance\'s arrival as its name records, not from when it was placed', async (t) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'petspool-compilator-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const files = await synthesizePetSeries(path.join(dir, 'in'), { slices: 3, size: 16, seed: 4 });
+  const index = new CollectingIndex();
+  const arrived = Date.now() - 5000;
+  let task: OpenTask | undefined;
+  for (const [n, file] of files.entries()) {
+    const header = readInstanceHeader(file);
+    task = index.assign(header, 'SCANNER', async () => undefined).task;
+    // Names as the Store SCP gives them: the second arrived last, the third was placed last.
+    const stamp = String(arrived + [0, 300, 200][n]!).padStart(14, '0');
+    index.placed(task, header, path.join(dir, `${stamp}-00000${n}_${header.sopInstanceUid}.dcm`));
+  }
+  assert.equal(task!.lastArrival, arrived + 300);
+  // A file without an arrival name (dropped into the hot folder) arrived when it is placed.
+  const header = readInstanceHeader(files[0]!);
+  const before = Date.now();
+  index.placed(task!, header, path.join(dir, 'dropped.dcm'));
+  assert.ok(task!.lastArrival >= before);
+});
