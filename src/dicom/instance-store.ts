@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import type { Logger } from '../log/logger.js';
 import { arrivalStamp, safeName } from '../spool/arrival-name.js';
 import { writeFileDurably } from '../spool/durable.js';
 import { IntakeJournal } from './intake-journal.js';
@@ -47,7 +48,7 @@ export class InstanceStore {
   private freeSpace = { bytes: Number.POSITIVE_INFINITY, readAt: 0 };
   private journal: IntakeJournal | undefined;
 
-  constructor(private readonly receivedDir: string, private readonly minFreeMb: number) {}
+  constructor(private readonly receivedDir: string, private readonly minFreeMb: number, private readonly logger: Logger) {}
 
   /**
    * Creates the folders, removes what a crash left half-written in `.tmp/` and restores what the
@@ -57,7 +58,7 @@ export class InstanceStore {
     const tmp = path.join(this.receivedDir, TMP_DIR);
     await fs.promises.rm(tmp, { recursive: true, force: true });
     await fs.promises.mkdir(tmp, { recursive: true });
-    const { journal, restored } = await IntakeJournal.open(this.receivedDir);
+    const { journal, restored } = await IntakeJournal.open(this.receivedDir, this.logger);
     this.journal = journal;
     return restored;
   }

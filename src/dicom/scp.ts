@@ -124,7 +124,7 @@ export async function startStoreScp(opts: StoreScpOptions): Promise<StoreScp> {
   assertDimseInternals(dimse.Scp, dimse.version);
   routeDimseLog(opts.logger);
   dimse.Implementation.setMaxPduLength(MAX_RECEIVE_PDU);
-  const store = new InstanceStore(opts.receivedDir, opts.minFreeMb);
+  const store = new InstanceStore(opts.receivedDir, opts.minFreeMb, opts.logger);
   const restored = await store.init();
   if (restored > 0) opts.logger.warn(`${restored} instances answered Success before the last stop were restored into ${opts.receivedDir} from the intake journal`);
   const context: ScpContext = {

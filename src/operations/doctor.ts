@@ -5,6 +5,7 @@ import path from 'node:path';
 import { loadConfig, ConfigError, type LoadedConfig } from '../config/load.js';
 import { isSpoolLocked } from '../spool/lock.js';
 import { findOnPath } from '../util/find-on-path.js';
+import { syncFilesystem } from '../util/sync-filesystem.js';
 import { loadTlsFiles, type TlsFiles } from '../tls/pem-files.js';
 
 export interface Check {
@@ -37,6 +38,7 @@ export async function runDoctor(configPath?: string): Promise<Check[]> {
     ? program('7z', '7z', 'apt-get install p7zip-full (the embedded reference service writes its results with it)')
     : { name: '7z', ok: true, detail: 'not needed: the remote service is not the embedded one' });
   checks.push(program('DCMTK', 'storescu', 'apt-get install dcmtk'));
+  checks.push(fileSystemFlush(config.spool_dir));
   checks.push(...tlsChecks(config));
   if (running) {
     checks.push({ name: 'ports', ok: true, detail: 'the appliance is running on this spool and holds its ports' });
@@ -108,6 +110,17 @@ async function freeSpace(config: LoadedConfig): Promise<Check> {
     detail: `${freeMb} MB free in ${config.spool_dir}; C-STORE is refused below ${config.dicom.min_free_mb} MB`,
     fix: ok ? undefined : 'free space (petspool cleanup --older-than 7d) or lower dicom.min_free_mb',
   };
+}
+
+/** The Store SCP's intake journal makes received instances durable with `sync -f` (sync-filesystem.ts). */
+function fileSystemFlush(spoolDir: string): Check {
+  const name = 'file-system flush';
+  try {
+    syncFilesystem(spoolDir);
+    return { name, ok: true, detail: `sync -f flushes the spool's file system (the Store SCP's intake journal needs it)` };
+  } catch (err) {
+    return { name, ok: false, detail: (err as Error).message, fix: 'install coreutils 8.24 or later (sync -f), and check the disk holding the spool' };
+  }
 }
 
 function program(name: string, executable: string, fix: string): Check {

@@ -60,20 +60,24 @@ test('doctor reports each check with a fix, and fails when a port is taken', asy
   const dicom = checks.find((c) => c.name === 'DICOM port');
   assert.equal(dicom?.ok, false);
   assert.match(dicom?.fix ?? '', /change the port/);
-  for (const name of ['config', 'spool folder', 'share outbox', 'share inbox', '7z', 'DCMTK', 'API port']) {
+  for (const name of ['config', 'spool folder', 'share outbox', 'share inbox', '7z', 'DCMTK', 'file-system flush', 'API port']) {
     assert.equal(checks.find((c) => c.name === name)?.ok, true, `${name} ok`);
   }
 });
 
-test('doctor asks for 7z only when the embedded reference service needs it', async (t) => {
-  // A PATH with node and what bin/petspool needs, but no 7z.
+test('doctor asks for 7z only when the embedded reference service needs it, and for `sync -f` always', async (t) => {
+  // A PATH with node and what bin/petspool needs, but no 7z and no sync.
   const bin = await mkdtemp(path.join(os.tmpdir(), 'petspool-path-'));
   t.after(() => rm(bin, { recursive: true, force: true }));
   for (const program of ['node', 'dirname']) await symlink(execFileSync('sh', ['-c', `command -v ${program}`], { encoding: 'utf8' }).trim(), path.join(bin, program));
   const sevenZip = async (remoteUrl: string) => {
     const { file } = await tempConfig({ dicom: { port: await freePort() }, api: { port: await freePort() }, remote: { url: remoteUrl } });
     const r = await runCli(['doctor', '--json', '--config', file], { env: { PATH: bin } });
-    return (JSON.parse(r.stdout) as { name: string; ok: boolean; detail: string; fix?: string }[]).find((c) => c.name === '7z')!;
+    const checks = JSON.parse(r.stdout) as { name: string; ok: boolean; detail: string; fix?: string }[];
+    const flush = checks.find((c) => c.name === 'file-system flush')!;
+    assert.equal(flush.ok, false);
+    assert.match(flush.fix ?? '', /install coreutils 8\.24 or later/);
+    return checks.find((c) => c.name === '7z')!;
   };
   const embedded = await sevenZip('embedded');
   assert.equal(embedded.ok, false);

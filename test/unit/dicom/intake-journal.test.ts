@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, test } from 'node:test';
 import { IntakeJournal } from '../../../src/dicom/intake-journal.js';
+import { silentLogger } from '../../../src/log/logger.js';
 import { encodeRecordHead, LAP_BYTES, readRecords } from '../../../src/dicom/journal-record.js';
 
 let received: string;
@@ -23,7 +24,7 @@ async function segmentFiles(): Promise<string[]> {
 }
 
 test('an appended instance is committed first, then put under its final name and the segment retired at the checkpoint', async () => {
-  const { journal, restored } = await IntakeJournal.open(received);
+  const { journal, restored } = await IntakeJournal.open(received, silentLogger);
   assert.equal(restored, 0);
   try {
     const appended = await Promise.all([1, 2, 3].map((n) => journal.append(`AE/${n}.dcm`, instance(n))));
@@ -40,7 +41,7 @@ test('an appended instance is committed first, then put under its final name and
 });
 
 test('a new lap in a segment ends at its own last record: records of an earlier lap further on are not restored', async () => {
-  const { journal } = await IntakeJournal.open(received);
+  const { journal } = await IntakeJournal.open(received, silentLogger);
   // First lap: five instances, checkpointed and retired.
   await Promise.all((await Promise.all([1, 2, 3, 4, 5].map((n) => journal.append(`AE/old-${n}.dcm`, instance(n))))).map(({ checkpointed }) => checkpointed));
   await journal.close();
@@ -60,7 +61,7 @@ test('a new lap in a segment ends at its own last record: records of an earlier 
   }
   await fs.writeFile(segment!, bytes);
 
-  const reopened = await IntakeJournal.open(received);
+  const reopened = await IntakeJournal.open(received, silentLogger);
   await reopened.journal.close();
   assert.equal(reopened.restored, 2);
   assert.deepEqual((await fs.readdir(path.join(received, 'AE'))).sort(), ['new-6.dcm', 'new-7.dcm']);
@@ -76,7 +77,7 @@ test('after a crash the journal restores every whole record, stops at a torn one
   const torn = Buffer.concat([encodeRecordHead(lap, 'SCANNER/4.dcm', instance(4)), instance(4).subarray(0, 100)]);
   await fs.writeFile(path.join(dir, 'segment-0000'), Buffer.concat([...whole, torn]));
 
-  const { journal, restored } = await IntakeJournal.open(received);
+  const { journal, restored } = await IntakeJournal.open(received, silentLogger);
   try {
     assert.equal(restored, 3);
     for (const { path: p, data } of records) assert.deepEqual(await fs.readFile(path.join(received, p)), data);
@@ -90,13 +91,13 @@ test('after a crash the journal restores every whole record, stops at a torn one
     await journal.close();
   }
   // Opening again restores nothing more.
-  const again = await IntakeJournal.open(received);
+  const again = await IntakeJournal.open(received, silentLogger);
   await again.journal.close();
   assert.equal(again.restored, 0);
 });
 
 test('a disk error at the checkpoint stops the journal: the instance is not released, later appends fail and say what to do', async () => {
-  const { journal } = await IntakeJournal.open(received);
+  const { journal } = await IntakeJournal.open(received, silentLogger);
   try {
     // The checkpoint writes each file under .tmp/ first: a plain file there makes that fail.
     await fs.rm(path.join(received, '.tmp'), { recursive: true });
@@ -110,14 +111,14 @@ test('a disk error at the checkpoint stops the journal: the instance is not rele
   // What was answered Success is still in the journal: the next start restores it.
   await fs.rm(path.join(received, '.tmp'));
   await fs.mkdir(path.join(received, '.tmp'));
-  const { journal: reopened, restored } = await IntakeJournal.open(received);
+  const { journal: reopened, restored } = await IntakeJournal.open(received, silentLogger);
   await reopened.close();
   assert.equal(restored, 1);
   assert.deepEqual(await fs.readFile(path.join(received, 'AE', '1.dcm')), instance(1));
 });
 
 test('instances that fill several segments are all filed, each segment reused once retired', async () => {
-  const { journal } = await IntakeJournal.open(received);
+  const { journal } = await IntakeJournal.open(received, silentLogger);
   try {
     // 1 MB instances: sixteen fill one 16 MB segment (with their heads, fifteen fit).
     const big = (n: number): Buffer => Buffer.alloc(1024 * 1024, n);
