@@ -18,6 +18,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { silentLogger } from '../src/log/logger.js';
 import { splitPart10 } from '../src/dicom/file-meta.js';
 import { startStoreScp } from '../src/dicom/scp.js';
+import { syncFilesystem } from '../src/util/sync-filesystem.js';
 import { runDcmtk, startStorescp } from '../test/fixtures/dcmtk.js';
 import { makePetSeries } from '../test/fixtures/make-pet.js';
 
@@ -53,12 +54,15 @@ export async function benchIngest(): Promise<IngestBenchResult> {
     const dcmtkOut = path.join(work, 'dcmtk');
     fs.mkdirSync(dcmtkOut);
     const storescp = await startStorescp(dcmtkOut);
-    const petspool = await startChildScp(path.join(work, 'petspool'));
+    const petspoolDir = path.join(work, 'petspool');
+    const petspool = await startChildScp(petspoolDir);
     const dcmtkTimes: number[] = [];
     const petspoolTimes: number[] = [];
     try {
       for (let run = 0; run < RUNS; run++) {
+        await settleDisk(work, petspoolDir, run * files.length);
         dcmtkTimes.push(await timeStorescu(storescp.port, files));
+        await settleDisk(work);
         petspoolTimes.push(await timeStorescu(petspool.port, files));
       }
     } finally {
@@ -107,7 +111,9 @@ async function benchConcurrent(series: string[], work: string): Promise<IngestBe
   const petspoolTimes: number[] = [];
   try {
     for (let run = 0; run < RUNS; run++) {
+      await settleDisk(work, receivedDir, run * CONCURRENT * SLICES_PER_ASSOCIATION);
       forkTimes.push(await timeAll(storescp.port));
+      await settleDisk(work);
       petspoolTimes.push(await timeAll(petspool.port));
     }
   } finally {
@@ -173,6 +179,21 @@ async function stopChild({ child }: ChildScp): Promise<number> {
     child.kill('SIGTERM');
   });
   return Math.round(kb / 102.4) / 10;
+}
+
+/**
+ * Outside the clock, lets the disk finish what the previous run left to it: petspool's journal
+ * checkpoint (once `receivedDir` holds the `received` files sent so far) and the writeback of
+ * storescp's files. Otherwise each run pays for the one before it.
+ */
+async function settleDisk(work: string, receivedDir?: string, received = 0): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  while (receivedDir && countFiles(receivedDir) < received && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+  syncFilesystem(work);
+}
+
+function countFiles(receivedDir: string): number {
+  return fs.readdirSync(receivedDir).filter((n) => !n.startsWith('.')).reduce((sum, ae) => sum + fs.readdirSync(path.join(receivedDir, ae)).length, 0);
 }
 
 function durabilityFloor(files: string[], dir: string): number {
