@@ -12,7 +12,7 @@
  * Run: node dist/bench/ingest-history.js
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readdir, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,6 +20,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../src/config/schema.js';
 import { Store } from '../src/db/store.js';
 import type { InstanceHeader } from '../src/dicom/instance-header.js';
+import { holdsRecords } from '../src/dicom/journal-record.js';
 import { newTaskId, newTaskRecord, withState, writeTaskRecord, type TaskRecord } from '../src/spool/task-record.js';
 import type { TaskState } from '../src/spool/layout.js';
 import { runDcmtk } from '../test/fixtures/dcmtk.js';
@@ -105,12 +106,25 @@ async function timeStorescu(config: Config, files: string[]): Promise<number> {
 }
 
 /** Waits until the receiver has moved every acknowledged instance out of spool/received/. */
+async function readStart(file: string): Promise<Buffer> {
+  const handle = await open(file, 'r');
+  try {
+    const { buffer, bytesRead } = await handle.read(Buffer.alloc(4), 0, 4, 0);
+    return buffer.subarray(0, bytesRead);
+  } finally {
+    await handle.close();
+  }
+}
+
 async function untilReceivedIsEmpty(config: Config): Promise<void> {
   const received = path.join(config.spool_dir, 'received');
+  const journal = path.join(received, '.journal');
   const deadline = Date.now() + 60_000;
   for (;;) {
     let waiting = 0;
-    for (const ae of await readdir(received)) waiting += (await readdir(path.join(received, ae)).catch(() => [])).length;
+    for (const ae of (await readdir(received)).filter((name) => !name.startsWith('.'))) waiting += (await readdir(path.join(received, ae)).catch(() => [])).length;
+    // Instances the intake journal holds are not in received/<AE>/ yet.
+    for (const segment of await readdir(journal)) if (holdsRecords(await readStart(path.join(journal, segment)))) waiting++;
     if (waiting === 0) return;
     if (Date.now() > deadline) throw new Error(`${waiting} instances still in ${received} after 60 s`);
     await sleep(50);

@@ -4,13 +4,14 @@
  * work on the machine shows up in the ratios). `--json FILE` also writes the rows as JSON;
  * `--only ingest,filter,end-to-end,memory,ingest-history` runs some of them.
  */
-import { cpus, loadavg, totalmem } from 'node:os';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { benchIngest, INGEST_TARGET_RATIO } from './ingest.js';
 import { benchFilter } from './filter.js';
 import { benchEndToEndMedian, END_TO_END_TARGET_SECONDS, formatEndToEnd } from './end-to-end.js';
 import { benchMemory, formatMemory, MEMORY_TARGET_MB } from './memory.js';
 import { benchIngestHistory, formatIngestHistory, INGEST_HISTORY_TARGET_RATIO } from './ingest-history.js';
+import { syncFilesystem } from '../src/util/sync-filesystem.js';
 
 /** One line of the summary table. `reference` and `ratio` are absent for figures without a reference peer. */
 export interface BenchRow {
@@ -141,6 +142,8 @@ async function main(): Promise<void> {
   console.log(`load average before: ${loadBefore.map((l) => l.toFixed(2)).join(' ')}`);
   const rows: BenchRow[] = [];
   for (const b of chosen) {
+    // What the previous benchmark left for the disk to write back is not this one's cost.
+    syncFilesystem(tmpdir());
     const started = performance.now();
     // Per benchmark: other work on the machine during one of them shows up in its figures.
     process.stdout.write(`running ${b.name} (load average ${loadavg()[0]!.toFixed(2)})... `);

@@ -61,6 +61,11 @@ export function readRecords(segment: Buffer): JournalRecord[] {
   return records;
 }
 
+/** Whether a segment starting with these bytes still holds records: a retired one starts with zeros. */
+export function holdsRecords(segmentStart: Buffer): boolean {
+  return segmentStart.length >= 4 && segmentStart.readUInt32LE(0) === MAGIC;
+}
+
 /** CRC-32 of the lap and the lengths, the path, then the data. */
 function checksum(head: Buffer, data: Uint8Array): number {
   const fields = crc32(head.subarray(4, 20));
