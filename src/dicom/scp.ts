@@ -90,7 +90,7 @@ export interface StoreScp {
   tlsPort?: number;
   close(): Promise<void>;
   stats(): StoreScpStats;
-  /** Instances answered Success and not handed on yet (header being read, file not yet durable). */
+  /** Instances whose dataset arrived and that are not refused or handed on yet (ScpContext.unfinished). */
   handOnsPending(): number;
   /** Whether `file` is one of those, or kept for the next start by a stopped journal: the received folder's sweep leaves it alone. */
   isHandingOn(file: string): boolean;
@@ -102,6 +102,11 @@ interface ScpContext {
   store: InstanceStore;
   headers: HeaderReader;
   stats: StoreScpStats;
+  /**
+   * Instances whose dataset arrived whole and that are neither refused nor handed on yet: waiting
+   * for their turn, being stored, or answered and waiting for the checkpoint and their header.
+   */
+  unfinished: number;
   /** Paths of instances answered Success and not handed on yet. */
   handingOn: Set<string>;
   /** Paths of instances the journal stopped before their files were durable: left for the next start. */
@@ -132,6 +137,7 @@ export async function startStoreScp(opts: StoreScpOptions): Promise<StoreScp> {
     store,
     headers: new HeaderReader(),
     stats: { associationsAccepted: 0, associationsRejected: 0, activeAssociations: 0, echoes: 0, stored: 0, failed: 0, bytesStored: 0 },
+    unfinished: 0,
     handingOn: new Set(),
     keptInJournal: new Set(),
   };
@@ -151,7 +157,7 @@ export async function startStoreScp(opts: StoreScpOptions): Promise<StoreScp> {
     port: listeners.port ?? 0,
     tlsPort: listeners.tlsPort,
     stats: () => ({ ...context.stats }),
-    handOnsPending: () => context.handingOn.size,
+    handOnsPending: () => context.unfinished,
     isHandingOn: (file) => context.handingOn.has(file) || context.keptInJournal.has(file),
     close: async () => {
       await listeners.close();
@@ -305,7 +311,17 @@ class StoreAssociation extends dimse.Scp {
         incoming.chunks.push(value);
         if (isLast) {
           this.incoming = undefined;
-          this.enqueue(() => this.storeInstance(incoming));
+          // Counted from now, not from its arrival stamp: a series may look quiet while the
+          // instances of a stalled disk wait their turn (the compilator asks handOnsPending).
+          this.context.unfinished++;
+          this.enqueue(async () => {
+            let handingOn = false;
+            try {
+              handingOn = await this.storeInstance(incoming);
+            } finally {
+              if (!handingOn) this.context.unfinished--;
+            }
+          });
         }
       }
     }
@@ -326,7 +342,8 @@ class StoreAssociation extends dimse.Scp {
     }
   }
 
-  private async storeInstance(incoming: IncomingInstance): Promise<void> {
+  /** Stores, answers and, after Success, hands the instance on (true: the hand-on ends `unfinished`). */
+  private async storeInstance(incoming: IncomingInstance): Promise<boolean> {
     const { command, presentationContextId, chunks } = incoming;
     const { opts, store, headers, stats, handingOn, keptInJournal } = this.context;
     const transferSyntaxUid = this.association?.getPresentationContext(presentationContextId).getAcceptedTransferSyntaxUid() ?? '';
@@ -347,7 +364,7 @@ class StoreAssociation extends dimse.Scp {
       stats.failed++;
       opts.logger.warn(`C-STORE ${command.affectedSopInstanceUid} from ${this.callingAeTitle} refused (0x${failure.status.toString(16).toUpperCase()}): ${failure.message}`);
       this.respond(presentationContextId, command, CommandField.CStoreResponse, failure.status, failure.message);
-      return;
+      return false;
     }
     const { path: storedPath, bytes, durable } = stored;
     const size = bytes.length;
@@ -372,8 +389,10 @@ class StoreAssociation extends dimse.Scp {
         opts.logger.error(`${storedPath} is not handed on: ${(err as Error).message}`);
       } finally {
         handingOn.delete(storedPath);
+        this.context.unfinished--;
       }
     });
+    return true;
   }
 
   private handOn(command: DimseCommand, transferSyntaxUid: string, storedPath: string, size: number, { header, unreadable }: HeaderOrReason): void {

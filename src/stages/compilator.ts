@@ -24,8 +24,9 @@ const PACK_AHEAD_AFTER_QUIET = 0.5;
  * the quiet time a complete-looking series is handed to `packAhead`.
  */
 /**
- * `handOnsPending`: the Store SCP has answered instances it has not handed on yet (their headers
- * are read on a thread of their own): one of them may belong to a task that looks quiet.
+ * `handOnsPending`: the Store SCP has instances it has not handed on yet (waiting their turn,
+ * being stored, or waiting for the intake journal's checkpoint and their header): one of them
+ * may belong to a task that looks quiet.
  */
 export function compilatorStage(parts: Pick<ApplianceParts, 'config'>, index: CollectingIndex, packAhead?: PackAhead, handOnsPending?: () => boolean): Stage {
   const rules = parts.config.compilator;
@@ -43,7 +44,7 @@ export function compilatorStage(parts: Pick<ApplianceParts, 'config'>, index: Co
         const nextLookMs = idleMs < packAheadMs ? packAheadMs : quietMs;
         return { kind: 'wait', afterMs: Math.min(RECHECK_MS, nextLookMs - idleMs) + 10 };
       }
-      // Quiet here may only mean that the header thread fell behind (a loaded machine): look again.
+      // Quiet here may only mean that the Store SCP fell behind (a loaded machine, a slow disk): look again.
       if (handOnsPending?.()) return { kind: 'wait', afterMs: 100 };
       const result = completeness();
       if (result.ready) {

@@ -134,6 +134,25 @@ test('a garbage dataset gets C210, nothing is kept, and the SCP keeps working', 
   });
 });
 
+test('every instance that arrived whole counts as pending until it is refused or handed on, so no series looks quiet too early', async () => {
+  const garbage = path.join(root, 'garbage-pending.dcm');
+  const good = await fs.readFile(explicitLe[0]);
+  await fs.writeFile(garbage, Buffer.concat([good.subarray(0, 144 + good.readUInt32LE(140)), Buffer.from([0x08, 0x00, 0x18, 0x00, 0x55, 0x49, 0xff, 0xff])]));
+  await withScp({}, async (scp, stored) => {
+    const pendingSeen: number[] = [];
+    const result = await sendFiles({
+      host: '127.0.0.1', port: scp.port, calledAeTitle: 'PETSPOOL', callingAeTitle: 'SCU', files: [garbage, ...explicitLe],
+      // Each answered instance is pending or already handed on; the refused one is neither.
+      onAccepted: () => { pendingSeen.push(scp.handOnsPending() + stored.length); },
+    });
+    assert.equal(result.failed.length, 1);
+    assert.deepEqual(pendingSeen, explicitLe.map((_, i) => i + 1), 'pending + handed on after each Success');
+    assert.equal(scp.handOnsPending() + stored.length, explicitLe.length);
+    await handedOn(stored, explicitLe.length);
+    assert.equal(scp.handOnsPending(), 0);
+  });
+});
+
 test('a well-formed dataset whose header values are unreadable is stored, answered Success and handed on with the reason', async () => {
   // A structurally sound dataset (one UI element) without SOPInstanceUID: only reading the header finds that out.
   const noUid = path.join(root, 'no-sop-instance-uid.dcm');

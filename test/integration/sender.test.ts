@@ -12,7 +12,7 @@ import path from 'node:path';
 import type { DestinationConfig } from '../../src/config/schema.js';
 import { Store } from '../../src/db/store.js';
 import { splitPart10 } from '../../src/dicom/file-meta.js';
-import { startStoreScp } from '../../src/dicom/scp.js';
+import { startStoreScp, type StoredInstance } from '../../src/dicom/scp.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { Runner } from '../../src/runner/runner.js';
 import { Spool } from '../../src/spool/spool.js';
@@ -22,6 +22,7 @@ import { ASSOCIATIONS_PER_TASK } from '../../src/delivery/lanes.js';
 import { DELIVERY_FILE } from '../../src/delivery/journal.js';
 import { DCMTK_ENV, dcmtkTlsArgs, freePort, runDcmtk } from '../fixtures/dcmtk.js';
 import { makeTestPki } from '../fixtures/test-pki.js';
+import { handedOn } from '../helpers/handed-on.js';
 import { makeTask, waitForTask } from '../helpers/results-task.js';
 import type { LoadedConfig } from '../../src/config/load.js';
 
@@ -205,24 +206,27 @@ test('mirror: true also sends to the AE that sent the original; a hot-folder tas
 
 /**
  * A task of two 40-slice series sent to petspool's own Store SCP (which counts associations, and
- * refuses those over its limit as transient, "local limit exceeded"); resolves once it is sent.
+ * refuses those over its limit as transient, "local limit exceeded"); resolves once it is sent
+ * and the SCP has put every instance in its folder.
  */
 async function sendToOwnScp(t: { after(fn: () => Promise<void> | void): void }, maxAssociations: number) {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'petspool-scp-'));
+  const stored: StoredInstance[] = [];
   const scp = await startStoreScp({
     host: '127.0.0.1', port: 0, aeTitle: 'PACS', allowedCallingAeTitles: [], maxAssociations, minFreeMb: 0,
-    receivedDir: dir, logger: silentLogger, onStored: () => undefined,
+    receivedDir: dir, logger: silentLogger, onStored: (instance) => stored.push(instance),
   });
   t.after(async () => { await scp.close(); await rm(dir, { recursive: true, force: true }); });
   const { spool } = await harness(t, [{ name: 'pacs', ae_title: 'PACS', host: '127.0.0.1', port: scp.port, mirror: false }]);
   const task = await makeTask(spool, { result: 'reference', synth: { slices: 40, size: 64 } });
   assert.equal(await waitForTask(spool, task.id, ['sent', 'failed']), 'sent');
+  await handedOn(stored, 80);
   return { scp, dir, spool, task };
 }
 
 /**
  * When the destination stored its first instance (ms since the epoch): the SCP starts every
- * stored file's name with its arrival time (onStored comes later, after the header read).
+ * stored file's name with its arrival time (arrival-name.ts).
  */
 async function firstArrivalMs(dir: string): Promise<number> {
   const names = (await readdir(dir, { recursive: true })).filter((name) => name.endsWith('.dcm'));

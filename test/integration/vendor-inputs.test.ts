@@ -59,7 +59,9 @@ test('vendor inputs pushed with storescu: Philips counts delivered as BQML at th
   const pacs = await startStorescp(pacsDir, ['+uf'], await freePort());
   const app = await startTestAppliance({
     destinations: [{ name: 'pacs', ae_title: 'STORESCP', host: '127.0.0.1', port: pacs.port, mirror: false }],
-    compilator: { quiet_seconds: 1, min_images: 10, max_gap_ratio: 0.025, abort_incomplete_after_seconds: 600 },
+    // Twelve series in two associations on a machine running other tests: storescu, starved of CPU,
+    // can pause for most of a second between instances, and quiet time counts from each arrival.
+    compilator: { quiet_seconds: 2, min_images: 10, max_gap_ratio: 0.025, abort_incomplete_after_seconds: 600 },
     filters: [{ name: 'raw', fwhm_mm: 0 }],
     share: { poll_seconds: 0.5 },
   });
