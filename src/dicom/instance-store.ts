@@ -33,7 +33,6 @@ export interface StoredFile {
 
 /** How long a free-space reading is trusted: statfs per instance would cost a syscall each. */
 const FREE_SPACE_TTL_MS = 1000;
-const TMP_DIR = '.tmp';
 
 /**
  * Stores received instances under `receivedDir/<calling AE>/` through the intake journal
@@ -50,14 +49,8 @@ export class InstanceStore {
 
   constructor(private readonly receivedDir: string, private readonly minFreeMb: number, private readonly logger: Logger) {}
 
-  /**
-   * Creates the folders, removes what a crash left half-written in `.tmp/` and restores what the
-   * journal still holds; returns how many instances were restored.
-   */
+  /** Opens the intake journal, which restores what it still holds; returns how many instances that was. */
   async init(): Promise<number> {
-    const tmp = path.join(this.receivedDir, TMP_DIR);
-    await fs.promises.rm(tmp, { recursive: true, force: true });
-    await fs.promises.mkdir(tmp, { recursive: true });
     const { journal, restored } = await IntakeJournal.open(this.receivedDir, this.logger);
     this.journal = journal;
     return restored;

@@ -20,7 +20,7 @@ import { promisify } from 'node:util';
 import type { Logger } from '../log/logger.js';
 import { writeAllSync } from '../spool/durable.js';
 import type { CheckpointJob, CheckpointReply } from './journal-checkpoint-worker.js';
-import { checkpointSegments } from './journal-checkpoint.js';
+import { checkpointSegments, FILING_DIR } from './journal-checkpoint.js';
 import { encodeRecordHead, LAP_BYTES, recordBytes } from './journal-record.js';
 import { ThreadPool } from './thread-pool.js';
 
@@ -70,11 +70,15 @@ export class IntakeJournal {
   private constructor(private readonly receivedDir: string, private readonly dir: string, private readonly logger: Logger) {}
 
   /**
-   * Opens the journal in `receivedDir/.journal/`, first restoring every instance its segments
-   * still hold; `restored` is how many.
+   * Opens the journal in `receivedDir/.journal/`, first removing what a crash left half-written
+   * in `receivedDir/.tmp/` and restoring every instance its segments still hold; `restored` is
+   * how many.
    */
   static async open(receivedDir: string, logger: Logger): Promise<{ journal: IntakeJournal; restored: number }> {
     const dir = path.join(receivedDir, '.journal');
+    const filing = path.join(receivedDir, FILING_DIR);
+    await fs.promises.rm(filing, { recursive: true, force: true });
+    await fs.promises.mkdir(filing, { recursive: true });
     await fs.promises.mkdir(dir, { recursive: true });
     const journal = new IntakeJournal(receivedDir, dir, logger);
     const names = (await fs.promises.readdir(dir)).filter((name) => SEGMENT_NAME.test(name)).sort();

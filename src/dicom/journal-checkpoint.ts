@@ -12,6 +12,9 @@ import { writeAllSync } from '../spool/durable.js';
 import { syncFilesystem } from '../util/sync-filesystem.js';
 import { readRecords, RECORD_HEADER_BYTES } from './journal-record.js';
 
+/** Under received/: where each file is written before it is renamed into place. */
+export const FILING_DIR = '.tmp';
+
 /** Returns how many instances the segments held. */
 export function checkpointSegments(receivedDir: string, segmentFiles: string[]): number {
   let filed = 0;
@@ -24,7 +27,7 @@ export function checkpointSegments(receivedDir: string, segmentFiles: string[]):
         fs.mkdirSync(folder, { recursive: true });
         folders.add(folder);
       }
-      const tmpPath = path.join(receivedDir, '.tmp', `${path.basename(relativePath)}.part`);
+      const tmpPath = path.join(receivedDir, FILING_DIR, `${path.basename(relativePath)}.part`);
       const fd = fs.openSync(tmpPath, 'w');
       try {
         writeAllSync(fd, [data], 0);
