@@ -33,11 +33,13 @@ const MAX_COMMAND_BYTES = 64 * 1024;
  */
 const DEFAULT_IDLE_TIMEOUT_MS = 60_000;
 /**
- * Instances whose header waits for HeaderReader's thread are held in memory; past this many, the
- * thread reads the next headers from the files instead, once they are there (memory stays flat
- * when many associations send faster than one thread reads headers).
+ * Instances whose header waits for HeaderReader's thread are held in memory (about 130 KB each
+ * for a PET slice); past this many, the thread reads the next headers from the files instead,
+ * once the journal's checkpoint put them there (memory stays flat when many associations send
+ * faster than one thread reads headers). Reading from the bytes is the fast way: the hand-on then
+ * follows the checkpoint at once.
  */
-const MAX_HEADER_BACKLOG = 64;
+const MAX_HEADER_BACKLOG = 256;
 
 export interface StoreScpOptions {
   host: string;

@@ -40,7 +40,11 @@ export function compilatorStage(parts: Pick<ApplianceParts, 'config'>, index: Co
       const completeness = () => checkCompleteness(task.headers, { minImages: rules.min_images, maxGapRatio: rules.max_gap_ratio });
       if (idleMs < quietMs) {
         const packAheadMs = quietMs * PACK_AHEAD_AFTER_QUIET;
-        if (packAhead && idleMs >= packAheadMs && !packAhead.has(task) && completeness().ready) packAhead.start(task);
+        const packing = packAhead && idleMs >= packAheadMs && !packAhead.has(task);
+        if (packing && completeness().ready) packAhead.start(task);
+        // Instances the Store SCP has yet to hand on may complete the series: look again soon, so
+        // the pack ahead starts as soon as they are placed, not only at the end of the quiet time.
+        else if (packing && handOnsPending?.()) return { kind: 'wait', afterMs: 100 };
         const nextLookMs = idleMs < packAheadMs ? packAheadMs : quietMs;
         return { kind: 'wait', afterMs: Math.min(RECHECK_MS, nextLookMs - idleMs) + 10 };
       }

@@ -9,6 +9,7 @@ import { silentLogger } from '../../../src/log/logger.js';
 import { synthesizePetSeries } from '../../../src/series/synth.js';
 import { compilatorStage } from '../../../src/stages/compilator.js';
 import { CollectingIndex, type OpenTask } from '../../../src/stages/collecting-index.js';
+import { PackAhead } from '../../../src/stages/pack-ahead.js';
 import { TASK_HEADERS_FILE } from '../../../src/stages/task-headers.js';
 import type { TaskRecord } from '../../../src/spool/task-record.js';
 
@@ -64,4 +65,38 @@ test('the quiet time counts from each instance\'s arrival as its name records, n
   const before = Date.now();
   index.placed(task!, header, path.join(dir, 'dropped.dcm'));
   assert.ok(task!.lastArrival >= before);
+});
+
+test('past half the quiet time, a series not yet complete is looked at again soon while the Store SCP has instances to hand on, and packed ahead once they are placed', async (t) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'petspool-compilator-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const files = await synthesizePetSeries(path.join(dir, 'in'), { slices: 12, size: 16, seed: 5 });
+  const config = loadConfig(DEFAULT_CONFIG_PATH);
+  config.compilator = { ...config.compilator, quiet_seconds: 10, min_images: 10 };
+  const index = new CollectingIndex();
+  const place = (file: string) => {
+    const header = readInstanceHeader(file);
+    const task = index.assign(header, 'SCANNER', async () => undefined).task;
+    index.placed(task, header, file);
+    return task;
+  };
+  // Six slices placed, the other six still with the Store SCP; the last arrival 6 s ago (past half of 10 s).
+  let task = place(files[0]!);
+  for (const file of files.slice(1, 6)) task = place(file);
+  task.lastArrival = Date.now() - 6000;
+  const packAhead = new PackAhead(silentLogger);
+  let handOnsPending = true;
+  const stage = compilatorStage({ config }, index, packAhead, () => handOnsPending);
+  const job = { id: task.id, dir, record: { id: task.id } as TaskRecord, log: silentLogger };
+
+  assert.deepEqual(await stage.process(job), { kind: 'wait', afterMs: 100 });
+  assert.equal(packAhead.has(task), false, 'half a series is not packed');
+
+  for (const file of files.slice(6)) place(file);
+  task.lastArrival = Date.now() - 6000;
+  handOnsPending = false;
+  const outcome = await stage.process(job);
+  assert.equal(outcome.kind, 'wait');
+  assert.equal(packAhead.has(task), true, 'packed ahead as soon as the whole series is placed');
+  await packAhead.filesRead(task.id);
 });
