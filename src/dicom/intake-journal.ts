@@ -91,7 +91,7 @@ export class IntakeJournal {
     return { journal, restored };
   }
 
-  /** The largest instance (with its path) a record can hold. */
+  /** Whether an instance (with its path) fits in one record: larger ones are written on their own (InstanceStore). */
   static fits(relativePath: string, data: Uint8Array): boolean {
     return recordBytes(relativePath, data) <= SEGMENT_BYTES;
   }
