@@ -153,6 +153,19 @@ test('every instance that arrived whole counts as pending until it is refused or
   });
 });
 
+test('an instance too large for a journal segment is written on its own, durably, and handed on like the others', async () => {
+  // 2900 × 2900 16-bit pixels: 16.8 MB, past the journal's 16 MB segments.
+  const [large] = await makePetSeries(path.join(root, 'large'), { slices: 1, size: 2900 });
+  await withScp({}, async (scp, stored, receivedDir) => {
+    const result = await sendFiles({ host: '127.0.0.1', port: scp.port, calledAeTitle: 'PETSPOOL', callingAeTitle: 'SCU', files: [large!] });
+    assert.equal(result.sent, 1);
+    await handedOn(stored, 1);
+    assert.equal(stored.length, 1);
+    assert.ok(datasetBytes(await fs.readFile(stored[0]!.path)).equals(datasetBytes(await fs.readFile(large!))));
+    assert.deepEqual(await fs.readdir(path.join(receivedDir, '.journal')), [], 'not journaled');
+  });
+});
+
 test('a well-formed dataset whose header values are unreadable is stored, answered Success and handed on with the reason', async () => {
   // A structurally sound dataset (one UI element) without SOPInstanceUID: only reading the header finds that out.
   const noUid = path.join(root, 'no-sop-instance-uid.dcm');
