@@ -7,7 +7,7 @@ interface Args extends GlobalArgs { json?: boolean }
 
 export const doctorCommand: CommandModule<GlobalArgs, Args> = {
   command: 'doctor',
-  describe: 'check the config, spool and share folders, 7z, DCMTK, free disk and ports; each problem with its fix',
+  describe: 'check the config, spool and share folders, 7z, DCMTK, sync -f, free disk and ports; each problem with its fix',
   builder: (y) => y.option('json', { type: 'boolean', describe: 'print JSON' }),
   handler: async (args) => {
     const checks = await runDoctor(args.config);
