@@ -13,21 +13,30 @@ import { PackAhead } from '../../../src/stages/pack-ahead.js';
 import { TASK_HEADERS_FILE } from '../../../src/stages/task-headers.js';
 import type { TaskRecord } from '../../../src/spool/task-record.js';
 
-test('a quiet, complete series waits while the Store SCP still has instances to hand on, then is compiled', async (t) => {
+/** A synthetic series of `slices` in a temporary folder, removed after the test. */
+async function seriesFor(t: { after(fn: () => Promise<void>): void }, slices: number, seed: number): Promise<{ dir: string; files: string[] }> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'petspool-compilator-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
-  const files = await synthesizePetSeries(path.join(dir, 'in'), { slices: 12, size: 16, seed: 3 });
+  return { dir, files: await synthesizePetSeries(path.join(dir, 'in'), { slices, size: 16, seed }) };
+}
+
+/** The receiver's side: the instance of `file` assigned to its open task and placed there as `placedAs`. */
+function place(index: CollectingIndex, file: string, placedAs = file): OpenTask {
+  const header = readInstanceHeader(file);
+  const task = index.assign(header, 'SCANNER', async () => undefined).task;
+  index.placed(task, header, placedAs);
+  return task;
+}
+
+test('a quiet, complete series waits while the Store SCP still has instances to hand on, then is compiled', async (t) => {
+  const { dir, files } = await seriesFor(t, 12, 3);
   const config = loadConfig(DEFAULT_CONFIG_PATH);
   config.compilator = { ...config.compilator, quiet_seconds: 0.5, min_images: 10 };
 
   // The receiver's side: every instance placed in one open task, the last one a second ago.
   const index = new CollectingIndex();
   let task: OpenTask | undefined;
-  for (const file of files) {
-    const header = readInstanceHeader(file);
-    task = index.assign(header, 'SCANNER', async () => undefined).task;
-    index.placed(task, header, file);
-  }
+  for (const file of files) task = place(index, file);
   task!.lastArrival = Date.now() - 1000;
 
   let handOnsPending = true;
@@ -46,18 +55,14 @@ test('a quiet, complete series waits while the Store SCP still has instances to 
 });
 
 test('the quiet time counts from each instance\'s arrival as its name records, not from when it was placed', async (t) => {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'petspool-compilator-'));
-  t.after(() => rm(dir, { recursive: true, force: true }));
-  const files = await synthesizePetSeries(path.join(dir, 'in'), { slices: 3, size: 16, seed: 4 });
+  const { dir, files } = await seriesFor(t, 3, 4);
   const index = new CollectingIndex();
   const arrived = Date.now() - 5000;
   let task: OpenTask | undefined;
   for (const [n, file] of files.entries()) {
-    const header = readInstanceHeader(file);
-    task = index.assign(header, 'SCANNER', async () => undefined).task;
     // Names as the Store SCP gives them: the second arrived last, the third was placed last.
     const stamp = String(arrived + [0, 300, 200][n]!).padStart(14, '0');
-    index.placed(task, header, path.join(dir, `${stamp}-00000${n}_${header.sopInstanceUid}.dcm`));
+    task = place(index, file, path.join(dir, `${stamp}-00000${n}_${readInstanceHeader(file).sopInstanceUid}.dcm`));
   }
   assert.equal(task!.lastArrival, arrived + 300);
   // A file without an arrival name (dropped into the hot folder) arrived when it is placed.
@@ -68,21 +73,13 @@ test('the quiet time counts from each instance\'s arrival as its name records, n
 });
 
 test('past half the quiet time, a series not yet complete is looked at again soon while the Store SCP has instances to hand on, and packed ahead once they are placed', async (t) => {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'petspool-compilator-'));
-  t.after(() => rm(dir, { recursive: true, force: true }));
-  const files = await synthesizePetSeries(path.join(dir, 'in'), { slices: 12, size: 16, seed: 5 });
+  const { dir, files } = await seriesFor(t, 12, 5);
   const config = loadConfig(DEFAULT_CONFIG_PATH);
   config.compilator = { ...config.compilator, quiet_seconds: 10, min_images: 10 };
   const index = new CollectingIndex();
-  const place = (file: string) => {
-    const header = readInstanceHeader(file);
-    const task = index.assign(header, 'SCANNER', async () => undefined).task;
-    index.placed(task, header, file);
-    return task;
-  };
   // Six slices placed, the other six still with the Store SCP; the last arrival 6 s ago (past half of 10 s).
-  let task = place(files[0]!);
-  for (const file of files.slice(1, 6)) task = place(file);
+  let task = place(index, files[0]!);
+  for (const file of files.slice(1, 6)) task = place(index, file);
   task.lastArrival = Date.now() - 6000;
   const packAhead = new PackAhead(silentLogger);
   let handOnsPending = true;
@@ -92,7 +89,7 @@ test('past half the quiet time, a series not yet complete is looked at again soo
   assert.deepEqual(await stage.process(job), { kind: 'wait', afterMs: 100 });
   assert.equal(packAhead.has(task), false, 'half a series is not packed');
 
-  for (const file of files.slice(6)) place(file);
+  for (const file of files.slice(6)) place(index, file);
   task.lastArrival = Date.now() - 6000;
   handOnsPending = false;
   const outcome = await stage.process(job);
