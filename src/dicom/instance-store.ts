@@ -3,7 +3,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import type { Logger } from '../log/logger.js';
 import { arrivalStamp, safeName } from '../spool/arrival-name.js';
-import { writeFileDurably } from '../spool/durable.js';
+import { fsyncPath, writeFileDurably } from '../spool/durable.js';
 import { IntakeJournal } from './intake-journal.js';
 import { defectMessage, walkStructure } from './structure-check.js';
 
@@ -36,8 +36,8 @@ const FREE_SPACE_TTL_MS = 1000;
 
 /**
  * Stores received instances under `receivedDir/<calling AE>/` through the intake journal
- * (intake-journal.ts): once store() resolves the instance is on disk, and its file is there under
- * its final name, complete; `durable` tells when the file no longer needs the journal. An
+ * (intake-journal.ts): once store() resolves the instance is on disk, in the journal; `durable`
+ * tells when its file is in place under its final name and no longer needs the journal. An
  * instance too large for a journal segment is written on its own instead: fdatasync, rename,
  * folder fsync.
  *
@@ -71,7 +71,8 @@ export class InstanceStore {
     const finalPath = path.join(this.receivedDir, relativePath);
     try {
       if (!IntakeJournal.fits(relativePath, file)) {
-        await fs.promises.mkdir(path.dirname(finalPath), { recursive: true });
+        // A new AE folder's own entry must be durable too.
+        if (await fs.promises.mkdir(path.dirname(finalPath), { recursive: true })) await fsyncPath(this.receivedDir);
         await writeFileDurably(finalPath, file);
         return { path: finalPath, bytes: file, durable: Promise.resolve() };
       }
