@@ -165,16 +165,22 @@ export class Spool {
     return names.filter(isTaskId).sort();
   }
 
+  /**
+   * The tasks in `folders`, folder by folder. The folders are read one after the other, so a task
+   * that moves on meanwhile can be found in two of them: it is listed once, where it was found last.
+   */
   async listTasks(folders: readonly TaskFolder[] = TASK_FOLDERS): Promise<LocatedTask[]> {
-    const out: LocatedTask[] = [];
+    const byId = new Map<string, LocatedTask>();
     for (const folder of folders) {
       for (const id of await this.taskIds(folder)) {
         const dir = this.layout.taskDir(folder, id);
         const record = await readTaskRecord(dir).catch(() => undefined);
-        if (record) out.push({ folder, dir, record });
+        if (!record) continue;
+        byId.delete(id);
+        byId.set(id, { folder, dir, record });
       }
     }
-    return out;
+    return [...byId.values()];
   }
 
   /**

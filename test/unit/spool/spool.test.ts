@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, readdir, writeFile, mkdir } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, readdir, writeFile, mkdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Spool, TaskNotFoundError } from '../../../src/spool/spool.js';
@@ -54,6 +54,18 @@ test('moves keep the state and history in task.json; fail writes reason.json; re
   assert.deepEqual(located.record.history.map((h) => h.state), ['compiled', 'validated', 'failed', 'validated']);
   assert.equal(located.record.history[1].detail, 'all checks passed');
   assert.equal(located.record.history[3].detail, 'retry of packer');
+});
+
+test('a task that moves on while the folders are listed is listed once, where it was found last', async () => {
+  const spool = await freshSpool();
+  const moving = record();
+  const other = record();
+  await spool.createTask('compiled', moving);
+  await spool.createTask('compiled', other);
+  // What a listing sees when the task moves from compiled/ to failed/ between reading the two folders.
+  await cp(spool.layout.taskDir('compiled', moving.id), spool.layout.taskDir('failed', moving.id), { recursive: true });
+  const listed = await spool.listTasks();
+  assert.deepEqual(listed.map((t) => [t.folder, t.record.id]), [['compiled', other.id], ['failed', moving.id]]);
 });
 
 test('retry refuses a task that is not failed, with a clear error', async () => {
