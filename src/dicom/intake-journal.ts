@@ -29,8 +29,9 @@ const fdatasync = promisify(fs.fdatasync);
 /** A segment holds about 120 PET slices of 256×256; larger instances are written on their own (InstanceStore). */
 export const SEGMENT_BYTES = 16 * 1024 * 1024;
 /**
- * A checkpoint starts once no instance has arrived for this long: during a burst the disk takes
- * only the journal's flushes, and the files' own writeback follows the burst.
+ * A checkpoint starts once no instance has arrived for this long after the last Success: during a
+ * burst the disk takes only the journal's flushes, and the files' own writeback follows the burst.
+ * Counted from the commit, not from the append: a slow flush holds the sender back, and is no pause.
  */
 const IDLE_BEFORE_CHECKPOINT_MS = 50;
 /** ... or once this many segments are sealed (a long stream): hand-ons wait for at most that much. */
@@ -109,8 +110,7 @@ export class IntakeJournal {
     const segment = this.active && this.active.offset + size <= SEGMENT_BYTES ? this.active : this.startLap();
     const entry = { committed: deferred(), checkpointed: deferred() };
     this.idle = false;
-    if (this.idleTimer) this.idleTimer.refresh();
-    else this.idleTimer = setTimeout(() => this.onIdle(), IDLE_BEFORE_CHECKPOINT_MS);
+    clearTimeout(this.idleTimer);
     try {
       writeAllSync(segment.fd, [encodeRecordHead(segment.lap, relativePath, data), data], segment.offset);
       segment.offset += size;
@@ -190,6 +190,7 @@ export class IntakeJournal {
       }
     }
     this.syncing = false;
+    this.idleTimer = setTimeout(() => this.onIdle(), IDLE_BEFORE_CHECKPOINT_MS);
   }
 
   /** The sealed segments checkpointed on the checkpoint thread, then their instances released to be handed on. */

@@ -39,6 +39,26 @@ test('an appended instance is committed first, then put under its final name and
   }
 });
 
+test('the checkpoint waits for a pause after the last commit: a stream with short gaps is checkpointed once, after it ends', async () => {
+  const { journal } = await IntakeJournal.open(received, silentLogger);
+  try {
+    const appended = [];
+    let lastCommit = 0;
+    for (let n = 0; n < 8; n++) {
+      appended.push(await journal.append(`AE/${n}.dcm`, instance(n)));
+      lastCommit = performance.now();
+      // Shorter than the 50 ms pause; eight of them are not.
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    let firstFiled = 0;
+    await Promise.all(appended.map(({ checkpointed }) => checkpointed.then(() => { firstFiled ||= performance.now(); })));
+    assert.ok(firstFiled - lastCommit >= 49, `filed ${Math.round(firstFiled - lastCommit)} ms after the last commit`);
+    assert.equal((await fs.readdir(path.join(received, 'AE'))).length, 8);
+  } finally {
+    await journal.close();
+  }
+});
+
 test('a new lap in a segment ends at its own last record: records of an earlier lap further on are not restored', async () => {
   const { journal } = await IntakeJournal.open(received, silentLogger);
   // First lap: five instances, checkpointed and retired.
