@@ -21,6 +21,7 @@ import type { FilterConfig } from '../src/config/schema.js';
 import { sendFiles } from '../src/dicom/scu.js';
 import { synthesizePetSeries } from '../src/series/synth.js';
 import type { TaskRecord } from '../src/spool/task-record.js';
+import { syncFilesystem } from '../src/util/sync-filesystem.js';
 import { startStorescp } from '../test/fixtures/dcmtk.js';
 import { startApplianceProcess, writeBenchConfig } from './appliance-process.js';
 
@@ -69,6 +70,9 @@ export async function runSeriesThroughFlow(opts: FlowOptions): Promise<FlowRun> 
     });
     const appliance = await startApplianceProcess(configPath, config);
     try {
+      // The input just written is still dirty: its writeback is not petspool's work, but the
+      // intake journal's checkpoint (a syncfs) would pay for it inside the clock.
+      syncFilesystem(work);
       let lastInputAckMs = 0;
       let lastInputAckEpochMs = 0;
       const sent = await sendFiles({

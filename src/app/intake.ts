@@ -45,7 +45,7 @@ export async function startIntake(parts: ApplianceParts, packAhead?: PackAhead):
     inFlight.add(file);
     const sender = `ae:${path.basename(path.dirname(file))}`;
     const work = !stored ? receiver.receiveFile(file, sender)
-      : stored.header ? receiver.receive(file, stored.header, sender)
+      : stored.header ? receiver.receive(file, stored.header, sender, stored.pixelProblem)
         : receiver.receiveUnreadable(file, sender, stored.unreadable);
     void work.catch((err: Error) => log.error(`could not take ${path.relative(spool.root, file)}: ${err.message}; retried within a minute`,
       { stage: 'receiver' })).finally(() => inFlight.delete(file));

@@ -1,5 +1,6 @@
 /**
- * Headers of stored instances read on a thread of their own, after Success. dcmjs takes about
+ * Headers of stored instances read (and their pixel data checked, header-read-worker.ts) on a
+ * thread of their own, after Success. dcmjs takes about
  * 0.8 ms per PET header: on the SCP's thread that is 40 % of its work per instance and holds up
  * every association's next instance. One thread, because each carries its own copy of dcmjs
  * (about 20 MB): a read delays the hand-on to the receiver, not the C-STORE answer it follows.
@@ -7,7 +8,6 @@
  * reads the file once it is there (scp.ts), so memory stays flat when many associations send.
  */
 import type { HeaderReadJob, HeaderReadReply } from './header-read-worker.js';
-import type { HeaderOrReason } from './read-header.js';
 import { movableBuffer, ThreadPool } from './thread-pool.js';
 
 export class HeaderReader {
@@ -18,14 +18,14 @@ export class HeaderReader {
     return this.pool.pending;
   }
 
-  /** The header read from `bytes`, or why it could not be; `bytes` is moved to the thread when it owns its memory (then empty afterwards). */
-  async read(bytes: Buffer): Promise<HeaderOrReason> {
+  /** The header read from `bytes` with its pixel-data check, or why it could not be; `bytes` is moved to the thread when it owns its memory (then empty afterwards). */
+  async read(bytes: Buffer): Promise<HeaderReadReply> {
     const buffer = movableBuffer(bytes);
     return this.pool.run({ bytes: buffer }, [buffer]);
   }
 
-  /** The header read from `file` on the thread, or why it could not be (an unreadable file included). */
-  async readFile(file: string): Promise<HeaderOrReason> {
+  /** The header read from `file` on the thread with its pixel-data check, or why it could not be (an unreadable file included). */
+  async readFile(file: string): Promise<HeaderReadReply> {
     return this.pool.run({ file });
   }
 

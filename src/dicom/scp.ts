@@ -7,8 +7,7 @@ import { assertDimseInternals, detachDimseReader, processPduInDimse } from './di
 import { routeDimseLog } from './dimse-log.js';
 import { encodeFileMeta } from './file-meta.js';
 import { HeaderReader } from './header-reader.js';
-import type { InstanceHeader } from './instance-header.js';
-import type { HeaderOrReason } from './read-header.js';
+import type { HeaderReadReply } from './header-read-worker.js';
 import { InstanceStore, StoreFailure, StoreStatus, type StoredFile } from './instance-store.js';
 import { PduReader } from './pdu-reader.js';
 import { listenForAssociations, type ScpTlsOptions } from './scp-listeners.js';
@@ -63,8 +62,10 @@ export interface StoreScpOptions {
 }
 
 /**
- * An instance durably stored and acknowledged. Its header is read after Success: `header` when it
- * could be read, else `unreadable` says why (the receiver quarantines the file with that reason).
+ * An instance durably stored and acknowledged. Its header is read after Success, and its pixel
+ * data checked meanwhile: `header` when it could be read, with `pixelProblem` when the pixel data
+ * is not what the header promises; else `unreadable` says why (the receiver quarantines the file
+ * with that reason).
  */
 export type StoredInstance = {
   path: string;
@@ -73,7 +74,7 @@ export type StoredInstance = {
   sopInstanceUid: string;
   transferSyntaxUid: string;
   bytes: number;
-} & ({ header: InstanceHeader; unreadable?: undefined } | { header?: undefined; unreadable: string });
+} & HeaderReadReply;
 
 export interface StoreScpStats {
   associationsAccepted: number;
@@ -397,7 +398,7 @@ class StoreAssociation extends dimse.Scp {
     return true;
   }
 
-  private handOn(command: DimseCommand, transferSyntaxUid: string, storedPath: string, size: number, { header, unreadable }: HeaderOrReason): void {
+  private handOn(command: DimseCommand, transferSyntaxUid: string, storedPath: string, size: number, { header, pixelProblem, unreadable }: HeaderReadReply): void {
     try {
       this.context.opts.onStored({
         path: storedPath,
@@ -406,7 +407,7 @@ class StoreAssociation extends dimse.Scp {
         sopInstanceUid: header?.sopInstanceUid ?? command.affectedSopInstanceUid,
         transferSyntaxUid,
         bytes: size,
-        ...(header ? { header } : { unreadable: unreadable ?? 'unreadable header' }),
+        ...(header ? { header, pixelProblem } : { unreadable: unreadable ?? 'unreadable header' }),
       });
     } catch (err) {
       this.context.opts.logger.error(`onStored failed for ${storedPath}: ${(err as Error).message}`);

@@ -63,7 +63,9 @@ export class PackAhead {
       try {
         if (status.superseded) return undefined;
         status.queued = false;
+        const started = performance.now();
         const volume = await assembleVolume(files, headers).finally(filesRead);
+        this.log.debug(`packing ahead: ${files.length} instances read in ${Math.round(performance.now() - started)} ms`, { task: task.id });
         if (status.superseded) return undefined;
         return await compressVolume(volume);
       } catch (err) {

@@ -83,7 +83,7 @@ export class Receiver {
     } catch (err) {
       return this.receiveUnreadable(file, sender, (err as Error).message, origin);
     }
-    return this.reported(file, sender, await this.sort(file, header, sender, bytes), origin);
+    return this.reported(file, sender, await this.sort(file, header, sender, () => pixelDataProblem(bytes, header)), origin);
   }
 
   /** A file whose header could not be read (`why`): quarantined with that reason (a DICOMDIR is ignored). */
@@ -94,9 +94,12 @@ export class Receiver {
     return this.reported(file, sender, outcome, origin);
   }
 
-  /** An instance whose header is known (the Store SCP read it once the instance was stored). */
-  async receive(file: string, header: InstanceHeader, sender: string): Promise<ReceiveOutcome> {
-    return this.reported(file, sender, await this.sort(file, header, sender));
+  /**
+   * An instance whose header is known and whose pixel data was checked (the Store SCP did both
+   * once the instance was stored): `pixelProblem` is what that check found.
+   */
+  async receive(file: string, header: InstanceHeader, sender: string, pixelProblem: string | undefined): Promise<ReceiveOutcome> {
+    return this.reported(file, sender, await this.sort(file, header, sender, () => pixelProblem));
   }
 
   /** Quarantine a file the receiver cannot take as it is (a refused zip archive), and report it. */
@@ -110,15 +113,16 @@ export class Receiver {
     return outcome;
   }
 
-  private async sort(file: string, header: InstanceHeader, sender: string, bytes?: Buffer): Promise<ReceiveOutcome> {
+  /** `pixelProblem`: the pixel-data check (pixel-data-check.ts), run only for a PET image. */
+  private async sort(file: string, header: InstanceHeader, sender: string, pixelProblem: () => string | undefined): Promise<ReceiveOutcome> {
     if (isDicomDir(header)) return this.ignore(file, header, 'DICOMDIR file');
     const isPet = PET_SOP_CLASSES.has(header.sopClassUid) || (header.modality === 'PT' && !header.sopClassUid);
     if (!isPet) return this.ignore(file, header, `${header.modality ?? 'unknown'} instance (SOP class ${header.sopClassUid})`);
     if (header.sopClassUid !== PET_IMAGE_STORAGE || (header.numberOfFrames ?? 1) > 1) {
       return this.quarantine(file, sender, 'multi-frame (Enhanced) PET is not supported: send the series as PET Image Storage (one slice per instance)', header);
     }
-    const pixelProblem = pixelDataProblem(bytes ?? await readFile(file), header);
-    if (pixelProblem) return this.quarantine(file, sender, pixelProblem, header);
+    const pixels = pixelProblem();
+    if (pixels) return this.quarantine(file, sender, pixels, header);
     const missing = MANDATORY.filter(([key]) => header[key] === undefined || header[key] === '').map(([, name]) => name);
     if (missing.length) return this.quarantine(file, sender, `missing ${missing.join(', ')}`, header);
     this.store.recordInstance(header, false);

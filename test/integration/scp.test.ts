@@ -190,6 +190,20 @@ test('a well-formed dataset whose header values are unreadable is stored, answer
   });
 });
 
+test('the pixel data is checked with the header after Success: an instance whose pixel data does not match its Rows is handed on with the problem', async () => {
+  const wrongRows = path.join(root, 'wrong-rows.dcm');
+  await fs.copyFile(explicitLe[1], wrongRows);
+  assert.equal((await runDcmtk('dcmodify', ['-nb', '-m', '(0028,0010)=16', wrongRows])).code, 0);
+  await withScp({}, async (scp, stored) => {
+    const result = await sendFiles({ host: '127.0.0.1', port: scp.port, calledAeTitle: 'PETSPOOL', callingAeTitle: 'SCU', files: [explicitLe[0], wrongRows] });
+    assert.equal(result.sent, 2);
+    await handedOn(stored, 2);
+    const byRows = new Map(stored.map((i) => [i.header?.rows, i]));
+    assert.equal(byRows.get(32)?.pixelProblem, undefined, 'a whole instance has no pixel problem');
+    assert.equal(byRows.get(16)?.pixelProblem, 'pixel data is 2048 bytes, 16×32×16 bit needs 1024');
+  });
+});
+
 test('leftovers in .tmp are removed at start', async () => {
   const receivedDir = await fs.mkdtemp(path.join(root, 'leftover-'));
   await fs.mkdir(path.join(receivedDir, '.tmp'));

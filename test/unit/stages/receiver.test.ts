@@ -188,11 +188,19 @@ test('a duplicate in a complete task starts a new task (a re-sent series is neve
   assert.equal((await readdir(path.join(spool.layout.taskDir('collecting', taskId), INSTANCES_DIR))).length, 5);
 });
 
+test('an instance whose pixel data the Store SCP found wrong is quarantined with what it found', async () => {
+  const { receiver } = receiverWith(30);
+  const [file] = await series({ slices: 1 });
+  const outcome = await receiver.receive(file!, readInstanceHeader(await readFile(file!)), 'ae:PACS', 'pixel data is 10 bytes, 16×16×16 bit needs 512');
+  assert.equal(outcome.kind, 'quarantined');
+  assert.equal(outcome.kind === 'quarantined' && outcome.reason, 'pixel data is 10 bytes, 16×16×16 bit needs 512');
+});
+
 test('an instance whose header the Store SCP already read is placed with that header', async () => {
   const { receiver } = receiverWith(30);
   const [file] = await series({ slices: 1 });
   const bytes = await readFile(file!);
-  const outcome = await receiver.receive(file!, readInstanceHeader(bytes), 'ae:PACS');
+  const outcome = await receiver.receive(file!, readInstanceHeader(bytes), 'ae:PACS', undefined);
   assert.equal(outcome.kind, 'collected');
   const { record } = await spool.locateTask(outcome.kind === 'collected' ? outcome.taskId : '');
   assert.equal(record.sender, 'ae:PACS');
