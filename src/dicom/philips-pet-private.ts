@@ -48,14 +48,25 @@ export function readPhilipsPetFactors(dict: Record<string, DcmjsElement | undefi
   return factors;
 }
 
-/** The xx of the block whose creator (7053,00xx) is the Philips PET private group. */
+/** Tags of the creator elements (7053,0010)-(7053,00FF), as dcmjs keys them. */
+const CREATOR_TAG = /^705300[1-9A-F][0-9A-F]$/;
+
+/**
+ * The xx of the block whose creator (7053,00xx) is the Philips PET private group, the lowest if
+ * several are. Only the header's own keys are looked at: asking for all 240 possible creators cost
+ * more than the rest of the header read.
+ */
 function creatorBlock(dict: Record<string, DcmjsElement | undefined>): number | undefined {
-  for (let block = 0x10; block <= 0xff; block++) {
-    const creator = dict[`7053${block.toString(16).toUpperCase().padStart(4, '0')}`]?.Value?.[0];
+  let found: number | undefined;
+  for (const tag of Object.keys(dict)) {
+    if (!CREATOR_TAG.test(tag)) continue;
+    const block = Number.parseInt(tag.slice(6), 16);
+    if (found !== undefined && found < block) continue;
+    const creator = dict[tag]?.Value?.[0];
     const text = rawBytes(creator)?.toString('latin1') ?? creator;
-    if (typeof text === 'string' && text.replace(/[\0 ]+$/, '').trim() === PHILIPS_PET_CREATOR) return block;
+    if (typeof text === 'string' && text.replace(/[\0 ]+$/, '').trim() === PHILIPS_PET_CREATOR) found = block;
   }
-  return undefined;
+  return found;
 }
 
 function tagKey(block: number, offset: number): string {
