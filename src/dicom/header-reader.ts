@@ -2,10 +2,10 @@
  * Headers of stored instances read (and their pixel data checked, header-read-worker.ts) on a
  * thread of their own, after Success. Reading a PET header takes about 0.6 ms (dcmjs): on the
  * SCP's thread that would be 40 % of its work per instance and would hold up every association's
- * next instance. One thread, because each carries its own copy of dcmjs
- * (about 20 MB): a read delays the hand-on to the receiver, not the C-STORE answer it follows.
- * While few reads wait, the thread gets the bytes still in memory; past MAX_HEADER_BACKLOG it
- * reads the file once it is there (scp.ts), so memory stays flat when many associations send.
+ * next instance. One thread, because each carries its own copy of dcmjs (about 20 MB): a read
+ * delays the hand-on to the receiver, not the C-STORE answer it follows. While few reads wait,
+ * the thread gets the bytes still in memory; past MAX_HEADER_BACKLOG it reads the file once it is
+ * there (scp.ts), so memory stays flat when many associations send.
  */
 import type { HeaderReadJob, HeaderReadReply } from './header-read-worker.js';
 import { movableBuffer, ThreadPool } from './thread-pool.js';
