@@ -167,8 +167,12 @@ test('C-STORE: every corpus file is refused with a failure status or accepted an
     assert.ok(task, `${o.c.name} accepted, then quarantined`);
     assert.match(task.reason ?? '', o.c.reason, `${o.c.name}: reason "${task.reason}"`);
   }
-  // Nothing the SCP accepted is left in received/ or collected.
-  for (const o of accepted) assert.deepEqual(await list(spool('received', o.aet)), [], `received/${o.aet} emptied`);
+  // Nothing the SCP accepted is left in received/ or collected. The wait above counts failed tasks
+  // only: the control, ignored rather than failed, may still be on its way out of received/.
+  const leftInReceived = async (): Promise<string[]> => (await Promise.all(accepted.map(async (o) => (await list(spool('received', o.aet))).map((f) => `${o.aet}/${f}`)))).flat();
+  await app.waitFor('every accepted corpus file to leave received/', async () => ((await leftInReceived()).length === 0 ? true : undefined), 20_000)
+    .catch(() => undefined);
+  assert.deepEqual(await leftInReceived(), [], 'received/ emptied of every accepted corpus file');
   assert.deepEqual(await collectedFromCorpus(), [], 'no corpus instance reached a collecting task');
   const ctControl = outcomes.find((o) => o.c.expect === 'ignored');
   assert.ok(ctControl?.accepted, 'the non-PET control is accepted (and ignored)');
