@@ -1,8 +1,9 @@
 /**
  * Benchmark: DCMTK storescu sends a PET series (256×256 slices, one association, TCP_NODELAY=1)
  * to DCMTK storescp and to petspool's Store SCP; best of ONE_ASSOCIATION_RUNS each, interleaved so
- * both see the same machine load. petspool's SCP runs in a child Node process so its peak RSS (VmHWM) is its
- * own; it is measured for 400 and 1000 slices to show memory does not grow with series length.
+ * both see the same machine load. petspool's SCP runs in a child Node process so its peak RSS
+ * (VmHWM) is its own; it is measured for 400 and 1000 slices to show memory does not grow with
+ * series length.
  * Also measures the durability floor: what fdatasync + rename + directory fsync alone cost for
  * the same files on the same disk (petspool pays it per instance before answering; storescp does not).
  * Then CONCURRENT storescu processes at once, SLICES_PER_ASSOCIATION slices each, into storescp
