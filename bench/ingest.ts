@@ -7,7 +7,7 @@
  * Also measures the durability floor: what fdatasync + rename + directory fsync alone cost for
  * the same files on the same disk (petspool pays it per instance before answering; storescp does not).
  * Then CONCURRENT storescu processes at once, SLICES_PER_ASSOCIATION slices each, into storescp
- * --fork and into petspool's SCP, best of RUNS each, interleaved; petspool's copies are checked
+ * --fork and into petspool's SCP, best of CONCURRENT_RUNS each, interleaved; petspool's copies are checked
  * byte for byte against what was sent.
  * Run: node dist/bench/ingest.js
  */
@@ -26,7 +26,8 @@ import { makePetSeries } from '../test/fixtures/make-pet.js';
 const SLICES = 400;
 const LONG_SERIES = 1000;
 const SIZE = 256;
-const RUNS = 3;
+/** Runs of the 20-association case (each takes seconds, and every copy is checked). */
+const CONCURRENT_RUNS = 3;
 /**
  * Runs of the one-association case, each under a second: on this shared machine a burst of a few
  * seconds slows one run in two or three, and the longer, disk-bound petspool run more often than
@@ -120,7 +121,7 @@ async function benchConcurrent(series: string[], work: string): Promise<IngestBe
   const forkTimes: number[] = [];
   const petspoolTimes: number[] = [];
   try {
-    for (let run = 0; run < RUNS; run++) {
+    for (let run = 0; run < CONCURRENT_RUNS; run++) {
       await settleDisk(work, receivedDir, run * CONCURRENT * SLICES_PER_ASSOCIATION);
       forkTimes.push(await timeAll(storescp.port));
       await settleDisk(work);
@@ -130,7 +131,7 @@ async function benchConcurrent(series: string[], work: string): Promise<IngestBe
     await storescp.stop();
     await stopChild(petspool);
   }
-  checkEveryCopy(receivedDir, runsOfSlices.flat(), RUNS);
+  checkEveryCopy(receivedDir, runsOfSlices.flat(), CONCURRENT_RUNS);
   const forkSeconds = Math.min(...forkTimes);
   const petspoolSeconds = Math.min(...petspoolTimes);
   return { associations: CONCURRENT, slicesEach: SLICES_PER_ASSOCIATION, forkSeconds, petspoolSeconds, ratio: petspoolSeconds / forkSeconds };
@@ -250,7 +251,7 @@ if (isMain && process.argv[2] === '--serve') {
   console.log(`  durability floor     ${r.durabilityFloorSeconds.toFixed(3)} s   (fdatasync + rename + dir fsync per file, no network)`);
   for (const { slices, mb } of r.peakRssMb) console.log(`  SCP peak RSS after ${slices} slices: ${mb} MB`);
   const c = r.concurrent;
-  console.log(`ingest: ${c.associations} associations at once × ${c.slicesEach} slices, best of ${RUNS}`);
+  console.log(`ingest: ${c.associations} associations at once × ${c.slicesEach} slices, best of ${CONCURRENT_RUNS}`);
   console.log(`  DCMTK storescp --fork ${c.forkSeconds.toFixed(3)} s`);
   console.log(`  petspool SCP         ${c.petspoolSeconds.toFixed(3)} s   ratio ${c.ratio.toFixed(2)}x (every copy checked)`);
 }

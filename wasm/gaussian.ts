@@ -5,6 +5,13 @@
 // at ±k. Sums are float32, which keeps the result within a few float32 roundings of scipy's
 // float64 sums (far below the int16 step the output is stored with).
 
+/** sum + weight·(the 4 floats at `before` + the 4 at `after`): one symmetric tap pair for four voxels. */
+// @ts-ignore: decorator
+@inline
+function addTap(sum: v128, before: usize, after: usize, weight: v128): v128 {
+  return f32x4.add(sum, f32x4.mul(f32x4.add(v128.load(before), v128.load(after)), weight));
+}
+
 /**
  * dst[i] = w[0]·line_R[i] + Σ_{k=1..R} w[k]·(line_{R-k}[i] + line_{R+k}[i]) for i < n, where
  * lines holds the 2R+1 line addresses (u32): R+k is the line k steps after the centre one.
@@ -27,10 +34,10 @@ export function combineLines(lines: usize, radius: i32, weights: usize, dst: usi
       const before = <usize>load<u32>(lines + (<usize>(radius - k) << 2)) + at;
       const after = <usize>load<u32>(lines + (<usize>(radius + k) << 2)) + at;
       const weight = f32x4.splat(load<f32>(weights + (<usize>k << 2)));
-      sum0 = f32x4.add(sum0, f32x4.mul(f32x4.add(v128.load(before), v128.load(after)), weight));
-      sum1 = f32x4.add(sum1, f32x4.mul(f32x4.add(v128.load(before, 16), v128.load(after, 16)), weight));
-      sum2 = f32x4.add(sum2, f32x4.mul(f32x4.add(v128.load(before, 32), v128.load(after, 32)), weight));
-      sum3 = f32x4.add(sum3, f32x4.mul(f32x4.add(v128.load(before, 48), v128.load(after, 48)), weight));
+      sum0 = addTap(sum0, before, after, weight);
+      sum1 = addTap(sum1, before + 16, after + 16, weight);
+      sum2 = addTap(sum2, before + 32, after + 32, weight);
+      sum3 = addTap(sum3, before + 48, after + 48, weight);
     }
     v128.store(dst + at, sum0);
     v128.store(dst + at, sum1, 16);
@@ -43,8 +50,7 @@ export function combineLines(lines: usize, radius: i32, weights: usize, dst: usi
     for (let k = 1; k <= radius; k++) {
       const before = <usize>load<u32>(lines + (<usize>(radius - k) << 2));
       const after = <usize>load<u32>(lines + (<usize>(radius + k) << 2));
-      const pair = f32x4.add(v128.load(before + at), v128.load(after + at));
-      sum = f32x4.add(sum, f32x4.mul(pair, f32x4.splat(load<f32>(weights + (<usize>k << 2)))));
+      sum = addTap(sum, before + at, after + at, f32x4.splat(load<f32>(weights + (<usize>k << 2))));
     }
     v128.store(dst + at, sum);
   }
@@ -79,10 +85,10 @@ function convolvePaddedLine(src: usize, radius: i32, weights: usize, dst: usize,
       const before = at - (<usize>k << 2);
       const after = at + (<usize>k << 2);
       const weight = f32x4.splat(load<f32>(weights + (<usize>k << 2)));
-      sum0 = f32x4.add(sum0, f32x4.mul(f32x4.add(v128.load(before), v128.load(after)), weight));
-      sum1 = f32x4.add(sum1, f32x4.mul(f32x4.add(v128.load(before, 16), v128.load(after, 16)), weight));
-      sum2 = f32x4.add(sum2, f32x4.mul(f32x4.add(v128.load(before, 32), v128.load(after, 32)), weight));
-      sum3 = f32x4.add(sum3, f32x4.mul(f32x4.add(v128.load(before, 48), v128.load(after, 48)), weight));
+      sum0 = addTap(sum0, before, after, weight);
+      sum1 = addTap(sum1, before + 16, after + 16, weight);
+      sum2 = addTap(sum2, before + 32, after + 32, weight);
+      sum3 = addTap(sum3, before + 48, after + 48, weight);
     }
     const out = dst + (<usize>x << 2);
     v128.store(out, sum0);
@@ -94,8 +100,7 @@ function convolvePaddedLine(src: usize, radius: i32, weights: usize, dst: usize,
     const at = centre + (<usize>x << 2);
     let sum = f32x4.mul(v128.load(at), wide0);
     for (let k = 1; k <= radius; k++) {
-      const pair = f32x4.add(v128.load(at - (<usize>k << 2)), v128.load(at + (<usize>k << 2)));
-      sum = f32x4.add(sum, f32x4.mul(pair, f32x4.splat(load<f32>(weights + (<usize>k << 2)))));
+      sum = addTap(sum, at - (<usize>k << 2), at + (<usize>k << 2), f32x4.splat(load<f32>(weights + (<usize>k << 2))));
     }
     v128.store(dst + (<usize>x << 2), sum);
   }
