@@ -134,8 +134,8 @@ async function writeZipParts(file: string, parts: ZipPart[]): Promise<void> {
 
 /**
  * Damage an archive the way an interrupted copy or a bad link does: overwrite a stretch in the
- * middle of the entry data, so the central directory still reads but the content fails its CRC
- * or does not inflate.
+ * middle of the entry data, so the central directory still reads but the content fails its
+ * check (CRC-32, or the sha256 a result gives) or does not inflate.
  */
 export async function corruptZipInPlace(file: string): Promise<void> {
   const fh = await open(file, 'r+');

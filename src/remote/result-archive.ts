@@ -5,8 +5,9 @@
  *   `result.zip`, reads and checks it there in memory while the copy is fsynced, and only then
  *   renames it to `result.zip`: so `result.zip` exists only as a verified, durable archive;
  * - readResultArchive is that check, for the unpacker after a restart: every entry through the
- *   checks of zip-extract.ts (names, counts, sizes, CRC-32) into memory, the .npy's sha256
- *   computed on the way and compared with metadata.json, which must parse and name the task.
+ *   checks of zip-extract.ts (names, counts, sizes) into memory, the .npy's sha256 computed on
+ *   the way and compared with metadata.json, which must parse and name the task (the sha256
+ *   stands in for the .npy's CRC-32; the other entries' CRC-32 is checked).
  *
  * The archive is kept rather than its extracted content: it is a fraction of the volume's size,
  * and what the unpacker needs it gets in memory from the downloader (result-handoff.ts).

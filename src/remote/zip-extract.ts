@@ -69,18 +69,22 @@ export async function extractZipSafely(zipPath: string, destDir: string, limits:
   }
 }
 
-/** Sees an entry's checked bytes as they stream past (e.g. to hash them); chosen per entry name. */
-export type EntryObserver = (name: string) => ((chunk: Buffer) => void) | undefined;
+/**
+ * For an entry whose bytes the caller checks itself with something stronger than the zip's CRC-32
+ * (a sha256 it was given), a function that sees them as they stream past; the CRC-32 of such an
+ * entry is not computed (on a 100 MB volume it cost as much as a quarter of the read). The caller
+ * makes its check once the read resolves. Undefined for the entries the CRC-32 checks.
+ */
+export type CallerCheck = (name: string) => ((chunk: Buffer) => void) | undefined;
 
 /**
  * Extract every file entry of `zipPath` into the existing, empty folder `dir` in one pass through
  * the decompressor, with the checks of checkZip (names, counts, sizes, CRC-32). Each file and each
  * folder written is fsynced, so once this returns the content survives a crash; `dir` should be a
  * temporary folder the caller renames into place when it is satisfied with the content (and
- * removes on failure: a refused archive leaves what was written so far). `observe` gets each
- * entry's bytes on the way; they are only known sound once this resolves.
+ * removes on failure: a refused archive leaves what was written so far).
  */
-export async function extractZipInto(zipPath: string, dir: string, limits: ExtractLimits, observe?: EntryObserver): Promise<ZipEntryInfo[]> {
+export async function extractZipInto(zipPath: string, dir: string, limits: ExtractLimits): Promise<ZipEntryInfo[]> {
   const folders = new Set<string>([dir]);
   const entries = await walkZip(zipPath, limits, async (name) => {
     const target = path.join(dir, name);
@@ -90,7 +94,7 @@ export async function extractZipInto(zipPath: string, dir: string, limits: Extra
       for (let f = parent; f.startsWith(dir) && !folders.has(f); f = path.dirname(f)) folders.add(f);
     }
     return new DurableFileSink(target);
-  }, observe);
+  });
   // Deepest first, so that every folder's new entries are durable before its parent's.
   for (const folder of [...folders].sort((a, b) => b.length - a.length)) await fsyncPath(folder);
   return entries;
@@ -106,11 +110,11 @@ export async function checkZip(zipPath: string, limits: ExtractLimits = DEFAULT_
 
 /**
  * Read every file entry of `zipPath` into memory, with the checks of checkZip (names, counts,
- * sizes, CRC-32): each entry's bytes land in a SharedArrayBuffer of the size its header declares
- * (within the limits; the bytes that come out of the decompressor must match it), so worker
- * threads can use them without a copy. `observe` as for extractZipInto.
+ * sizes, and the CRC-32 of each entry `checkedByCaller` leaves to it): each entry's bytes land in
+ * a SharedArrayBuffer of the size its header declares (within the limits; the bytes that come out
+ * of the decompressor must match it), so worker threads can use them without a copy.
  */
-export async function readZipIntoMemory(zipPath: string, limits: ExtractLimits, observe?: EntryObserver): Promise<Map<string, Uint8Array>> {
+export async function readZipIntoMemory(zipPath: string, limits: ExtractLimits, checkedByCaller?: CallerCheck): Promise<Map<string, Uint8Array>> {
   const contents = new Map<string, Uint8Array>();
   let declared = 0;
   await walkZip(zipPath, limits, async (name, size) => {
@@ -119,7 +123,7 @@ export async function readZipIntoMemory(zipPath: string, limits: ExtractLimits, 
     const content = new Uint8Array(new SharedArrayBuffer(size));
     contents.set(name, content);
     return new MemorySink(content);
-  }, observe);
+  }, checkedByCaller);
   return contents;
 }
 
@@ -142,7 +146,7 @@ export async function declaredZipSize(zipPath: string): Promise<number> {
 type EntrySink = (name: string, size: number) => Promise<Writable>;
 
 /** Open, validate every name and declared size, then stream each file entry, checked, to `sink`. */
-async function walkZip(zipPath: string, limits: ExtractLimits, sink: EntrySink, observe?: EntryObserver): Promise<ZipEntryInfo[]> {
+async function walkZip(zipPath: string, limits: ExtractLimits, sink: EntrySink, checkedByCaller?: CallerCheck): Promise<ZipEntryInfo[]> {
   const zip = await openZip(zipPath);
   try {
     if (zip.entryCount > limits.maxEntries) {
@@ -167,7 +171,7 @@ async function walkZip(zipPath: string, limits: ExtractLimits, sink: EntrySink, 
       let readFailed = false;
       for (const stream of [stored, data]) stream?.once('error', () => { readFailed = true; });
       try {
-        const checked = new CheckedBytes(entry, name, limits, budget, observe?.(name));
+        const checked = new CheckedBytes(entry, name, limits, budget, checkedByCaller?.(name));
         const target = await sink(name, entry.uncompressedSize);
         await (data ? pipeline(stored, data, checked, target) : pipeline(stored, checked, target));
       } catch (err) {
@@ -262,9 +266,9 @@ function checkEntry(entry: Entry, name: string, isDirectory: boolean, limits: Ex
 
 /**
  * Passes an entry's decompressed bytes through while counting them against the limits and the
- * size the header declared, and checks the CRC-32 at the end. The CRC and the observer run in a
- * later turn (setImmediate, in order): the decompressor hands over its next job to the thread
- * pool only once this returns, and so inflates the next piece while they run.
+ * size the header declared, and checks the CRC-32 at the end (or hands the bytes to the caller's
+ * own check). Either runs in a later turn (setImmediate, in order): the decompressor hands over
+ * its next job to the thread pool only once this returns, and so inflates the next piece meanwhile.
  */
 class CheckedBytes extends Transform {
   private bytes = 0;
@@ -275,7 +279,8 @@ class CheckedBytes extends Transform {
     private readonly name: string,
     private readonly limits: ExtractLimits,
     private readonly budget: { total: number },
-    private readonly onChunk: ((chunk: Buffer) => void) | undefined,
+    /** The caller's own check (CallerCheck), which stands in for the CRC-32. */
+    private readonly callerCheck: ((chunk: Buffer) => void) | undefined,
   ) {
     super();
   }
@@ -294,8 +299,8 @@ class CheckedBytes extends Transform {
     }
     done(null, chunk);
     setImmediate(() => {
-      this.crc = crc32(chunk, this.crc);
-      this.onChunk?.(chunk);
+      if (this.callerCheck) this.callerCheck(chunk);
+      else this.crc = crc32(chunk, this.crc);
     });
   }
 
@@ -307,7 +312,7 @@ class CheckedBytes extends Transform {
     if (this.bytes !== this.entry.uncompressedSize) {
       return done(new ZipRefusedError(`entry ${this.name} is truncated: ${this.bytes} of ${this.entry.uncompressedSize} bytes`));
     }
-    if (this.crc !== this.entry.crc32) return done(new ZipRefusedError(`entry ${this.name} is corrupt (CRC-32 mismatch)`));
+    if (!this.callerCheck && this.crc !== this.entry.crc32) return done(new ZipRefusedError(`entry ${this.name} is corrupt (CRC-32 mismatch)`));
     done();
   }
 }

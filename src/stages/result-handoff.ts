@@ -1,6 +1,6 @@
 /**
  * The downloader's verified result, held in memory for the unpacker: without it the unpacker
- * would read result.zip again (inflate, CRC-32 and sha256 of the whole volume; about 0.4 s for
+ * would read result.zip again (inflate and sha256 of the whole volume; about 0.2-0.4 s for
  * 400×256²). It holds the latest task's only: a volume is hundreds of megabytes, and one the
  * unpacker does not take soon is better read again than kept. Process-local: after a restart the
  * unpacker reads result.zip.

@@ -163,7 +163,7 @@ describe('remote leg faults', { concurrency: 4 }, () => {
     const id = await leg.addValidatedTask();
     const record = await leg.waitFor(id, 'failed');
     assert.equal(record.failed_stage, 'downloader');
-    assert.match(record.reason ?? '', /^the result archive is damaged: .*(corrupt|CRC).*\(unchanged after 3 looks\)/);
+    assert.match(record.reason ?? '', /^the result archive is damaged: .*(corrupt|sha256).*\(unchanged after 3 looks\)/);
     const left = await readdir(leg.parts.spool.layout.taskDir('failed', id));
     assert.ok(!left.some((n) => n === 'result.zip' || n.startsWith('.tmp-')), `nothing of the damaged result kept: ${left.join(', ')}`);
   }));

@@ -69,20 +69,12 @@ describe('zip pack and safe extraction', () => {
     assert.deepEqual(await listing(dest), ['metadata.json', 'task1.npy']);
   });
 
-  it('extractZipInto writes every entry in one pass and shows the observer the same bytes', async () => {
+  it('extractZipInto writes every entry in one pass', async () => {
     const dest = path.join(tmp, 'into');
     await mkdir(dest);
-    const hashes = new Map<string, ReturnType<typeof createHash>>();
-    const entries = await extractZipInto(packed, dest, roomy, (name) => {
-      if (!name.endsWith('.npy')) return undefined;
-      const hash = createHash('sha256');
-      hashes.set(name, hash);
-      return (chunk) => hash.update(chunk);
-    });
+    const entries = await extractZipInto(packed, dest, roomy);
     assert.deepEqual(entries.map((e) => e.name).sort(), ['metadata.json', 'task1.npy']);
-    assert.deepEqual([...hashes.keys()], ['task1.npy'], 'observed only the entry asked for');
     const source = await readFile(path.join(sources, 'task1.npy'));
-    assert.equal(hashes.get('task1.npy')!.digest('hex'), createHash('sha256').update(source).digest('hex'));
     assert.ok((await readFile(path.join(dest, 'task1.npy'))).equals(source));
     assert.deepEqual(await listing(dest), ['metadata.json', 'task1.npy']);
     // Never over an existing file: a second pass into the same folder is an error, not an overwrite.
@@ -171,7 +163,24 @@ describe('zip pack and safe extraction', () => {
     await assert.rejects(stat(path.join(tmp, 'bomb-dest')));
   });
 
-  it('readZipIntoMemory gives every entry in shared memory, observed on the way, with the same refusals', async () => {
+  it('readZipIntoMemory leaves the CRC-32 of an entry the caller checks itself to that check', async () => {
+    const zip = path.join(tmp, 'memory-flipped.zip');
+    const data = Buffer.from('the volume, stored as it is, so that one byte can be flipped in the archive');
+    await writeCraftedZip(zip, [{ name: 'task1.npy', data }, { name: 'metadata.json', data: Buffer.from('{"a":1}') }]);
+    const bytes = await readFile(zip);
+    bytes[bytes.indexOf(data) + 4]! ^= 0x20;
+    await writeFile(zip, bytes);
+    await assert.rejects(readZipIntoMemory(zip, roomy), { message: 'entry task1.npy is corrupt (CRC-32 mismatch)' });
+    const seen: Buffer[] = [];
+    const entries = await readZipIntoMemory(zip, roomy, (name) => (name === 'task1.npy' ? (chunk) => seen.push(chunk) : undefined));
+    // The caller's check sees the damaged bytes, and it is what refuses them (result-archive.ts: the sha256).
+    assert.ok(Buffer.concat(seen).equals(Buffer.from(entries.get('task1.npy')!)));
+    assert.ok(!Buffer.concat(seen).equals(data));
+    // The entries it does not check itself still get the CRC-32.
+    await assert.rejects(readZipIntoMemory(zip, roomy, (name) => (name === 'metadata.json' ? () => {} : undefined)), /CRC-32 mismatch/);
+  });
+
+  it('readZipIntoMemory gives every entry in shared memory, checked by the caller on the way, with the same refusals', async () => {
     const hash = createHash('sha256');
     const entries = await readZipIntoMemory(packed, roomy, (name) => (name === 'task1.npy' ? (chunk) => hash.update(chunk) : undefined));
     assert.deepEqual([...entries.keys()].sort(), ['metadata.json', 'task1.npy']);
