@@ -34,11 +34,9 @@ export interface DeliveryOptions {
  * Sends `series` to every target, the instances each target has not accepted yet (the journal
  * says), journalling every Success; the task folder is in `folder`, whose task.json gets the
  * delivery summary after each association. `problems` is empty when every target accepted every
- * instance. The sender stage delivers a task's series; the unpacker may deliver each one early,
- * as soon as it is written: those deliveries run side by side and share the task's `slots`.
+ * instance. The sender stage delivers a task's series; the unpacker may deliver one early.
  */
-export async function deliverSeries(job: StageJob, opts: DeliveryOptions, series: OutputSeries[], folder: TaskFolder,
-  slots = new Slots(ASSOCIATIONS_PER_TASK)): Promise<{
+export async function deliverSeries(job: StageJob, opts: DeliveryOptions, series: OutputSeries[], folder: TaskFolder): Promise<{
   problems: string[]; targets: DeliveryTarget[]; mirrorSkipped?: string; summary: Record<string, Record<string, string>>;
 }> {
   const destinations = effectiveDestinations(opts.config, opts.store.data);
@@ -50,6 +48,7 @@ export async function deliverSeries(job: StageJob, opts: DeliveryOptions, series
   const progress = new DeliveryProgress(job, opts.spool, folder, delivered, series, mirrorSkipped);
   let problems: string[];
   try {
+    const slots = new Slots(ASSOCIATIONS_PER_TASK);
     // What each target still lacks, per series (the journal says what it accepted).
     const pending = targets.map((t) => series.map((s): Batch => {
       const accepted = progress.accepted(t.key, s.manifest.series_instance_uid);

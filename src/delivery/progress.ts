@@ -7,8 +7,7 @@ import { DELIVERY_FILE, JournalAppender, type DeliveryState, type JournalContent
 
 /**
  * The accepted instances per target and series: the journal on disk, and a count summary in
- * task.json's facts after every association (those updates chained: associations run in parallel;
- * merged into the summary there, which another delivery of the same task may be updating too).
+ * task.json's facts after every association (those updates chained: associations run in parallel).
  */
 export class DeliveryProgress {
   private summaryWrites: Promise<unknown> = Promise.resolve();
@@ -34,10 +33,7 @@ export class DeliveryProgress {
   saveSummary(): Promise<unknown> {
     const summary = this.summary();
     this.summaryWrites = this.summaryWrites.catch(() => undefined).then(() => this.spool.updateTask(this.job.id, this.folder, (r) => ({
-      ...r,
-      facts: {
-        ...r.facts, delivery: mergedSummary(r.facts.delivery, summary), ...(this.mirrorSkipped ? { mirror_skipped: this.mirrorSkipped } : {}),
-      },
+      ...r, facts: { ...r.facts, delivery: summary, ...(this.mirrorSkipped ? { mirror_skipped: this.mirrorSkipped } : {}) },
     })));
     return this.summaryWrites;
   }
@@ -58,11 +54,4 @@ export class DeliveryProgress {
     }
     return out;
   }
-}
-
-/** `ours` over `recorded` (task.json's summary), per target: the series this delivery does not send keep their counts. */
-function mergedSummary(recorded: unknown, ours: Record<string, Record<string, string>>): Record<string, Record<string, string>> {
-  const merged = { ...(recorded && typeof recorded === 'object' ? recorded as Record<string, Record<string, string>> : {}) };
-  for (const [target, bySeries] of Object.entries(ours)) merged[target] = { ...merged[target], ...bySeries };
-  return merged;
 }

@@ -2,8 +2,8 @@
  * Sender (sending → sent): delivers every output series of a task to every destination through
  * the delivery engine (delivery/), which journals each accepted instance in `<task>/delivery.log`.
  * The task is done only when every destination accepted every instance of every series and the
- * journal is on disk. Without a QC hold the unpacker delivers each series as soon as it is
- * written, through the same engine and journal; this stage then sends what did not arrive.
+ * journal is on disk. Without a QC hold the unpacker delivers the first series already, through
+ * the same engine and journal; this stage then sends what is left.
  */
 import path from 'node:path';
 import { PermanentError, type Stage, type StageJob, type StageOutcome } from '../runner/stage.js';

@@ -4,9 +4,9 @@
  * per applicable post-filter, with a MIP preview of each.
  *
  * Without a quality-control hold the task goes from downloaded/ to unpacking_sending/ first and is
- * unpacked there (unpacking_sending → unpacked), each series handed to the delivery engine as soon
- * as it is written, while the next is made; the sender stage then sends what did not arrive. The
- * folder says so: a task in downloaded/ has sent nothing, nor has one unpacked under a QC hold.
+ * unpacked there (unpacking_sending → unpacked), each series but the last handed to the delivery
+ * engine as soon as it is written, while the next is made; the sender stage then sends what is
+ * left. The folder says so: a task in downloaded/ or unpacked/ has sent nothing.
  *
  * Task folder layout it reads and writes:
  *   metadata.json              what the packer uploaded (shape, scanner, tracer)
@@ -42,7 +42,6 @@ import {
   OUTPUTS_DIR, PREVIEWS_DIR, readSeriesManifest, SERIES_MANIFEST, type OutputSeries, type OutputSeriesFact, type SeriesManifest,
 } from '../spool/output-series.js';
 import { deliverSeries, type DeliveryOptions } from '../delivery/deliver-series.js';
-import { ASSOCIATIONS_PER_TASK, Slots } from '../delivery/lanes.js';
 import { PermanentError, type Stage, type StageJob, type StageOutcome } from '../runner/stage.js';
 import { applicableFilters, derivationText, type FilterSubject } from './post-filters.js';
 import { readTaskInstances } from './task-headers.js';
@@ -62,9 +61,9 @@ export interface UnpackerOptions {
   /** The result the downloader verified, in memory (result-handoff.ts); else result.zip is read. */
   results?: ResultHandoff;
   /**
-   * Deliver each series as soon as it is written, as the sender would (the sender stage then sends
-   * only what the destinations lack), when `allowed()` says so at the time (no quality-control
-   * hold): the task is then unpacked in unpacking_sending/ (unpackingSendingStage).
+   * Deliver each series but the last while the next one is made, as the sender would (the sender
+   * stage then sends only what the destinations lack), when `allowed()` says so at the time (no
+   * quality-control hold): the task is then unpacked in unpacking_sending/ (unpackingSendingStage).
    */
   earlyDelivery?: { delivery: DeliveryOptions; allowed: () => boolean };
 }
@@ -148,9 +147,7 @@ async function unpack(job: StageJob, opts: UnpackerOptions, earlyDelivery?: Unpa
     turn.catch(() => {}); // awaited in its turn, as the filters are
     preparing.push(turn);
   }
-  // Each series' delivery starts when it is written; they share the task's associations.
-  const deliveries: Promise<void>[] = [];
-  const slots = new Slots(ASSOCIATIONS_PER_TASK);
+  let delivering: Promise<void> = Promise.resolve();
   const previews: Promise<void>[] = [];
   for (const [i, filter] of filters.entries()) {
     const filtered = await filtering[i]!;
@@ -162,9 +159,12 @@ async function unpack(job: StageJob, opts: UnpackerOptions, earlyDelivery?: Unpa
     previews.push(preview);
     filtering[i] = undefined; // let its output slices go
     outputs.push({ filter: filter.name, series_instance_uid: manifest.series_instance_uid, files: manifest.instances.length });
-    if (earlyDelivery) deliveries.push(deliverEarly(job, earlyDelivery, { manifest, dir: path.join(job.dir, OUTPUTS_DIR, filter.name) }, slots));
+    if (earlyDelivery && i < filters.length - 1) {
+      const series = { manifest, dir: path.join(job.dir, OUTPUTS_DIR, filter.name) };
+      delivering = delivering.then(() => deliverEarly(job, earlyDelivery, series));
+    }
   }
-  await Promise.all(deliveries);
+  await delivering;
   await Promise.all(previews);
   const skipped = all.filter((f) => !filters.includes(f)).map((f) => f.name);
   return {
@@ -182,10 +182,10 @@ async function unpack(job: StageJob, opts: UnpackerOptions, earlyDelivery?: Unpa
  * Delivers a finished series while the unpacker makes the next (see UnpackerOptions.earlyDelivery).
  * Never fails the unpacker: what does not arrive now, the sender stage sends (and reports).
  */
-async function deliverEarly(job: StageJob, earlyDelivery: NonNullable<UnpackerOptions['earlyDelivery']>, series: OutputSeries, slots: Slots): Promise<void> {
+async function deliverEarly(job: StageJob, earlyDelivery: NonNullable<UnpackerOptions['earlyDelivery']>, series: OutputSeries): Promise<void> {
   if (!earlyDelivery.allowed()) return;
   try {
-    const { problems } = await deliverSeries(job, earlyDelivery.delivery, [series], 'unpacking_sending', slots);
+    const { problems } = await deliverSeries(job, earlyDelivery.delivery, [series], 'unpacking_sending');
     if (problems.length > 0) job.log.info(`${series.manifest.filter} not delivered early (the sender tries again): ${problems.join('; ')}`);
   } catch (err) {
     job.log.info(`${series.manifest.filter} not delivered early (the sender tries again): ${(err as Error).message}`);

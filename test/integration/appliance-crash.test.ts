@@ -121,7 +121,7 @@ test(`the appliance SIGKILLed ${KILLS} times mid-flow: every complete series del
         for (const task of await new Spool(config.spool_dir).listTasks()) {
           statesAtKill.add(task.record.state);
           if (task.record.state === 'sending') associationsAtKills += associationsPerSendingTask;
-          // Its series as they are written, sharing the task's associations.
+          // Its first series, split over all the task's associations.
           if (task.record.state === 'unpacking_sending') associationsAtKills += ASSOCIATIONS_PER_TASK;
         }
         await Promise.all(pushes);
