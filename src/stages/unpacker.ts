@@ -6,7 +6,8 @@
  * Without a quality-control hold the task goes from downloaded/ to unpacking_sending/ first and is
  * unpacked there (unpacking_sending → unpacked), each series but the last handed to the delivery
  * engine as soon as it is written, while the next is made; the sender stage then sends what is
- * left. The folder says so: a task in downloaded/ or unpacked/ has sent nothing.
+ * left. The folder says so: a task in downloaded/ has sent nothing, nor has one unpacked under a
+ * quality-control hold.
  *
  * Task folder layout it reads and writes:
  *   metadata.json              what the packer uploaded (shape, scanner, tracer)
