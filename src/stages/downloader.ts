@@ -10,9 +10,10 @@
  *   since the previous look, or older than one poll interval.
  * - It is read from the share once, copied into the task folder, and checked there in memory
  *   (result-archive.ts): every entry (names, sizes within limits sized for the uploaded volume,
- *   CRC-32 but for the .npy), the .npy's sha256 against metadata.json; the copy is fsynced meanwhile and renamed to
- *   `result.zip` once sound. Only then is the archive removed from the share, together with the
- *   upload it answers. The verified volume goes to the unpacker in memory (result-handoff.ts).
+ *   CRC-32 but for the .npy), the .npy's sha256 against metadata.json; the copy is fsynced
+ *   meanwhile and renamed to `result.zip` once sound. Only then is the archive removed from the
+ *   share, together with the upload it answers. The verified volume goes to the unpacker in
+ *   memory (result-handoff.ts).
  * - A crash before the rename leaves a `.tmp-` folder (removed by start-up recovery) and the
  *   archive on the share, which is taken again; a crash after it leaves `result.zip`, and the task
  *   moves on even if the archive is already off the share.
